@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+/**
+ * The `boot-trace` command line. Each subcommand lives in its own file under src/commands/.
+ * Errors a user can fix (UserError) print one line and exit 1; anything else is a bug and keeps its stack.
+ */
+import { readFileSync } from 'node:fs';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { commands } from './commands/index.js';
+import { UserError } from './errors.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(`boot-trace: ${message}\n`);
+  process.exit(code);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const parser = yargs(argv)
+    .scriptName('boot-trace')
+    .usage('$0 <command> [options]\n\nWhere a Linux virtual machine\'s boot time goes.')
+    .command(commands)
+    .demandCommand(1, 'Name a command; see boot-trace --help.')
+    .strict()
+    .version(pkg.version)
+    .help()
+    .alias('h', 'help')
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    // yargs' own failures (unknown option, missing argument) become one line and exit 1.
+    .fail((msg, err) => {
+      if (err) throw err;
+      fail(`${msg} (see boot-trace --help)`);
+    });
+  await parser.parseAsync();
+}
+
+main(hideBin(process.argv)).catch((err: unknown) => {
+  if (err instanceof UserError) fail(err.message, err.exitCode);
+  // A closed pipe (boot-trace ... | head) is not an error.
+  if ((err as NodeJS.ErrnoException)?.code === 'EPIPE') process.exit(0);
+  process.stderr.write(`boot-trace: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(70);
+});

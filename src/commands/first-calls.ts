@@ -1,0 +1,33 @@
+import type { CommandModule } from 'yargs';
+import { FirstCalls } from '../../analyzers/first-calls.js';
+import { UserError } from '../errors.js';
+import { readTrace } from '../trace/reader.js';
+import { showUs, writeRows } from '../output/write.js';
+import { readOptions, traceOptions, type TraceArgs } from './options.js';
+
+interface Args extends TraceArgs {
+  match?: string;
+}
+
+export const firstCallsCommand: CommandModule<object, Args> = {
+  command: 'first-calls <trace>',
+  describe: 'when each function is first seen: a timeline of boot milestones',
+  builder: (y) =>
+    traceOptions(y).option('match', { type: 'string', describe: 'only functions matching this regular expression (e.g. ext4_)' }) as never,
+  handler: async (args) => {
+    let match: RegExp | undefined;
+    if (args.match !== undefined) {
+      try {
+        match = new RegExp(args.match);
+      } catch (err) {
+        throw new UserError(`--match ${JSON.stringify(args.match)}: not a regular expression (${(err as Error).message})`);
+      }
+    }
+    const analyzer = new FirstCalls();
+    const result = await readTrace(args.trace, () => analyzer, readOptions(args));
+    await writeRows(analyzer.rows(result.functions, match), [
+      { key: 'first_us', header: 'first (us)', show: showUs },
+      { key: 'function', header: 'function' },
+    ], args.format);
+  },
+};

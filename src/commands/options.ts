@@ -1,0 +1,32 @@
+/** Options shared by the trace analyzers, so every subcommand spells and documents them the same way. */
+import type { Argv } from 'yargs';
+import { OUTPUT_FORMATS, defaultFormat, type OutputFormat } from '../output/write.js';
+import type { ReadOptions } from '../trace/reader.js';
+
+export interface TraceArgs {
+  trace: string;
+  format: OutputFormat;
+  strict: boolean;
+}
+
+export function traceOptions<T>(y: Argv<T>) {
+  return y
+    .positional('trace', {
+      type: 'string',
+      demandOption: true,
+      describe: 'trace file, .gz, or - for stdin',
+      // yargs reads a lone "-" as a flag with no name (true or ''); it means stdin here.
+      coerce: (v: unknown) => (typeof v === 'string' && v !== '' ? v : '-'),
+    })
+    .option('format', {
+      choices: OUTPUT_FORMATS,
+      default: defaultFormat(),
+      defaultDescription: 'table on a terminal, else csv',
+      describe: 'output format',
+    })
+    .option('strict', { type: 'boolean', default: false, describe: 'stop at the first malformed line' });
+}
+
+export function readOptions(args: { strict: boolean }): ReadOptions {
+  return { strict: args.strict };
+}

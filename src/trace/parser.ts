@@ -1,0 +1,193 @@
+/**
+ * The streaming core of the trace reader: bytes in, events out, one line at a time, carrying the
+ * unfinished tail of a chunk to the next one. No strings are built per line (see functions.ts).
+ *
+ * A line, as docs/trace-format.md defines it:
+ *   11409434.8589973 prepare_exit_to_usermode in section .text
+ *   11409435.5189973 retint_user + 8 in section .text
+ *   11409436.4899973 7fb95ab3cd20
+ */
+import { FunctionTable, UNRESOLVED, USER } from './functions.js';
+
+/** Receives one call per event line, in file order. */
+export interface TraceVisitor {
+  /**
+   * @param t       timestamp in microseconds, as written (may go backwards; analyzers clamp deltas)
+   * @param fn      function id in the reader's FunctionTable (USER / UNRESOLVED for bare addresses)
+   * @param offset  byte offset into the function (0 at its entry), or -1 for a bare address
+   * @param addr    the bare address (as a double: exact below 2^53, so for every user address), else 0
+   */
+  event(t: number, fn: number, offset: number, addr: number): void;
+}
+
+export interface ParseCounts {
+  lines: number;
+  events: number;
+  comments: number;
+  blank: number;
+  malformed: number;
+  backwards: number;
+  firstBackwardsLine: number;
+}
+
+/** Called for each malformed line with its 1-based number and its text. */
+export type MalformedHandler = (line: number, text: string) => void;
+
+const SPACE = 32, TAB = 9, CR = 13, LF = 10, HASH = 35, DOT = 46, PLUS = 43;
+/** Bare addresses at or above this are kernel-half (x86-64 canonical split). */
+const USER_LIMIT = 0x800000000000;
+const IN_SECTION = Buffer.from(' in section ', 'latin1');
+const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
+
+const isHex = (c: number): boolean => (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70);
+const hexValue = (c: number): number => (c <= 57 ? c - 48 : (c | 32) - 87);
+const isNameByte = (c: number): boolean => c > SPACE && c < 127;
+
+export class TraceParser {
+  readonly counts: ParseCounts = {
+    lines: 0, events: 0, comments: 0, blank: 0, malformed: 0, backwards: 0, firstBackwardsLine: 0,
+  };
+  private carry: Buffer | null = null;
+  private lastT = -Infinity;
+
+  constructor(
+    readonly functions: FunctionTable,
+    private readonly visitor: TraceVisitor,
+    private readonly onMalformed: MalformedHandler,
+  ) {}
+
+  /** Feeds the next chunk of the input. */
+  push(chunk: Buffer): void {
+    let start = 0;
+    if (this.carry) {
+      const nl = chunk.indexOf(LF);
+      if (nl < 0) {
+        this.carry = Buffer.concat([this.carry, chunk]);
+        return;
+      }
+      const joined = Buffer.concat([this.carry, chunk.subarray(0, nl + 1)]);
+      this.carry = null;
+      this.parseLines(joined, 0, joined.length);
+      start = nl + 1;
+    }
+    const last = chunk.lastIndexOf(LF);
+    if (last >= start) this.parseLines(chunk, start, last + 1);
+    const tailStart = Math.max(start, last + 1);
+    // Copy the tail: the caller may reuse the chunk's memory for its next read.
+    if (tailStart < chunk.length) this.carry = Buffer.from(chunk.subarray(tailStart));
+  }
+
+  /** Ends the input: a last line without a newline is still a line. */
+  end(): void {
+    if (this.carry) {
+      const tail = this.carry;
+      this.carry = null;
+      this.parseLine(tail, 0, tail.length);
+    }
+  }
+
+  /** Parses the complete lines in buf[start, end), which ends with a newline. */
+  private parseLines(buf: Buffer, start: number, end: number): void {
+    let s = start;
+    while (s < end) {
+      let e = buf.indexOf(LF, s);
+      if (e < 0 || e >= end) e = end;
+      this.parseLine(buf, s, e);
+      s = e + 1;
+    }
+  }
+
+  /** Parses one line buf[s, e) without its newline. */
+  private parseLine(buf: Buffer, s: number, e: number): void {
+    const counts = this.counts;
+    counts.lines++;
+    if (e > s && buf[e - 1] === CR) e--;
+    let i = s;
+    while (i < e && (buf[i] === SPACE || buf[i] === TAB)) i++;
+    if (i === e) {
+      counts.blank++;
+      return;
+    }
+    if (buf[i] === HASH) {
+      counts.comments++;
+      return;
+    }
+
+    // Timestamp: digits [. digits], parsed without building a string.
+    let whole = 0, frac = 0, fracDigits = 0, digits = 0;
+    let c = buf[i]!;
+    while (c >= 48 && c <= 57 && i < e) {
+      whole = whole * 10 + (c - 48);
+      digits++;
+      c = buf[++i]!;
+    }
+    if (c === DOT && i < e) {
+      c = buf[++i]!;
+      while (c >= 48 && c <= 57 && i < e) {
+        // Digits past 22 add nothing a double can hold.
+        if (fracDigits < 22) { frac = frac * 10 + (c - 48); fracDigits++; }
+        digits++;
+        c = buf[++i]!;
+      }
+    }
+    if (digits === 0 || i === e || (c !== SPACE && c !== TAB)) return this.malformed(buf, s, e);
+    const t = fracDigits ? whole + frac / POW10[fracDigits]! : whole;
+    while (i < e && (buf[i] === SPACE || buf[i] === TAB)) i++;
+
+    // The symbol or address token.
+    const nameStart = i;
+    let allHex = true;
+    while (i < e && isNameByte(buf[i]!)) {
+      if (allHex && !isHex(buf[i]!)) allHex = false;
+      i++;
+    }
+    const nameEnd = i;
+    if (nameEnd === nameStart) return this.malformed(buf, s, e);
+    let j = nameEnd;
+    while (j < e && (buf[j] === SPACE || buf[j] === TAB)) j++;
+
+    let fn: number, offset: number, addr = 0;
+    if (j === e && allHex && nameEnd - nameStart <= 16) {
+      // A bare address. Parsed as a double: exact for user addresses, close enough to classify kernel ones.
+      for (let k = nameStart; k < nameEnd; k++) addr = addr * 16 + hexValue(buf[k]!);
+      fn = addr < USER_LIMIT ? USER : UNRESOLVED;
+      offset = -1;
+    } else {
+      offset = 0;
+      i = nameEnd;
+      // Optional " + <decimal offset>" (gdb's `info symbol` form), then optional " in section <name>".
+      if (j < e && buf[j] === PLUS) {
+        j++;
+        while (j < e && buf[j] === SPACE) j++;
+        const offStart = j;
+        while (j < e && buf[j]! >= 48 && buf[j]! <= 57) offset = offset * 10 + (buf[j++]! - 48);
+        if (j === offStart) return this.malformed(buf, s, e);
+        i = j;
+      }
+      if (i < e && !this.sectionFollows(buf, i, e)) return this.malformed(buf, s, e);
+      fn = this.functions.intern(buf, nameStart, nameEnd);
+    }
+
+    if (t < this.lastT && counts.backwards++ === 0) counts.firstBackwardsLine = counts.lines;
+    this.lastT = t;
+    counts.events++;
+    this.visitor.event(t, fn, offset, addr);
+  }
+
+  /** True when buf[i, e) is " in section <name>" with nothing after the name but blanks. */
+  private sectionFollows(buf: Buffer, i: number, e: number): boolean {
+    if (e - i <= IN_SECTION.length) return false;
+    for (let k = 0; k < IN_SECTION.length; k++) if (buf[i + k] !== IN_SECTION[k]) return false;
+    let j = i + IN_SECTION.length;
+    const sectionStart = j;
+    while (j < e && isNameByte(buf[j]!)) j++;
+    if (j === sectionStart) return false;
+    while (j < e && (buf[j] === SPACE || buf[j] === TAB)) j++;
+    return j === e;
+  }
+
+  private malformed(buf: Buffer, s: number, e: number): void {
+    this.counts.malformed++;
+    this.onMalformed(this.counts.lines, buf.toString('latin1', s, Math.min(e, s + 120)));
+  }
+}

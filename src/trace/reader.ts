@@ -1,0 +1,160 @@
+/**
+ * Reads a trace from a path, `-` (stdin) or a `.gz` file, in chunks, into a TraceVisitor.
+ * Never holds the file or a whole-file string: memory is the chunk plus the analyzers' tables.
+ */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
+import { createGunzip } from 'node:zlib';
+import { UserError, messageOf } from '../errors.js';
+import { Progress } from '../progress.js';
+import { FunctionTable } from './functions.js';
+import { TraceParser, type ParseCounts, type TraceVisitor } from './parser.js';
+
+export interface ReadOptions {
+  /** The first malformed line is fatal. */
+  strict?: boolean;
+  /** How many malformed lines to report on stderr before only counting them. */
+  reportLimit?: number;
+  /** Read size; tests use 1 to hit every chunk boundary. */
+  chunkSize?: number;
+  /** Where warnings go (stderr by default). */
+  warn?: (line: string) => void;
+  /** Show progress on a TTY (default: when stderr is a TTY). */
+  progress?: boolean;
+}
+
+export interface ReadResult extends ParseCounts {
+  functions: FunctionTable;
+  bytes: number;
+}
+
+const DEFAULT_CHUNK = 1 << 22;
+/** A file whose first this-many content lines are all malformed is not a trace at all. */
+const GIVE_UP_AFTER = 1000;
+
+export async function readTrace(
+  input: string,
+  makeVisitor: (functions: FunctionTable) => TraceVisitor,
+  options: ReadOptions = {},
+): Promise<ReadResult> {
+  const name = input === '-' ? '<stdin>' : input;
+  const warn = options.warn ?? ((line: string) => process.stderr.write(line + '\n'));
+  const reportLimit = options.reportLimit ?? 5;
+  const functions = new FunctionTable();
+  const visitor = makeVisitor(functions);
+  const parser = new TraceParser(functions, visitor, (line, text) => {
+    if (options.strict) throw new UserError(`${name}:${line}: malformed line: ${JSON.stringify(text)}`);
+    if (parser.counts.malformed <= reportLimit) warn(`boot-trace: ${name}:${line}: malformed line skipped: ${JSON.stringify(text)}`);
+    const content = parser.counts.events + parser.counts.malformed;
+    if (parser.counts.events === 0 && content >= GIVE_UP_AFTER) {
+      throw new UserError(`${name}: not a boot trace (the first ${GIVE_UP_AFTER} lines are not in the trace format; see docs/trace-format.md)`);
+    }
+  });
+
+  const progress = new Progress(name, options.progress);
+  let bytes = 0;
+  const feed = (chunk: Buffer, consumed: number, total: number): void => {
+    if (bytes === 0 && looksBinary(chunk)) throw new UserError(`${name}: binary data, not a boot trace (a NUL byte in the first block)`);
+    bytes += chunk.length;
+    parser.push(chunk);
+    progress.update(consumed, total, parser.counts.lines);
+  };
+
+  try {
+    if (input !== '-' && !input.endsWith('.gz')) {
+      readFileSync(input, name, options.chunkSize ?? DEFAULT_CHUNK, feed);
+    } else {
+      const source = input === '-' ? process.stdin : openStream(input, name);
+      const total = input === '-' ? 0 : fstatSize(input);
+      let consumed = 0;
+      const raw = source as NodeJS.ReadableStream & { bytesRead?: number };
+      const stream = input.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;
+      for await (const chunk of stream as AsyncIterable<Buffer>) {
+        consumed = raw.bytesRead ?? consumed + chunk.length;
+        if (options.chunkSize && options.chunkSize < chunk.length) {
+          for (let i = 0; i < chunk.length; i += options.chunkSize) feed(chunk.subarray(i, i + options.chunkSize), consumed, total);
+        } else {
+          feed(chunk, consumed, total);
+        }
+      }
+    }
+    parser.end();
+  } catch (err) {
+    progress.done();
+    if (err instanceof UserError) throw err;
+    throw new UserError(`${name}: cannot read: ${messageOf(err)}`);
+  }
+  progress.done();
+
+  const c = parser.counts;
+  if (c.events === 0 && c.malformed > 0) {
+    throw new UserError(`${name}: not a boot trace (no line in the trace format; see docs/trace-format.md)`);
+  }
+  if (c.malformed > reportLimit) warn(`boot-trace: ${name}: ${c.malformed} malformed lines skipped in all`);
+  if (c.backwards > 0) {
+    warn(`boot-trace: ${name}: time went backwards ${c.backwards} times (first at line ${c.firstBackwardsLine}); each counts as zero time`);
+  }
+  return { ...c, functions, bytes };
+}
+
+/** Synchronous chunked reads: the fastest path for a plain file, and it needs no event loop turn per chunk. */
+function readFileSync(path: string, name: string, chunkSize: number, feed: (c: Buffer, consumed: number, total: number) => void): void {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw new UserError(`${name}: cannot open: ${describeOpenError(err)}`);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw new UserError(`${name}: is a directory, not a trace file`);
+    const buf = Buffer.allocUnsafe(chunkSize);
+    let consumed = 0;
+    for (;;) {
+      const n = readSync(fd, buf, 0, chunkSize, null);
+      if (n === 0) break;
+      consumed += n;
+      feed(buf.subarray(0, n), consumed, st.size);
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EISDIR') throw new UserError(`${name}: is a directory, not a trace file`);
+    throw err;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function openStream(path: string, name: string): NodeJS.ReadableStream {
+  fstatSize(path); // fails early, with a clear message, on a missing file or a directory
+  const stream = createReadStream(path);
+  stream.on('error', () => {}); // reported by the consuming loop
+  void name;
+  return stream;
+}
+
+function fstatSize(path: string): number {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw new UserError(`${path}: cannot open: ${describeOpenError(err)}`);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (st.isDirectory()) throw new UserError(`${path}: is a directory, not a trace file`);
+    return st.size;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function describeOpenError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EACCES') return 'permission denied';
+  return messageOf(err);
+}
+
+function looksBinary(chunk: Buffer): boolean {
+  return chunk.subarray(0, 4096).includes(0);
+}
