@@ -30,6 +30,11 @@ export class FunctionTable {
   intern(buf: Uint8Array, start: number, end: number): number {
     let h = 0x811c9dc5;
     for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
+    return this.internHashed(buf, start, end, h);
+  }
+
+  /** intern() for a caller that already computed the FNV-1a hash of the bytes while scanning them. */
+  internHashed(buf: Uint8Array, start: number, end: number, h: number): number {
     const len = end - start;
     const mask = this.slots.length - 1;
     let slot = h & mask;

@@ -28,6 +28,7 @@ export interface ParseCounts {
   malformed: number;
   backwards: number;
   firstBackwardsLine: number;
+  firstEventLine: number;
 }
 
 /** Called for each malformed line with its 1-based number and its text. */
@@ -39,13 +40,17 @@ const USER_LIMIT = 0x800000000000;
 const IN_SECTION = Buffer.from(' in section ', 'latin1');
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
 
-const isHex = (c: number): boolean => (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70);
 const hexValue = (c: number): number => (c <= 57 ? c - 48 : (c | 32) - 87);
 const isNameByte = (c: number): boolean => c > SPACE && c < 127;
 
+function isBlankTo(buf: Buffer, i: number, e: number): boolean {
+  while (i < e && (buf[i] === SPACE || buf[i] === TAB)) i++;
+  return i === e;
+}
+
 export class TraceParser {
   readonly counts: ParseCounts = {
-    lines: 0, events: 0, comments: 0, blank: 0, malformed: 0, backwards: 0, firstBackwardsLine: 0,
+    lines: 0, events: 0, comments: 0, blank: 0, malformed: 0, backwards: 0, firstBackwardsLine: 0, firstEventLine: 0,
   };
   private carry: Buffer | null = null;
   private lastT = -Infinity;
@@ -97,80 +102,88 @@ export class TraceParser {
     }
   }
 
-  /** Parses one line buf[s, e) without its newline. */
+  /**
+   * Parses one line buf[s, e) without its newline. This is the hot loop of every analyzer: one pass
+   * over the bytes, the name hashed while it is scanned, no allocation.
+   */
   private parseLine(buf: Buffer, s: number, e: number): void {
     const counts = this.counts;
     counts.lines++;
     if (e > s && buf[e - 1] === CR) e--;
     let i = s;
-    while (i < e && (buf[i] === SPACE || buf[i] === TAB)) i++;
+    let c = buf[i]!;
+    while (i < e && (c === SPACE || c === TAB)) c = buf[++i]!;
     if (i === e) {
       counts.blank++;
       return;
     }
-    if (buf[i] === HASH) {
+    if (c === HASH) {
       counts.comments++;
       return;
     }
 
     // Timestamp: digits [. digits], parsed without building a string.
-    let whole = 0, frac = 0, fracDigits = 0, digits = 0;
-    let c = buf[i]!;
-    while (c >= 48 && c <= 57 && i < e) {
+    let whole = 0, frac = 0, fracDigits = 0;
+    const tStart = i;
+    while (i < e && c >= 48 && c <= 57) {
       whole = whole * 10 + (c - 48);
-      digits++;
       c = buf[++i]!;
     }
-    if (c === DOT && i < e) {
+    if (i < e && c === DOT) {
       c = buf[++i]!;
-      while (c >= 48 && c <= 57 && i < e) {
+      while (i < e && c >= 48 && c <= 57) {
         // Digits past 22 add nothing a double can hold.
         if (fracDigits < 22) { frac = frac * 10 + (c - 48); fracDigits++; }
-        digits++;
         c = buf[++i]!;
       }
     }
-    if (digits === 0 || i === e || (c !== SPACE && c !== TAB)) return this.malformed(buf, s, e);
+    if (i === tStart || i === e || (c !== SPACE && c !== TAB)) return this.malformed(buf, s, e);
     const t = fracDigits ? whole + frac / POW10[fracDigits]! : whole;
-    while (i < e && (buf[i] === SPACE || buf[i] === TAB)) i++;
+    while (i < e && (c === SPACE || c === TAB)) c = buf[++i]!;
 
-    // The symbol or address token.
+    // The symbol or address token, FNV-1a hashed as it is scanned.
     const nameStart = i;
     let allHex = true;
-    while (i < e && isNameByte(buf[i]!)) {
-      if (allHex && !isHex(buf[i]!)) allHex = false;
-      i++;
+    let h = 0x811c9dc5;
+    while (i < e && c > SPACE && c < 127) {
+      if (allHex && !((c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70))) allHex = false;
+      h = Math.imul(h ^ c, 0x01000193);
+      c = buf[++i]!;
     }
     const nameEnd = i;
     if (nameEnd === nameStart) return this.malformed(buf, s, e);
-    let j = nameEnd;
-    while (j < e && (buf[j] === SPACE || buf[j] === TAB)) j++;
 
-    let fn: number, offset: number, addr = 0;
-    if (j === e && allHex && nameEnd - nameStart <= 16) {
-      // A bare address. Parsed as a double: exact for user addresses, close enough to classify kernel ones.
-      for (let k = nameStart; k < nameEnd; k++) addr = addr * 16 + hexValue(buf[k]!);
-      fn = addr < USER_LIMIT ? USER : UNRESOLVED;
-      offset = -1;
+    let fn: number, offset = 0, addr = 0;
+    if (i === e || (allHex && isBlankTo(buf, i, e))) {
+      if (!allHex || nameEnd - nameStart > 16) {
+        // A name alone, without " in section": accepted, as tools other than gdb write it.
+        fn = this.functions.internHashed(buf, nameStart, nameEnd, h);
+      } else {
+        // A bare address. Parsed as a double: exact for user addresses, close enough to classify kernel ones.
+        for (let k = nameStart; k < nameEnd; k++) addr = addr * 16 + hexValue(buf[k]!);
+        fn = addr < USER_LIMIT ? USER : UNRESOLVED;
+        offset = -1;
+      }
     } else {
-      offset = 0;
-      i = nameEnd;
       // Optional " + <decimal offset>" (gdb's `info symbol` form), then optional " in section <name>".
-      if (j < e && buf[j] === PLUS) {
-        j++;
-        while (j < e && buf[j] === SPACE) j++;
-        const offStart = j;
-        while (j < e && buf[j]! >= 48 && buf[j]! <= 57) offset = offset * 10 + (buf[j++]! - 48);
-        if (j === offStart) return this.malformed(buf, s, e);
-        i = j;
+      if (buf[i + 1] === PLUS && c === SPACE) {
+        i += 2;
+        while (i < e && buf[i] === SPACE) i++;
+        const offStart = i;
+        c = buf[i]!;
+        while (i < e && c >= 48 && c <= 57) {
+          offset = offset * 10 + (c - 48);
+          c = buf[++i]!;
+        }
+        if (i === offStart) return this.malformed(buf, s, e);
       }
       if (i < e && !this.sectionFollows(buf, i, e)) return this.malformed(buf, s, e);
-      fn = this.functions.intern(buf, nameStart, nameEnd);
+      fn = this.functions.internHashed(buf, nameStart, nameEnd, h);
     }
 
     if (t < this.lastT && counts.backwards++ === 0) counts.firstBackwardsLine = counts.lines;
     this.lastT = t;
-    counts.events++;
+    if (counts.events++ === 0) counts.firstEventLine = counts.lines;
     this.visitor.event(t, fn, offset, addr);
   }
 

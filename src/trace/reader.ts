@@ -2,13 +2,15 @@
  * Reads a trace from a path, `-` (stdin) or a `.gz` file, in chunks, into a TraceVisitor.
  * Never holds the file or a whole-file string: memory is the chunk plus the analyzers' tables.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { createReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import { UserError, messageOf } from '../errors.js';
 import { Progress } from '../progress.js';
 import { FunctionTable } from './functions.js';
 import { TraceParser, type ParseCounts, type TraceVisitor } from './parser.js';
+import { readParallel, workerCount } from './parallel.js';
 
 export interface ReadOptions {
   /** The first malformed line is fatal. */
@@ -21,6 +23,11 @@ export interface ReadOptions {
   warn?: (line: string) => void;
   /** Show progress on a TTY (default: when stderr is a TTY). */
   progress?: boolean;
+  /**
+   * Parse a plain file in worker threads when it is at least this big (bytes). Default 32 MiB, or
+   * BOOT_TRACE_PARALLEL_MIN; Infinity turns it off. Ranges are BOOT_TRACE_PARALLEL_RANGE bytes (8 MiB).
+   */
+  parallelMinBytes?: number;
 }
 
 export interface ReadResult extends ParseCounts {
@@ -42,14 +49,16 @@ export async function readTrace(
   const reportLimit = options.reportLimit ?? 5;
   const functions = new FunctionTable();
   const visitor = makeVisitor(functions);
-  const parser = new TraceParser(functions, visitor, (line, text) => {
+  let reported = 0;
+  const onMalformed = (line: number, text: string, counts: ParseCounts): void => {
     if (options.strict) throw new UserError(`${name}:${line}: malformed line: ${JSON.stringify(text)}`);
-    if (parser.counts.malformed <= reportLimit) warn(`boot-trace: ${name}:${line}: malformed line skipped: ${JSON.stringify(text)}`);
-    const content = parser.counts.events + parser.counts.malformed;
-    if (parser.counts.events === 0 && content >= GIVE_UP_AFTER) {
+    if (++reported <= reportLimit) warn(`boot-trace: ${name}:${line}: malformed line skipped: ${JSON.stringify(text)}`);
+    if (counts.events === 0 && counts.malformed >= GIVE_UP_AFTER) {
       throw new UserError(`${name}: not a boot trace (the first ${GIVE_UP_AFTER} lines are not in the trace format; see docs/trace-format.md)`);
     }
-  });
+  };
+  const parser = new TraceParser(functions, visitor, (line, text) => onMalformed(line, text, parser.counts));
+  let counts: ParseCounts = parser.counts;
 
   const progress = new Progress(name, options.progress);
   let bytes = 0;
@@ -61,7 +70,17 @@ export async function readTrace(
   };
 
   try {
-    if (input !== '-' && !input.endsWith('.gz')) {
+    const size = input !== '-' && !input.endsWith('.gz') ? fstatSize(input) : -1;
+    const rangeBytes = Number(process.env.BOOT_TRACE_PARALLEL_RANGE) || 8 << 20;
+    const minBytes = options.parallelMinBytes ?? (Number(process.env.BOOT_TRACE_PARALLEL_MIN) || 32 << 20);
+    if (size >= minBytes && size > 0 && workerCount(size, rangeBytes) > 1 && parallelWorkerBuilt()) {
+      checkNotBinary(input, name);
+      counts = await readParallel(input, functions, visitor, {
+        name, size, rangeBytes, workers: workerCount(size, rangeBytes), strict: Boolean(options.strict), reportLimit,
+        onMalformed, onProgress: (done, lines) => progress.update(done, size, lines),
+      });
+      bytes = size;
+    } else if (size >= 0) {
       readFileSync(input, name, options.chunkSize ?? DEFAULT_CHUNK, feed);
     } else {
       const source = input === '-' ? process.stdin : openStream(input, name);
@@ -86,7 +105,7 @@ export async function readTrace(
   }
   progress.done();
 
-  const c = parser.counts;
+  const c = counts;
   if (c.events === 0 && c.malformed > 0) {
     throw new UserError(`${name}: not a boot trace (no line in the trace format; see docs/trace-format.md)`);
   }
@@ -153,6 +172,22 @@ function describeOpenError(err: unknown): string {
   if (code === 'ENOENT') return 'no such file';
   if (code === 'EACCES') return 'permission denied';
   return messageOf(err);
+}
+
+/** The worker exists only in the compiled tree (dist/); tests running TypeScript sources read sequentially. */
+function parallelWorkerBuilt(): boolean {
+  return existsSync(fileURLToPath(new URL('./parse-worker.js', import.meta.url)));
+}
+
+function checkNotBinary(path: string, name: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(4096);
+    const n = readSync(fd, head, 0, head.length, 0);
+    if (looksBinary(head.subarray(0, n))) throw new UserError(`${name}: binary data, not a boot trace (a NUL byte in the first block)`);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function looksBinary(chunk: Buffer): boolean {

@@ -1,0 +1,40 @@
+/**
+ * The parallel reader (worker threads over byte ranges) must give exactly the events, counts and
+ * warnings of the sequential one, wherever range boundaries fall: ranges of 5, 7 and 13 bytes cut lines,
+ * names and CRLFs at every place. Runs the compiled reader, since the worker is compiled JavaScript.
+ */
+import { readdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ROOT, runCli, sample } from './helpers.js';
+
+type ReadTrace = typeof import('../src/trace/reader.js').readTrace;
+const { readTrace } = (await import(`${ROOT}/dist/src/trace/reader.js`)) as { readTrace: ReadTrace };
+
+const samples = readdirSync(sample()).filter((f) => f.endsWith('.log'));
+
+async function read(file: string, parallelMinBytes: number, range?: string) {
+  process.env.BOOT_TRACE_PARALLEL_RANGE = range ?? '';
+  const events: [number, string, number, number][] = [];
+  const warnings: string[] = [];
+  const r = await readTrace(sample(file), (functions) => ({ event: (t, fn, off, addr) => events.push([t, functions.names[fn]!, off, addr]) }),
+    { parallelMinBytes, warn: (w) => warnings.push(w) });
+  const { functions: _f, ...counts } = r;
+  return { events, warnings, counts };
+}
+
+describe('parallel reader', () => {
+  it('gives the sequential reader\'s events, counts and warnings on every sample', async () => {
+    for (const file of samples) {
+      const want = await read(file, Infinity);
+      for (const range of ['5', '7', '13']) {
+        expect(await read(file, 1, range), `${file} in ${range}-byte ranges`).toEqual(want);
+      }
+    }
+  });
+
+  it('stops at the first malformed line with --strict, naming the same line', () => {
+    const got = runCli(['hot-functions', sample('with-malformed.log'), '--strict'], { env: { BOOT_TRACE_PARALLEL_MIN: '1', BOOT_TRACE_PARALLEL_RANGE: '16' } });
+    expect(got.status).toBe(1);
+    expect(got.stderr).toMatch(/with-malformed\.log:3: malformed line: "garbage line here"/);
+  });
+});
