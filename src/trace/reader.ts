@@ -111,7 +111,7 @@ export async function readTrace(
   }
   if (c.malformed > reportLimit) warn(`boot-trace: ${name}: ${c.malformed} malformed lines skipped in all`);
   if (c.backwards > 0) {
-    warn(`boot-trace: ${name}: time went backwards ${c.backwards} times (first at line ${c.firstBackwardsLine}); each counts as zero time`);
+    warn(`boot-trace: ${name}: time went backwards at ${c.backwards} line${c.backwards === 1 ? '' : 's'} (first at line ${c.firstBackwardsLine}); counted as zero time`);
   }
   return { ...c, functions, bytes };
 }

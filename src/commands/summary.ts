@@ -1,0 +1,50 @@
+import type { CommandModule } from 'yargs';
+import { FirstCalls } from '../../analyzers/first-calls.js';
+import { HotFunctions } from '../../analyzers/hot-functions.js';
+import { Syscalls } from '../../analyzers/syscalls.js';
+import { renderTable, showUs } from '../output/write.js';
+import { allOf } from '../trace/multi-visitor.js';
+import { readTrace } from '../trace/reader.js';
+import { sample } from '../samples.js';
+
+interface Args {
+  trace: string;
+  top: number;
+}
+
+/** The three trace analyzers in one pass, as short tables: what a person looks at first. */
+export const summaryCommand: CommandModule<object, Args> = {
+  command: 'summary [trace]',
+  describe: 'hot functions, first calls and system calls of a trace, in one pass',
+  builder: (y) =>
+    y
+      .positional('trace', { type: 'string', default: sample('2016-init-module.log'), defaultDescription: 'a bundled 2016 boot trace excerpt' })
+      .option('top', { type: 'number', default: 10, describe: 'rows per table' }) as never,
+  handler: async (args) => {
+    const hot = new HotFunctions();
+    const first = new FirstCalls();
+    let calls: Syscalls | undefined;
+    const r = await readTrace(args.trace, (functions) => allOf(hot, first, (calls = new Syscalls(functions))));
+    const out = process.stdout;
+    out.write(`${args.trace}: ${r.events.toLocaleString('en-US')} events, ${r.functions.size - 2} functions\n\n`);
+    out.write(`Hottest functions (self time)\n`);
+    out.write(renderTable(hot.rows(r.functions, args.top), [
+      { key: 'function', header: 'function' },
+      { key: 'time_us', header: 'time (us)', show: showUs },
+      { key: 'percent', header: '%', show: (v) => (v as number).toFixed(2) },
+      { key: 'lines', header: 'lines' },
+    ]));
+    out.write(`\nFirst calls\n`);
+    out.write(renderTable(first.rows(r.functions).slice(0, args.top), [
+      { key: 'first_us', header: 'first (us)', show: showUs },
+      { key: 'function', header: 'function' },
+    ]));
+    out.write(`\nSystem calls\n`);
+    out.write(renderTable(calls!.finish(), [
+      { key: 'time_us', header: 'time (us)', show: showUs },
+      { key: 'syscall', header: 'syscall' },
+      { key: 'duration_us', header: 'duration (us)', show: showUs },
+      { key: 'user_address', header: 'from' },
+    ]));
+  },
+};
