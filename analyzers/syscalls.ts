@@ -35,7 +35,9 @@ export interface SyscallSummaryRow {
 const OTHER = 0, ENTRY = 1, HANDLER_FN = 2;
 
 export class Syscalls implements TraceVisitor {
+  /** Every call, when no onCall callback takes them as they end. */
   readonly calls: SyscallRow[] = [];
+  private readonly totals = new Map<string, SyscallSummaryRow>();
   private kind = new Uint8Array(0);
   /** How many function ids have been classified so far. */
   private classified = 0;
@@ -46,7 +48,8 @@ export class Syscalls implements TraceVisitor {
   private open: SyscallRow | null = null;
   private openStart = 0;
 
-  constructor(private readonly functions: FunctionTable) {}
+  /** @param onCall receives each call as it ends (so a long trace's calls need not be kept); else they collect in `calls`. */
+  constructor(private readonly functions: FunctionTable, private readonly onCall?: (call: SyscallRow) => void) {}
 
   event(t: number, fn: number, offset: number, addr: number): void {
     if (fn >= this.classified) this.classify();
@@ -82,20 +85,9 @@ export class Syscalls implements TraceVisitor {
     return this.calls;
   }
 
+  /** Per system call: count, total, mean, max (kept as calls end, whether or not they are kept). */
   summary(): SyscallSummaryRow[] {
-    const by = new Map<string, SyscallSummaryRow>();
-    for (const c of this.calls) {
-      let s = by.get(c.syscall);
-      if (!s) by.set(c.syscall, (s = { syscall: c.syscall, count: 0, total_us: 0, mean_us: 0, max_us: 0 }));
-      s.count++;
-      s.total_us += c.duration_us;
-      s.max_us = Math.max(s.max_us, c.duration_us);
-    }
-    const rows = [...by.values()];
-    for (const s of rows) {
-      s.mean_us = roundUs(s.total_us / s.count);
-      s.total_us = roundUs(s.total_us);
-    }
+    const rows = [...this.totals.values()].map((s) => ({ ...s, total_us: roundUs(s.total_us), mean_us: roundUs(s.total_us / s.count) }));
     return rows.sort((a, b) => b.total_us - a.total_us || (a.syscall < b.syscall ? -1 : 1));
   }
 
@@ -103,8 +95,14 @@ export class Syscalls implements TraceVisitor {
     const open = this.open;
     if (!open) return;
     open.duration_us = roundUs(Math.max(0, t - this.openStart));
-    this.calls.push(open);
     this.open = null;
+    let s = this.totals.get(open.syscall);
+    if (!s) this.totals.set(open.syscall, (s = { syscall: open.syscall, count: 0, total_us: 0, mean_us: 0, max_us: 0 }));
+    s.count++;
+    s.total_us += open.duration_us;
+    s.max_us = Math.max(s.max_us, open.duration_us);
+    if (this.onCall) this.onCall(open);
+    else this.calls.push(open);
   }
 
   /** Classifies function ids interned since the last call (names arrive as the reader meets them). */

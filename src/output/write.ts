@@ -28,10 +28,67 @@ export async function writeRows<R extends object>(
   format: OutputFormat,
   out: Writable = process.stdout,
 ): Promise<void> {
-  // One object per line: still one JSON array, but greppable and diffable.
-  if (format === 'json') return write(out, rows.length ? `[\n${rows.map((r) => JSON.stringify(r)).join(',\n')}\n]\n` : '[]\n');
-  if (format === 'csv') return writeCsv(rows, columns, out);
-  return write(out, renderTable(rows, columns));
+  const writer = rowWriter(columns, format, out);
+  for (const row of rows) writer.row(row);
+  await writer.end();
+}
+
+/**
+ * Writes rows as they are produced, so an analyzer with one row per event (syscalls) needs no memory for
+ * them in CSV and JSON. A table needs every row for its column widths, so it collects them.
+ * Output goes out in blocks of ~64 KiB: one write per row would cost a system call per row.
+ */
+export interface RowWriter<R> {
+  row(row: R): void;
+  end(): Promise<void>;
+}
+
+const BLOCK = 1 << 16;
+
+export function rowWriter<R extends object>(columns: readonly Column<R>[], format: OutputFormat, out: Writable = process.stdout): RowWriter<R> {
+  let pending: (string | Buffer)[] = [];
+  let pendingBytes = 0;
+  const push = (chunk: string | Buffer): void => {
+    pending.push(chunk);
+    pendingBytes += chunk.length;
+    if (pendingBytes >= BLOCK) flush();
+  };
+  const flush = (): void => {
+    if (pending.length) out.write(pending.length === 1 ? pending[0]! : pending.map((c) => (typeof c === 'string' ? c : c.toString())).join(''));
+    pending = [];
+    pendingBytes = 0;
+  };
+  const finish = (): Promise<void> => {
+    flush();
+    return new Promise((resolve, reject) => out.write('', (err) => (err ? reject(err) : resolve())));
+  };
+
+  if (format === 'table') {
+    const rows: R[] = [];
+    return { row: (r) => void rows.push(r), end: () => (push(renderTable(rows, columns)), finish()) };
+  }
+  if (format === 'json') {
+    // One object per line: still one JSON array, but greppable and diffable.
+    let n = 0;
+    return {
+      row: (r) => push(`${n++ ? ',\n' : '[\n'}${JSON.stringify(r)}`),
+      end: () => (push(n ? '\n]\n' : '[]\n'), finish()),
+    };
+  }
+  const csv = csvFormat({ headers: columns.map((c) => c.key), includeEndRowDelimiter: true, alwaysWriteHeaders: true });
+  const done = new Promise<void>((resolve, reject) => {
+    csv.on('error', reject);
+    csv.on('end', resolve);
+  });
+  csv.on('data', (chunk: Buffer) => push(chunk));
+  return {
+    row: (r) => void csv.write(columns.map((c) => r[c.key] ?? '')),
+    end: async () => {
+      csv.end();
+      await done;
+      await finish();
+    },
+  };
 }
 
 export function renderTable<R extends object>(rows: readonly R[], columns: readonly Column<R>[]): string {
@@ -47,23 +104,6 @@ export function renderTable<R extends object>(rows: readonly R[], columns: reado
   const line = (parts: string[]): string =>
     parts.map((p, i) => (right[i] ? p.padStart(widths[i]!) : p.padEnd(widths[i]!))).join('  ').trimEnd() + '\n';
   return line(columns.map((c) => c.header)) + cells.map(line).join('');
-}
-
-function writeCsv<R extends object>(rows: readonly R[], columns: readonly Column<R>[], out: Writable): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const stream = csvFormat({ headers: columns.map((c) => c.key), includeEndRowDelimiter: true, alwaysWriteHeaders: true });
-    stream.on('error', reject);
-    stream.on('end', resolve);
-    stream.on('data', (chunk: Buffer) => out.write(chunk));
-    for (const row of rows) stream.write(columns.map((c) => row[c.key] ?? ''));
-    stream.end();
-  });
-}
-
-function write(out: Writable, text: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    out.write(text, (err) => (err ? reject(err) : resolve()));
-  });
 }
 
 /** Rounds a microsecond figure for output: nanosecond resolution, no float noise like 0.30000000000000004. */

@@ -12,13 +12,29 @@ export interface EventBatch {
   addr: Float64Array;
 }
 
-/** A TraceVisitor that records events into growing typed arrays. */
+/** A TraceVisitor that records events into typed arrays, growing them as needed. */
 export class EventRecorder implements TraceVisitor {
   count = 0;
-  private t = new Float64Array(1 << 16);
-  private fn = new Int32Array(1 << 16);
-  private offset = new Int32Array(1 << 16);
-  private addr = new Float64Array(1 << 16);
+  private t: Float64Array;
+  private fn: Int32Array;
+  private offset: Int32Array;
+  private addr: Float64Array;
+
+  constructor(capacity = 1 << 16) {
+    this.t = new Float64Array(capacity);
+    this.fn = new Int32Array(capacity);
+    this.offset = new Int32Array(capacity);
+    this.addr = new Float64Array(capacity);
+  }
+
+  /** Records into the arrays of a batch handed back after use, so steady-state parsing allocates nothing. */
+  adopt(batch: EventBatch): void {
+    this.t = batch.t;
+    this.fn = batch.fn;
+    this.offset = batch.offset;
+    this.addr = batch.addr;
+    this.count = 0;
+  }
 
   event(t: number, fn: number, offset: number, addr: number): void {
     const n = this.count;
@@ -30,11 +46,11 @@ export class EventRecorder implements TraceVisitor {
     this.count = n + 1;
   }
 
-  /** The recorded events, trimmed to their count (a copy: the recorder's arrays are reused). */
+  /** The recorded events; the arrays are the recorder's own (their length is the capacity, not the count). */
   take(): EventBatch {
-    const n = this.count;
+    const batch = { count: this.count, t: this.t, fn: this.fn, offset: this.offset, addr: this.addr };
     this.count = 0;
-    return { count: n, t: this.t.slice(0, n), fn: this.fn.slice(0, n), offset: this.offset.slice(0, n), addr: this.addr.slice(0, n) };
+    return batch;
   }
 
   private grow(): void {

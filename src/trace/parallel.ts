@@ -12,6 +12,7 @@ import { UserError } from '../errors.js';
 import type { FunctionTable } from './functions.js';
 import type { ParseRequest, ParseResponse } from './parse-worker.js';
 import type { ParseCounts, TraceVisitor } from './parser.js';
+import type { EventBatch } from './events.js';
 
 const IN_FLIGHT = 2;
 
@@ -48,11 +49,11 @@ export async function readParallel(path: string, functions: FunctionTable, visit
 
   // Range i always goes to worker i % workers: replayed in order, the ranges keep every worker busy.
   const owner = (index: number): number => index % o.workers;
-  const request = (): void => {
+  const request = (recycle?: EventBatch): void => {
     if (nextToRequest >= ranges) return;
     const index = nextToRequest++;
-    const req: ParseRequest = { index, start: index * o.rangeBytes, end: Math.min(o.size, (index + 1) * o.rangeBytes) };
-    workers[owner(index)]!.postMessage(req);
+    const req: ParseRequest = { index, start: index * o.rangeBytes, end: Math.min(o.size, (index + 1) * o.rangeBytes), recycle };
+    workers[owner(index)]!.postMessage(req, recycle ? [recycle.t.buffer, recycle.fn.buffer, recycle.offset.buffer, recycle.addr.buffer] as ArrayBuffer[] : []);
   };
 
   workers.forEach((worker) => {
@@ -79,7 +80,6 @@ export async function readParallel(path: string, functions: FunctionTable, visit
       pending.delete(nextToReplay);
       const w = owner(res.index);
       nextToReplay++;
-      request();
 
       let map = maps[w]!;
       if (res.names.length) {
@@ -99,6 +99,9 @@ export async function readParallel(path: string, functions: FunctionTable, visit
         lastT = ti;
         visitor.event(ti, map[fn[i]!]!, offset[i]!, addr[i]!);
       }
+      // The next range goes to the same worker (IN_FLIGHT * workers is a multiple of workers): hand it
+      // back these arrays to fill, so memory stays what the first ranges allocated.
+      request(res.batch);
       counts.lines += res.lines;
       counts.events += count;
       counts.comments += res.comments;

@@ -10,7 +10,13 @@ import { EventRecorder } from './events.js';
 import { FunctionTable } from './functions.js';
 import { TraceParser } from './parser.js';
 
-export interface ParseRequest { index: number; start: number; end: number }
+export interface ParseRequest {
+  index: number;
+  start: number;
+  end: number;
+  /** The arrays of an earlier batch, handed back for reuse. */
+  recycle?: import('./events.js').EventBatch;
+}
 export interface ParseResponse {
   index: number;
   batch: import('./events.js').EventBatch;
@@ -32,7 +38,7 @@ const LF = 10;
 const { path, reportLimit } = workerData as { path: string; reportLimit: number };
 const fd = openSync(path, 'r');
 const functions = new FunctionTable();
-const recorder = new EventRecorder();
+const recorder = new EventRecorder(0);
 let namesSent = 2; // ids 0 and 1 are the same fixed buckets everywhere
 let buf = Buffer.allocUnsafe(1 << 20); // grows to the range size on first use
 
@@ -47,7 +53,8 @@ function read(position: number, length: number): Buffer {
   return buf.subarray(0, got);
 }
 
-function parseRange({ index, start, end }: ParseRequest): ParseResponse {
+function parseRange({ index, start, end, recycle }: ParseRequest): ParseResponse {
+  recorder.adopt(recycle ?? new EventRecorder(1 << 16).take());
   // Read from one byte before the range, to know whether a line starts exactly at `start`.
   const from = Math.max(0, start - 1);
   let extra = 1 << 16;
