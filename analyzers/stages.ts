@@ -1,0 +1,207 @@
+/**
+ * Boot stages as spans between console messages, the console-timestamp method of libguestfs boot-analysis:
+ * a stage runs from the first message matching its begin pattern to the next message matching its end.
+ * Times are the host stamp when the line has one (what the host saw), else the dmesg stamp.
+ * Example console.log lines a stage reads:
+ *   1201554.0 SeaBIOS (version 1.16.2-debian-1.16.2-1)
+ *   1830112.5 [    0.000000] Linux version 6.1.0-56-cloud-amd64 ...
+ *   4210337.1 BOOT_TIME:ready:2412000000
+ */
+import type { ConsoleMessage, ConsoleVisitor } from './console-lines.js';
+import { FREEING_INITMEM } from './initcalls.js';
+
+export interface StageDef {
+  name: string;
+  begin: RegExp | 'kernel';
+  end: RegExp | 'kernel';
+}
+
+export interface StageRow {
+  name: string;
+  start_us: number;
+  duration_us: number;
+  /** Share of the whole boot (0 to the last timed line), two decimals; null if that is zero. */
+  percent: number | null;
+  end_us: number;
+}
+
+export interface MissingStage {
+  name: string;
+  reason: string;
+}
+
+const POWER_OFF = /reboot: |Power down|System halted/;
+
+/**
+ * The built-in table. 'kernel' means the first line the kernel printed: one with a dmesg stamp, or the
+ * real-mode setup / decompressor / banner lines that come before printk has a clock.
+ */
+export const BUILTIN_STAGES: readonly StageDef[] = [
+  { name: 'firmware', begin: /SeaBIOS \(version /, end: 'kernel' },
+  { name: 'kernel', begin: 'kernel', end: FREEING_INITMEM },
+  // Real-mode setup and decompression, up to start_kernel's banner (shown with earlyprintk or under SeaBIOS).
+  { name: 'kernel:entry', begin: /Probing EDD|Decompressing Linux/, end: /Linux version / },
+  { name: 'kernel:initcalls-before-userspace', begin: /^calling {1,2}\S/, end: FREEING_INITMEM },
+  { name: 'userspace', begin: /Run \S+ as init process|^\/init\b/, end: POWER_OFF },
+];
+
+/** What a built-in or user pattern looks like in a note. */
+export function describePattern(p: RegExp | 'kernel'): string {
+  return p === 'kernel' ? 'the first kernel line' : `/${p.source}/`;
+}
+
+const KERNEL_BEFORE_PRINTK = /Linux version |Probing EDD|Decompressing Linux/;
+const BOOT_TIME = /BOOT_TIME:([^:\s]+)/g;
+
+/**
+ * Parses `NAME:BEGIN_REGEX:END_REGEX`. A colon inside the name or a regex is written `\:`
+ * (in a regex `\:` already means ':', so the regexes are used as written).
+ */
+export function parseStageSpec(spec: string): StageDef {
+  const parts: string[] = [];
+  let cur = '';
+  for (let i = 0; i < spec.length; i++) {
+    const ch = spec[i]!;
+    if (ch === '\\' && spec[i + 1] === ':') {
+      cur += '\\:';
+      i++;
+    } else if (ch === ':') {
+      parts.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  parts.push(cur);
+  if (parts.length !== 3 || !parts[0]) {
+    throw new Error(`--stage ${JSON.stringify(spec)}: expected NAME:BEGIN_REGEX:END_REGEX (write a colon inside one as \\:)`);
+  }
+  const regex = (src: string, what: string): RegExp => {
+    if (!src) throw new Error(`--stage ${JSON.stringify(spec)}: empty ${what} pattern`);
+    try {
+      return new RegExp(src);
+    } catch (err) {
+      throw new Error(`--stage ${JSON.stringify(spec)}: bad ${what} regex: ${(err as Error).message}`);
+    }
+  };
+  return { name: parts[0].replaceAll('\\:', ':'), begin: regex(parts[1]!, 'begin'), end: regex(parts[2]!, 'end') };
+}
+
+interface Tracker {
+  def: StageDef;
+  state: 'waiting' | 'open' | 'done';
+  start: number;
+  end: number;
+}
+
+export class Stages implements ConsoleVisitor {
+  private readonly trackers: Tracker[];
+  private readonly bootTime: { name: string; start: number; end: number | null }[] = [];
+  private bootTimeOpen: { name: string; start: number; end: number | null } | null = null;
+  private readonly bootTimeSeen = new Set<string>();
+  private lastTime: number | null = null;
+
+  /** @param extra user stages; one with a built-in's name replaces it. */
+  constructor(extra: readonly StageDef[] = []) {
+    const names = new Set(extra.map((d) => d.name));
+    const defs = [...BUILTIN_STAGES.filter((d) => !names.has(d.name)), ...extra];
+    this.trackers = defs.map((def) => ({ def, state: 'waiting', start: 0, end: 0 }));
+  }
+
+  message(m: ConsoleMessage): void {
+    const t = m.hostUs ?? m.kernelUs;
+    if (t === null) return; // a line without any clock cannot place a span
+    this.lastTime = t;
+    const text = m.text;
+    const isKernel = m.kernelUs !== null || KERNEL_BEFORE_PRINTK.test(text);
+    const matches = (p: RegExp | 'kernel'): boolean => (p === 'kernel' ? isKernel : p.test(text));
+    for (const tr of this.trackers) {
+      if (tr.state === 'open' && matches(tr.def.end)) {
+        tr.state = 'done';
+        tr.end = t;
+      } else if (tr.state === 'waiting' && matches(tr.def.begin)) {
+        tr.state = 'open';
+        tr.start = t;
+      }
+    }
+    if (text.includes('BOOT_TIME:')) {
+      for (const mk of text.matchAll(BOOT_TIME)) {
+        if (this.bootTimeOpen) this.bootTimeOpen.end = t;
+        this.bootTimeOpen = null;
+        const name = `BOOT_TIME:${mk[1]}`;
+        if (this.bootTimeSeen.has(name)) continue;
+        this.bootTimeSeen.add(name);
+        this.bootTimeOpen = { name, start: t, end: null };
+        this.bootTime.push(this.bootTimeOpen);
+      }
+    } else if (this.bootTimeOpen && POWER_OFF.test(text)) {
+      this.bootTimeOpen.end = t;
+      this.bootTimeOpen = null;
+    }
+  }
+
+  result(): { rows: StageRow[]; missing: MissingStage[] } {
+    const spans: { name: string; start: number; end: number }[] = [];
+    const missing: MissingStage[] = [];
+    if (this.lastTime !== null) spans.push({ name: 'boot', start: 0, end: this.lastTime });
+    for (const tr of this.trackers) {
+      if (tr.state === 'done') spans.push({ name: tr.def.name, start: tr.start, end: tr.end });
+      else if (tr.state === 'waiting') missing.push({ name: tr.def.name, reason: `no line matches ${describePattern(tr.def.begin)}` });
+      else missing.push({ name: tr.def.name, reason: `no line after its begin matches ${describePattern(tr.def.end)}` });
+    }
+    for (const b of this.bootTime) {
+      if (b.end !== null) spans.push({ name: b.name, start: b.start, end: b.end });
+      else missing.push({ name: b.name, reason: 'no later BOOT_TIME marker or power-off line' });
+    }
+    const total = this.lastTime ?? 0;
+    const rows = spans
+      .map((s): StageRow => ({
+        name: s.name,
+        start_us: round(s.start),
+        duration_us: round(s.end - s.start),
+        percent: total > 0 ? Math.round(((s.end - s.start) / total) * 10000) / 100 : null,
+        end_us: round(s.end),
+      }))
+      .sort((a, b) => a.start_us - b.start_us || b.duration_us - a.duration_us || a.name.localeCompare(b.name));
+    return { rows, missing };
+  }
+}
+
+const round = (v: number): number => Math.round(v * 1000) / 1000;
+
+/**
+ * A text timeline, one row per span boundary and one column per open span (a column is reused once its
+ * span has ended), like the timeline of libguestfs boot-analysis:
+ *        0.000 ms  ┬        boot
+ *      631.112 ms  │ ┬      firmware
+ */
+export function renderTimeline(rows: readonly StageRow[]): string {
+  type Ev = { t: number; kind: 'begin' | 'end'; row: StageRow; order: number };
+  const events: Ev[] = [];
+  rows.forEach((row, order) => {
+    events.push({ t: row.start_us, kind: 'begin', row, order });
+    events.push({ t: row.end_us, kind: 'end', row, order });
+  });
+  // At the same instant: ends before begins, so a finished span frees its column; longer spans open first.
+  events.sort((a, b) => a.t - b.t || (a.kind === b.kind ? (a.kind === 'begin' ? a.order - b.order : b.order - a.order) : a.kind === 'end' ? -1 : 1));
+  const lanes: (StageRow | null)[] = [];
+  const laneOf = new Map<StageRow, number>();
+  const lines: { t: number; cols: string; label: string }[] = [];
+  const width = Math.max(0, ...rows.map((r) => (r.end_us / 1000).toFixed(3).length));
+  for (const ev of events) {
+    let lane: number;
+    if (ev.kind === 'begin') {
+      lane = lanes.indexOf(null);
+      if (lane < 0) lane = lanes.push(null) - 1;
+      lanes[lane] = ev.row;
+      laneOf.set(ev.row, lane);
+    } else lane = laneOf.get(ev.row)!;
+    const cols = lanes.map((r, i) => (i === lane ? (ev.kind === 'begin' ? '┬' : '┴') : r ? '│' : ' ')).join(' ');
+    const label = ev.kind === 'begin' ? ev.row.name : `${ev.row.name} end (${(ev.row.duration_us / 1000).toFixed(3)} ms)`;
+    lines.push({ t: ev.t, cols, label });
+    if (ev.kind === 'end') lanes[lane] = null;
+    while (lanes.length > 0 && lanes[lanes.length - 1] === null) lanes.pop();
+  }
+  const maxCols = Math.max(0, ...lines.map((l) => l.cols.length));
+  return lines
+    .map((l) => `${(l.t / 1000).toFixed(3).padStart(width)} ms  ${l.cols.padEnd(maxCols)}  ${l.label}`.trimEnd() + '\n')
+    .join('');
+}

@@ -1,0 +1,39 @@
+import type { CommandModule } from 'yargs';
+import { DEFAULT_GAP_US, UartCost } from '../../analyzers/uart.js';
+import { UserError } from '../errors.js';
+import { writeRows } from '../output/write.js';
+import { consoleOptions, readConsole, requireTimedLines, type ConsoleArgs } from './console-input.js';
+
+interface Args extends ConsoleArgs {
+  'gap-us': number;
+}
+
+const num = (digits: number) => (v: unknown): string =>
+  typeof v === 'number' ? v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '';
+
+export const uartCommand: CommandModule<object, Args> = {
+  command: 'uart <console>',
+  describe: 'per-character cost of the serial console, fitted from host line stamps within bursts',
+  builder: (y) =>
+    consoleOptions(y).option('gap-us', {
+      type: 'number',
+      default: DEFAULT_GAP_US,
+      describe: 'lines further apart than this (us) start a new burst',
+    }) as never,
+  handler: async (args) => {
+    if (!(args['gap-us'] > 0)) throw new UserError(`--gap-us ${args['gap-us']}: must be a positive number of microseconds`);
+    const analyzer = new UartCost({ gapUs: args['gap-us'] });
+    requireTimedLines(args.console, await readConsole(args.console, analyzer));
+    const result = analyzer.result();
+    if ('error' in result) throw new UserError(`${args.console === '-' ? '<stdin>' : args.console}: ${result.error}`);
+    await writeRows([result.row], [
+      { key: 'us_per_char', header: 'us/char', show: num(4) },
+      { key: 'ci95_low', header: 'ci95 low', show: num(4) },
+      { key: 'ci95_high', header: 'ci95 high', show: num(4) },
+      { key: 'lines_per_ms', header: 'lines/ms', show: num(3) },
+      { key: 'chars', header: 'chars', show: num(0) },
+      { key: 'added_us', header: 'added (us)', show: num(3) },
+      { key: 'lines', header: 'lines', show: num(0) },
+    ], args.format);
+  },
+};
