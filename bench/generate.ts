@@ -1,7 +1,8 @@
 /**
  * Generates a realistic single-step boot trace for benchmarks: kernel-like function names (a few
- * thousand), `name + offset` lines, bare user addresses, and a system call every ~50 events, in the
- * 2016 traces' timestamp style (microseconds with 7 decimals). Deterministic for a given seed.
+ * thousand) on a fixed call graph, `name + offset` lines, bare user addresses, timer interrupts, and a
+ * system call every ~50 events, in the 2016 traces' timestamp style (microseconds with 7 decimals).
+ * Deterministic for a given seed.
  *
  *   node dist/bench/generate.js LINES [FILE]    (no FILE: stdout)
  */
@@ -13,10 +14,10 @@ const SUBSYSTEMS = ['ext4', 'blk_mq', 'tcp', 'udp', 'ip', 'sched', 'rcu', 'mm', 
 const VERBS = ['init', 'alloc', 'free', 'lookup', 'insert', 'remove', 'flush', 'submit', 'complete', 'wakeup', 'enqueue', 'dequeue',
   'lock', 'unlock', 'read', 'write', 'open', 'release', 'map', 'unmap', 'update', 'probe', 'register', 'start', 'stop'];
 const OBJECTS = ['', '_page', '_inode', '_entry', '_task', '_queue', '_request', '_buffer', '_node', '_range', '_irq', '_timer'];
-const SYSCALLS = ['read', 'write', 'openat', 'close', 'mmap', 'brk', 'newfstatat', 'ioctl', 'getdents64', 'execve', 'mount', 'clone'];
+export const SYSCALLS = ['read', 'write', 'openat', 'close', 'mmap', 'brk', 'newfstatat', 'ioctl', 'getdents64', 'execve', 'mount', 'clone'];
 
 /** A small, fast, seeded PRNG (mulberry32): the same trace every run. */
-function rng(seed: number): () => number {
+export function rng(seed: number): () => number {
   return () => {
     seed = (seed + 0x6d2b79f5) | 0;
     let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
@@ -37,46 +38,72 @@ export function functionNames(count: number, random = rng(1)): string[] {
   return [...names];
 }
 
-/** Writes `lines` trace lines to fd in ~1 MiB blocks. */
+const LEVELS = 6;
+const PER_LEVEL = 500;
+/** Kernel lines per system call, about: the issue's "a system call every ~50 events". */
+const LINES_PER_SYSCALL = 48;
+
+/**
+ * Writes `lines` lines of a single-step trace to fd, in ~1 MiB blocks. It follows a fixed call graph, as a
+ * boot runs the same code paths over and over: user code makes a system call whose handler calls functions
+ * level by level (each has 0-3 fixed callees on the next level, picked with a skew so some are hot),
+ * returns land at non-zero offsets, and a timer interrupt arrives every ~997 lines. Deterministic.
+ */
 export function generateTrace(lines: number, fd: number, seed = 42): void {
   const random = rng(seed);
-  const names = functionNames(3000);
-  // Hot functions are hot: a skewed pick makes the profile look like a real one.
-  const pick = (): string => names[Math.floor(names.length * random() ** 3)]!;
-  let t = 1000000;
-  let chunk = '';
-  const out = (s: string): void => {
-    chunk += s;
+  const names = functionNames(LEVELS * PER_LEVEL, random);
+  const level = (l: number): string[] => names.slice(l * PER_LEVEL, (l + 1) * PER_LEVEL);
+  const callees = new Map<string, string[]>();
+  for (let l = 0; l < LEVELS - 1; l++) {
+    const next = level(l + 1);
+    for (const f of level(l)) callees.set(f, Array.from({ length: Math.floor(random() * 4) }, () => next[Math.floor(next.length * random() ** 2)]!));
+  }
+  const roots = new Map(SYSCALLS.map((sys) => [sys, level(0).filter((_, i) => i % SYSCALLS.length === SYSCALLS.indexOf(sys))]));
+  let t = 1000000, n = 0, budget = 0, chunk = '';
+  const line = (text: string): void => {
+    t += 0.3 + random() * 1.7;
+    chunk += `${t.toFixed(7)} ${text}\n`;
+    n++;
+    budget--;
     if (chunk.length > 1 << 20) {
       writeSync(fd, chunk, null, 'latin1');
       chunk = '';
     }
   };
-  const stamp = (): string => {
-    t += 0.3 + random() * 1.7;
-    return t.toFixed(7);
+  const out = (text: string): void => {
+    line(text);
+    if (n % 997 === 0) {
+      // A timer interrupt lands here and returns to the same place.
+      for (const l of ['asm_sysvec_apic_timer_interrupt', 'sysvec_apic_timer_interrupt', 'tick_handle_periodic',
+        'tick_handle_periodic + 40', 'sysvec_apic_timer_interrupt + 60', 'asm_sysvec_apic_timer_interrupt + 30']) line(`${l} in section .text`);
+      line(text);
+    }
   };
-  let userAddr = 0x401000;
-  for (let i = 0; i < lines; ) {
-    if (i % 50 === 0) {
-      // A system call: user code, the entry, the handler, some kernel work, back to user.
-      userAddr = 0x401000 + Math.floor(random() * 0x8000);
-      const sys = SYSCALLS[Math.floor(random() * SYSCALLS.length)]!;
-      out(`${stamp()} ${userAddr.toString(16)}\n`);
-      out(`${stamp()} entry_SYSCALL_64 in section .text\n`);
-      out(`${stamp()} do_syscall_64 + 40 in section .text\n`);
-      out(`${stamp()} __x64_sys_${sys} in section .text\n`);
-      i += 4;
-      continue;
+  const call = (f: string): void => {
+    out(`${f} in section .text`);
+    let off = 4 + Math.floor(random() * 20);
+    out(`${f} + ${off} in section .text`);
+    for (const c of callees.get(f) ?? []) {
+      if (budget <= 0 || n >= lines) return;
+      call(c);
+      off += 5 + Math.floor(random() * 30);
+      out(`${f} + ${off} in section .text`);
     }
-    if (i % 50 === 45) {
-      out(`${stamp()} ${(userAddr + 2).toString(16)}\n`);
-      i++;
-      continue;
-    }
-    const name = pick();
-    out(random() < 0.3 ? `${stamp()} ${name} in section .text\n` : `${stamp()} ${name} + ${Math.floor(random() * 900)} in section .text\n`);
-    i++;
+  };
+  while (n < lines) {
+    const user = 0x401000 + Math.floor(random() * 0x8000);
+    out(user.toString(16));
+    out((user + 4).toString(16));
+    const sys = SYSCALLS[Math.floor(random() * SYSCALLS.length)]!;
+    budget = LINES_PER_SYSCALL;
+    out('entry_SYSCALL_64 in section .text');
+    out('do_syscall_64 + 40 in section .text');
+    out(`__x64_sys_${sys} in section .text`);
+    const handlers = roots.get(sys)!;
+    while (budget > 6 && n < lines) call(handlers[Math.floor(handlers.length * random() ** 2)]!);
+    out(`__x64_sys_${sys} + 30 in section .text`);
+    out('do_syscall_64 + 80 in section .text');
+    out('entry_SYSCALL_64 + 120 in section .text');
   }
   writeSync(fd, chunk, null, 'latin1');
 }

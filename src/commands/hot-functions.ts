@@ -1,26 +1,35 @@
 import type { CommandModule } from 'yargs';
-import { HotFunctions } from '../../analyzers/hot-functions.js';
+import { HotFunctions, type HotFunctionRow } from '../../analyzers/hot-functions.js';
+import { CallStacks } from '../../analyzers/call-stacks.js';
+import { tee, withInclusive } from '../../analyzers/inclusive.js';
 import { readTrace } from '../trace/reader.js';
 import { showUs, writeRows } from '../output/write.js';
 import { readOptions, traceOptions, type TraceArgs } from './options.js';
 
 interface Args extends TraceArgs {
   top: number;
+  inclusive: boolean;
 }
 
 export const hotFunctionsCommand: CommandModule<object, Args> = {
   command: 'hot-functions <trace>',
   describe: 'self time per function (time until the next line), sorted',
   builder: (y) =>
-    traceOptions(y).option('top', { type: 'number', default: 30, describe: 'show the N hottest (0 = all)' }) as never,
+    traceOptions(y)
+      .option('top', { type: 'number', default: 30, describe: 'show the N hottest (0 = all)' })
+      .option('inclusive', { type: 'boolean', default: false, describe: 'add inclusive time (from rebuilt call stacks; docs/call-stacks.md)' }) as never,
   handler: async (args) => {
     const analyzer = new HotFunctions();
-    const result = await readTrace(args.trace, () => analyzer, readOptions(args));
-    await writeRows(analyzer.rows(result.functions, args.top), [
+    let stacks: CallStacks | undefined;
+    const result = await readTrace(args.trace, (functions) => (args.inclusive ? tee(analyzer, (stacks = new CallStacks(functions))) : analyzer), readOptions(args));
+    stacks?.finish();
+    const rows: Array<HotFunctionRow & { inclusive_us?: number }> = analyzer.rows(result.functions, args.top);
+    await writeRows(stacks ? withInclusive(rows, stacks) : rows, [
       { key: 'function', header: 'function' },
       { key: 'time_us', header: 'time (us)', show: showUs },
       { key: 'percent', header: '%', show: (v) => (v as number).toFixed(2) },
       { key: 'lines', header: 'lines', show: (v) => (v as number).toLocaleString('en-US') },
+      ...(stacks ? [{ key: 'inclusive_us' as const, header: 'inclusive (us)', show: showUs }] : []),
     ], args.format);
   },
 };

@@ -1,0 +1,231 @@
+/**
+ * Call stacks rebuilt from a single-step trace, which records where the CPU was, not calls and returns.
+ * The heuristics (docs/call-stacks.md has the reasoning and the failure cases):
+ *   - a line in the top frame's function continues it;
+ *   - a function entered at offset 0 is called (push), also from itself (recursion: f+N then f+0);
+ *   - a line at offset > 0 in a function already on the stack returns to it (pop to its innermost frame);
+ *   - a line at offset > 0 in a function not on the stack replaces the top frame (a tail call, a jump, or a
+ *     return to a caller whose entry the trace never showed);
+ *   - interrupt and exception entries (asm_*, exc_*, entry_*, *_interrupt, page_fault, ...) are pushed at any
+ *     offset: a single-step trap can land after the handler's first instruction;
+ *   - user-space addresses are one frame, [user]; a user line with no [user] frame on the stack pushes
+ *     one on top of the kernel stack that got there; syscalls, faults and interrupts nest under it;
+ *   - bare kernel addresses ([unresolved], e.g. module code) are pushed unless already on the stack;
+ *   - a trace with no offsets at all (until the first "+ N" line) cannot tell a call from a return, so
+ *     there a function already on the stack is a return to it and any other is a call;
+ *   - the stack never grows past maxDepth: beyond it the top frame is replaced (counted).
+ *
+ * Time: line i's stack gets t(i+1) - t(i) (negative steps count as zero, as in hot-functions), so the
+ * self time of a stack's top function equals hot-functions' self time for it. The clock used for frame
+ * open/close times is the first timestamp plus the sum of forward steps.
+ */
+import { UNRESOLVED, USER, type FunctionTable } from '../src/trace/functions.js';
+import type { TraceVisitor } from '../src/trace/parser.js';
+import { ROOT, StackTrie } from './stack-trie.js';
+
+/** Receives frames as the reconstruction opens and closes them (exports stream from here). */
+export interface StackListener {
+  /** A frame of `fn` opened at `t`, `depth` frames below it. */
+  open(fn: number, t: number, depth: number): void;
+  /** The frame of `fn` opened at `start` closed at `end`. Inner frames close before outer ones. */
+  close(fn: number, start: number, end: number, depth: number): void;
+}
+
+export interface CallStackOptions {
+  /** Deepest stack kept (default 512; kernel stacks are 16 KiB, so real depths stay far below). */
+  maxDepth?: number;
+  /** 'auto' (default): offsets are trusted once a line with "+ N" has been seen. */
+  offsets?: 'auto' | 'yes' | 'no';
+  listener?: StackListener;
+}
+
+/** Names of interrupt and exception entry points, old (2016) and new (5.8+, asm_/exc_/sysvec_) kernels. */
+export const INTERRUPT_ENTRY =
+  /^(?:asm_|exc_|entry_|sysvec_)|_interrupt$|^(?:page_fault|async_page_fault|general_protection|divide_error|invalid_op|double_fault|machine_check|nmi|int3|debug|irq_entries_start|spurious_entries_start|common_interrupt|error_entry|paranoid_entry)$/;
+
+/** What the reconstruction did, for docs, tests and a warning when a guess was forced. */
+export interface StackCounts {
+  calls: number;
+  returns: number;
+  /** Tail calls, jumps and returns to unseen callers: the top frame was replaced. */
+  replaced: number;
+  /** Interrupt/exception entries pushed at a non-zero offset. */
+  interruptsMidEntry: number;
+  /** A user-space line with no [user] frame on the stack: [user] was pushed on the kernel stack. */
+  userEntries: number;
+  /** Pushes refused by maxDepth (the top frame was replaced instead). */
+  depthLimited: number;
+  maxDepthSeen: number;
+}
+
+const NORMAL = 0, INTERRUPT = 1;
+
+export class CallStacks implements TraceVisitor {
+  readonly trie = new StackTrie();
+  readonly counts: StackCounts = { calls: 0, returns: 0, replaced: 0, interruptsMidEntry: 0, userEntries: 0, depthLimited: 0, maxDepthSeen: 0 };
+  /** Inclusive time per function id (time with it anywhere on the stack, once per recursion). */
+  inclusive = new Float64Array(1024);
+  /** Calls per function id (frames opened). */
+  callCount = new Float64Array(1024);
+  /** First and last clock values: the span the stacks cover. */
+  start = NaN;
+  clock = 0;
+
+  private readonly maxDepth: number;
+  private readonly listener: StackListener | undefined;
+  private offsetsTrusted: boolean;
+  private readonly offsetsMode: 'auto' | 'yes' | 'no';
+  /** The stack: function, trie node and open time per frame. */
+  private stackFn: Int32Array;
+  private stackNode: Int32Array;
+  private stackOpen: Float64Array;
+  private depth = 0;
+  /** Frames of each function on the stack now (recursion counts once for inclusive time). */
+  private onStack = new Int32Array(1024);
+  private kind = new Uint8Array(0);
+  private classified = 0;
+  private prevT = NaN;
+  private prevOffset = -1;
+  private finished = false;
+
+  constructor(private readonly functions: FunctionTable, options: CallStackOptions = {}) {
+    this.maxDepth = Math.max(1, options.maxDepth ?? 512);
+    this.listener = options.listener;
+    this.offsetsMode = options.offsets ?? 'auto';
+    this.offsetsTrusted = this.offsetsMode === 'yes';
+    this.stackFn = new Int32Array(this.maxDepth);
+    this.stackNode = new Int32Array(this.maxDepth);
+    this.stackOpen = new Float64Array(this.maxDepth);
+  }
+
+  event(t: number, fn: number, offset: number): void {
+    if (fn >= this.classified) this.classify();
+    if (this.depth === 0 && Number.isNaN(this.start)) {
+      this.start = this.clock = t;
+    } else {
+      const dt = t - this.prevT;
+      if (dt > 0) {
+        // The previous line's stack was current until now.
+        this.trie.self[this.stackNode[this.depth - 1]!]! += dt;
+        this.clock += dt;
+      }
+    }
+    this.prevT = t;
+    if (offset > 0 && !this.offsetsTrusted && this.offsetsMode === 'auto') this.offsetsTrusted = true;
+    this.step(fn, offset);
+    this.prevOffset = offset;
+  }
+
+  /** Closes every open frame at the last timestamp. Call once, after the last event. */
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.popTo(0);
+  }
+
+  /** The function ids on the stack now, outermost first (for tests). */
+  stack(): number[] {
+    return Array.from(this.stackFn.subarray(0, this.depth));
+  }
+
+  get names(): string[] {
+    return this.functions.names;
+  }
+
+  private step(fn: number, offset: number): void {
+    const depth = this.depth;
+    if (depth === 0) return this.push(fn);
+    const top = this.stackFn[depth - 1]!;
+    const trusted = this.offsetsTrusted;
+
+    if (fn === top) {
+      // Recursion shows as an entry (offset 0) right after a line elsewhere in the same function.
+      if (trusted && offset === 0 && this.prevOffset > 0) this.push(fn);
+      return;
+    }
+    if (fn === USER) {
+      if (this.onStack[USER]! > 0) return this.returnTo(USER);
+      // User code with no [user] frame below: nest it on the kernel stack that got there (a return to
+      // user mode, or a guest calling its user code); a later line in a kernel frame below returns past it.
+      this.counts.userEntries++;
+      return this.push(USER);
+    }
+    const below = this.onStack[fn]! > 0;
+    if (offset < 0) return below ? this.returnTo(fn) : this.push(fn); // [unresolved]: no offset to go by
+    if (this.kind[fn] === INTERRUPT && !below) {
+      if (offset > 0) this.counts.interruptsMidEntry++;
+      return this.push(fn);
+    }
+    if (!trusted) return below ? this.returnTo(fn) : this.push(fn);
+    if (offset === 0) return this.push(fn);
+    if (below) return this.returnTo(fn);
+    this.counts.replaced++;
+    this.popTo(depth - 1);
+    this.push(fn);
+  }
+
+  private push(fn: number): void {
+    const depth = this.depth;
+    if (depth === this.maxDepth) {
+      this.counts.depthLimited++;
+      this.popTo(depth - 1);
+      return this.push(fn);
+    }
+    if (fn >= this.onStack.length) this.grow(fn);
+    const parent = depth > 0 ? this.stackNode[depth - 1]! : ROOT;
+    const node = this.trie.child(parent, fn);
+    this.trie.calls[node]!++;
+    this.callCount[fn]!++;
+    this.onStack[fn]!++;
+    this.stackFn[depth] = fn;
+    this.stackNode[depth] = node;
+    this.stackOpen[depth] = this.clock;
+    this.depth = depth + 1;
+    if (depth > 0) this.counts.calls++;
+    if (this.depth > this.counts.maxDepthSeen) this.counts.maxDepthSeen = this.depth;
+    this.listener?.open(fn, this.clock, depth);
+  }
+
+  /** Pops to the innermost frame of fn (which is on the stack). */
+  private returnTo(fn: number): void {
+    let d = this.depth - 1;
+    while (this.stackFn[d] !== fn) d--;
+    this.counts.returns++;
+    this.popTo(d + 1);
+  }
+
+  /** Closes frames until `depth` remain. */
+  private popTo(depth: number): void {
+    const now = this.clock;
+    while (this.depth > depth) {
+      const d = --this.depth;
+      const fn = this.stackFn[d]!;
+      const opened = this.stackOpen[d]!;
+      // Only the outermost frame of a recursive function adds inclusive time.
+      if (--this.onStack[fn]! === 0) this.inclusive[fn]! += now - opened;
+      this.listener?.close(fn, opened, now, d);
+    }
+  }
+
+  private grow(fn: number): void {
+    const size = Math.max(fn + 1, this.onStack.length * 2);
+    const onStack = new Int32Array(size); onStack.set(this.onStack); this.onStack = onStack;
+    const inclusive = new Float64Array(size); inclusive.set(this.inclusive); this.inclusive = inclusive;
+    const callCount = new Float64Array(size); callCount.set(this.callCount); this.callCount = callCount;
+  }
+
+  /** Classifies function ids interned since the last call (the reader interns names as it meets them). */
+  private classify(): void {
+    const names = this.functions.names;
+    if (names.length > this.kind.length) {
+      const kind = new Uint8Array(Math.max(names.length, this.kind.length * 2, 64));
+      kind.set(this.kind);
+      this.kind = kind;
+    }
+    for (let id = this.classified; id < names.length; id++) {
+      this.kind[id] = id > UNRESOLVED && INTERRUPT_ENTRY.test(names[id]!) ? INTERRUPT : NORMAL;
+    }
+    this.classified = names.length;
+    if (names.length > this.onStack.length) this.grow(names.length);
+  }
+}

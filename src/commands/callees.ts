@@ -1,0 +1,3 @@
+import { treeCommand } from './callers.js';
+
+export const calleesCommand = treeCommand('callees');

@@ -1,0 +1,131 @@
+/**
+ * `boot-trace export`: one streaming pass over the trace that rebuilds call stacks and writes them in a
+ * viewer's format as frames close. Only the stack (bounded by maxDepth), the stack trie (one entry per
+ * distinct stack) and, for Chrome, the system calls are held.
+ */
+import { statSync } from 'node:fs';
+import { basename } from 'node:path';
+import { UserError } from '../errors.js';
+import { CallStacks, type StackListener } from '../../analyzers/call-stacks.js';
+import { tee } from '../../analyzers/inclusive.js';
+import { Syscalls } from '../../analyzers/syscalls.js';
+import { readTrace, type ReadOptions } from '../trace/reader.js';
+import type { TraceVisitor } from '../trace/parser.js';
+import { captureFiles, hostPhases, readProfile } from './capture-files.js';
+import { ChromeTraceWriter, GUEST, HOST, TRACKS } from './chrome.js';
+import { writeCollapsed } from './collapsed.js';
+import { readConsoleEvents } from './console-events.js';
+import { TextSink } from './sink.js';
+import { SpeedscopeWriter } from './speedscope.js';
+
+export type ExportFormat = 'chrome' | 'collapsed' | 'speedscope';
+export const EXPORT_FORMATS: readonly ExportFormat[] = ['chrome', 'collapsed', 'speedscope'];
+
+export interface ExportOptions extends ReadOptions {
+  /** Output file; null or '-' for stdout. */
+  output: string | null;
+  /** Add console/profile tracks to a Chrome export when they sit beside the trace (default true). */
+  sideTracks?: boolean;
+  warn?: (line: string) => void;
+}
+
+export interface ExportResult {
+  lines: number;
+  events: number;
+  stacks: number;
+  bytes: number;
+  /** Tracks added beside the call stacks (Chrome only). */
+  tracks: string[];
+}
+
+export async function exportTrace(input: string, format: ExportFormat, o: ExportOptions): Promise<ExportResult> {
+  const trace = traceOf(input);
+  const out = new TextSink(o.output);
+  const name = trace === '-' ? '<stdin>' : basename(trace);
+  let stacks: CallStacks | undefined;
+  let syscalls: Syscalls | undefined;
+  let chrome: ChromeTraceWriter | undefined;
+  let speedscope: SpeedscopeWriter | undefined;
+  const tracks: string[] = [];
+  try {
+    const result = await readTrace(trace, (functions) => {
+      let listener: StackListener | undefined;
+      if (format === 'chrome') listener = chrome = new ChromeTraceWriter(out, functions.names, `guest: ${name}`);
+      if (format === 'speedscope') listener = speedscope = new SpeedscopeWriter(out, functions.names, name);
+      stacks = new CallStacks(functions, { listener });
+      let visitor: TraceVisitor = stacks;
+      if (format === 'chrome') visitor = tee(stacks, (syscalls = new Syscalls(functions)));
+      return visitor;
+    }, o);
+    stacks!.finish();
+    if (format === 'collapsed') writeCollapsed(stacks!.trie, result.functions.names, out);
+    if (format === 'speedscope') speedscope!.end(stacks!.clock);
+    if (format === 'chrome') {
+      addSyscalls(chrome!, syscalls!, tracks);
+      if (o.sideTracks !== false && trace !== '-') addCaptureTracks(chrome!, trace, tracks, o.warn);
+      chrome!.end();
+    }
+    out.close();
+    return { lines: result.lines, events: result.events, stacks: stacks!.trie.size - 1, bytes: out.bytes, tracks };
+  } catch (err) {
+    out.abort();
+    throw err;
+  }
+}
+
+/** A capture folder stands for its trace.log. */
+export function traceOf(input: string): string {
+  if (input === '-' || !statSync(input, { throwIfNoEntry: false })?.isDirectory()) return input;
+  const trace = captureFiles(input).trace;
+  if (!trace) throw new UserError(`${input}: no trace.log in this folder (capture with --mode step to get one)`);
+  return trace;
+}
+
+function addSyscalls(chrome: ChromeTraceWriter, syscalls: Syscalls, tracks: string[]): void {
+  const calls = syscalls.finish();
+  if (calls.length === 0) return;
+  chrome.meta(GUEST, TRACKS.syscalls, 'thread_name', 'system calls');
+  for (const c of calls) {
+    chrome.span(GUEST, TRACKS.syscalls, 'syscall', c.syscall, c.time_us, c.duration_us, { from: c.user_address, complete: c.complete });
+  }
+  tracks.push(`syscalls (${calls.length})`);
+}
+
+/** Stages, markers and initcalls from console.log, host phases from profile.json, when beside the trace. */
+function addCaptureTracks(chrome: ChromeTraceWriter, trace: string, tracks: string[], warn?: (line: string) => void): void {
+  const files = captureFiles(trace);
+  const profile = files.profile ? readProfile(files.profile) : undefined;
+  if (profile?.clock === 'steps') {
+    // The trace counts instructions; console and host phases are in microseconds: they would not line up.
+    warn?.(`boot-trace: ${trace}: the trace's clock is instruction steps, so console and host tracks are left out`);
+    return;
+  }
+  if (files.console) {
+    const c = readConsoleEvents(files.console);
+    if (c.markers.length > 0) {
+      chrome.meta(GUEST, TRACKS.stages, 'thread_name', 'stages (BOOT_TIME)');
+      c.markers.forEach((m, i) => {
+        const start = i === 0 ? 0 : c.markers[i - 1]!.t;
+        chrome.span(GUEST, TRACKS.stages, 'stage', m.name, start, m.t - start, { guest_ns: m.ns });
+      });
+      tracks.push(`stages (${c.markers.length})`);
+    }
+    if (c.markers.length + c.milestones.length > 0) {
+      chrome.meta(GUEST, TRACKS.markers, 'thread_name', 'console markers');
+      for (const m of [...c.markers, ...c.milestones]) chrome.instant(GUEST, TRACKS.markers, 'marker', m.name, m.t, m.ns !== undefined ? { guest_ns: m.ns } : undefined);
+      tracks.push(`markers (${c.markers.length + c.milestones.length})`);
+    }
+    if (c.initcalls.length > 0) {
+      chrome.meta(GUEST, TRACKS.initcalls, 'thread_name', 'initcalls');
+      for (const s of c.initcalls) chrome.span(GUEST, TRACKS.initcalls, 'initcall', s.name, s.start, s.end - s.start, { usecs: s.usecs });
+      tracks.push(`initcalls (${c.initcalls.length})`);
+    }
+  }
+  if (profile?.phases) {
+    const phases = hostPhases(profile);
+    chrome.meta(HOST, 0, 'process_name', 'host: boot-trace VMM');
+    chrome.meta(HOST, TRACKS.phases, 'thread_name', 'VMM phases');
+    for (const p of phases) chrome.span(HOST, TRACKS.phases, 'phase', p.name, p.start, p.duration);
+    tracks.push(`host phases (${phases.length})`);
+  }
+}
