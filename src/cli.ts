@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { commands } from './commands/index.js';
+import { loadCommands } from './commands/index.js';
 import { UserError } from './errors.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -17,6 +17,7 @@ function fail(message: string, code = 1): never {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  const commands = await loadCommands(argv);
   const parser = yargs(argv)
     .scriptName('boot-trace')
     .usage('$0 <command> [options]\n\nWhere a Linux virtual machine\'s boot time goes.')

@@ -1,14 +1,40 @@
 import type { CommandModule } from 'yargs';
-import { firstCallsCommand } from './first-calls.js';
-import { hotFunctionsCommand } from './hot-functions.js';
-import { syscallsCommand } from './syscalls.js';
 
 /**
  * Every subcommand of `boot-trace`, one file each under src/commands/. Add a new one here.
- * Kept as a plain list (not yargs' commandDir) so the compiled CLI does not scan folders at start-up.
+ * Each is loaded only when it is the command being run (all of them for --help): the capture engine
+ * pulls in koffi and the decompressors, which an analyzer run should not pay for at start-up.
  */
-export const commands: CommandModule<any, any>[] = [
-  hotFunctionsCommand,
-  firstCallsCommand,
-  syscallsCommand,
+export interface CommandEntry {
+  name: string;
+  load: () => Promise<CommandModule<any, any>>;
+}
+
+export const commandEntries: CommandEntry[] = [
+  // Capture
+  { name: 'capture', load: async () => (await import('./capture.js')).captureCommand },
+  { name: 'kernels', load: async () => (await import('./kernels.js')).kernelsCommand },
+  { name: 'symbols', load: async () => (await import('./symbols.js')).symbolsCommand },
+  // Trace analyzers
+  { name: 'summary', load: async () => (await import('./summary.js')).summaryCommand },
+  { name: 'hot-functions', load: async () => (await import('./hot-functions.js')).hotFunctionsCommand },
+  { name: 'first-calls', load: async () => (await import('./first-calls.js')).firstCallsCommand },
+  { name: 'syscalls', load: async () => (await import('./syscalls.js')).syscallsCommand },
+  { name: 'callers', load: async () => (await import('./callers.js')).callersCommand },
+  { name: 'callees', load: async () => (await import('./callees.js')).calleesCommand },
+  // Console analyzers
+  { name: 'stages', load: async () => (await import('./stages.js')).stagesCommand },
+  { name: 'initcalls', load: async () => (await import('./initcalls.js')).initcallsCommand },
+  { name: 'uart', load: async () => (await import('./uart.js')).uartCommand },
+  // Pictures and exports
+  { name: 'export', load: async () => (await import('./export.js')).exportCommand },
+  { name: 'flamegraph', load: async () => (await import('./flamegraph.js')).flamegraphCommand },
+  { name: 'report', load: async () => (await import('./report.js')).reportCommand },
 ];
+
+/** The command modules needed to parse argv: the named command's alone, or all of them. */
+export async function loadCommands(argv: string[]): Promise<CommandModule<any, any>[]> {
+  const name = argv.find((a) => !a.startsWith('-'));
+  const one = commandEntries.find((e) => e.name === name);
+  return Promise.all((one ? [one] : commandEntries).map((e) => e.load()));
+}

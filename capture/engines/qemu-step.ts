@@ -1,0 +1,445 @@
+/**
+ * The QEMU engine, step mode: single-steps a guest through QEMU's gdbstub and writes trace.log in the
+ * format of the KVM engine's step mode (one `<t> <symbol> [+ off] in section <s>` line per instruction),
+ * with console.log and profile.json beside it.
+ *
+ *   const r = await stepWithQemu({ kernel, initrd, cmdline: 'console=ttyS0 nokaslr', memoryMiB: 512,
+ *                                  outDir, timeoutS: 120, traceFrom: 'start_kernel', maxSteps: 20000,
+ *                                  clock: 'steps' });
+ *   r.profile.steps            // 20000
+ *   r.profile.exit.reason      // 'max-steps'
+ *
+ * How: QEMU starts paused (-S) with its gdbstub on a Unix socket in a private temporary folder (no port
+ * to race for); we connect, read the target description (which also unlocks QEMU's `p` packet), set a
+ * hardware breakpoint at --trace-from (software if refused), continue, then alternate `vCont;s` (one
+ * instruction) and `p<rip>` (QEMU's T05 stop reply carries no registers). Line i is the instruction at
+ * rip before step i executes it, as in the KVM engine: N lines = N instructions, the first being the
+ * breakpoint's. Afterwards QEMU is killed (`k`), or with `after: 'run'` detached and left to run to its
+ * end (power-off or timeout).
+ *
+ * Never hangs: QEMU is killed at timeoutS by runQemu (the socket then closes and ends any wait), each
+ * step has its own deadline (a HLT with interrupts masked never completes a step), and an abort signal
+ * stops the loop, kills QEMU and still writes every file.
+ */
+import { execFileSync } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { messageOf, UserError } from '../../src/errors.js';
+import type { SymbolTable } from '../../src/symbols/symbol-table.js';
+import type { StopReason } from '../exits.js';
+import { kernelSymbolTable } from '../kernel/symbols.js';
+import { HOST_CLOCK_DECIMALS, TraceWriter } from '../trace-writer.js';
+import { GdbClosedError, GdbRemote, GdbTimeoutError, hexLe } from './gdb-remote.js';
+import { findExecutable, PARTIAL_LINE_MS, QEMU_MISSING } from './qemu.js';
+import { chooseAccel, qemuArgs, QEMU_BINARY, type Accel } from './qemu-args.js';
+import { runQemu, type QemuRunResult } from './qemu-process.js';
+
+export interface QemuStepOptions {
+  kernel: string;
+  initrd?: string;
+  cmdline: string;
+  memoryMiB: number;
+  outDir: string;
+  /** Seconds until QEMU is killed, counted from its start (the boot to --trace-from included). */
+  timeoutS: number;
+  /** Where tracing starts: a symbol of `symbols`, or a hex address (`0xffffffff81000000`). Default: QEMU's first instruction (the reset vector). */
+  traceFrom?: string;
+  /** Lines (instructions) to record; Infinity: until the guest ends, a step stalls, or the timeout. */
+  maxSteps: number;
+  /**
+   * Names for the trace lines. Undefined: the kernel's own kallsyms (kernelSymbolTable, cached), or
+   * none when it has no kallsyms (noted in the trace header); null: none, every line is a bare address.
+   */
+  symbols?: SymbolTable | null;
+  /** 'host': microseconds since QEMU was started (as console.log); 'steps': the instruction index. */
+  clock: 'host' | 'steps';
+  /** After the last step: kill QEMU (default), or detach and let the guest run to its end. */
+  after?: 'kill' | 'run';
+  /**
+   * QEMU's single-step flags (Qqemu.sstep): 1 = step, 2 = no IRQs while stepping, 4 = no timers.
+   * Default 7, QEMU's own default: interrupts and timers stay masked, as with the KVM engine's --block-irq;
+   * 1 delivers them while stepping (handlers appear in the trace), as the KVM engine does by default.
+   */
+  sstepFlags?: number;
+  /** Milliseconds one step may take before the guest counts as stuck (e.g. HLT with IRQs masked). Default 10000. */
+  stepTimeoutMs?: number;
+  /** Default 'tcg' (KVM's gdbstub works too where KVM can run the guest). */
+  accel?: Accel;
+  extraArgs?: readonly string[];
+  echo?: boolean | ((text: string) => void);
+  qemu?: string;
+  signal?: AbortSignal;
+  /** Called every `progressEvery` steps (default 4096) with the steps so far. */
+  onProgress?: (steps: number) => void;
+}
+
+export interface QemuStepProfile {
+  engine: 'qemu';
+  accel: 'kvm' | 'tcg';
+  qemu_version: string;
+  qemu_args: string[];
+  kernel: string;
+  initrd: string | null;
+  cmdline: string;
+  mode: 'step';
+  clock: 'host' | 'steps';
+  memory_mib: number;
+  /** Host microseconds: qemu_start, connect, trace_from (boot up to the breakpoint), stepping, boot_wait, total. */
+  phases: Record<string, number>;
+  guest: Record<string, number>;
+  exit: { reason: StopReason; rip: string | null; symbol: string | null; detail: string; qemu_status: number | null; qemu_signal: string | null };
+  steps: number;
+  steps_per_second: number;
+  exits: number;
+  console_lines: number;
+  trace_lines: number;
+  peak_rss_bytes: number | null;
+  peak_rss_source: 'rusage' | 'vmhwm' | null;
+  symbols_us: number;
+  trace_from: { spec: string; address: string; breakpoint: 'hw' | 'sw'; reached_us: number } | null;
+  /** The Qqemu.sstep flags in force, and the gdb packets the steps took. */
+  gdbstub: { sstep_flags: number; step_packet: string; packets_sent: number; bad_packets: number; stop_replies_with_rip: number };
+}
+
+export interface QemuStepResult {
+  outDir: string;
+  profile: QemuStepProfile;
+  profileFile: string;
+  consoleFile: string;
+  traceFile: string;
+  failed: boolean;
+}
+
+const CONNECT_TIMEOUT_MS = 15_000;
+const DEFAULT_SSTEP = 0x7;
+const HLT = 0xf4;
+
+/** `0x...` or bare hex of at least 8 digits is an address; anything else is a symbol name. */
+export function parseTraceFrom(spec: string, symbols: SymbolTable | null): bigint {
+  const hex = /^(?:0x([0-9a-fA-F]{1,16})|([0-9a-fA-F]{8,16}))$/.exec(spec);
+  if (hex) return BigInt(`0x${hex[1] ?? hex[2]}`);
+  if (!symbols) throw new UserError(`--trace-from ${spec}: no symbol table to look it up in (give an address like 0xffffffff81000000)`);
+  const a = symbols.resolve(spec);
+  if (a === undefined) throw new UserError(`--trace-from ${spec}: no such symbol in the kernel's symbol table`);
+  return a;
+}
+
+/** The command line with `nokaslr` added: without it the kernel runs away from its kallsyms addresses. */
+export function withNokaslr(cmdline: string): string {
+  return /(^|\s)nokaslr(\s|$)/.test(cmdline) ? cmdline : `${cmdline} nokaslr`.trim();
+}
+
+export async function stepWithQemu(o: QemuStepOptions): Promise<QemuStepResult> {
+  const qemu = findExecutable(o.qemu ?? QEMU_BINARY);
+  if (!qemu) throw new UserError(o.qemu && o.qemu !== QEMU_BINARY ? `${o.qemu} not found or not executable` : QEMU_MISSING);
+  if (!(o.timeoutS > 0)) throw new UserError(`--timeout ${o.timeoutS}: give a positive number of seconds`);
+  if (o.maxSteps !== Infinity && (!Number.isInteger(o.maxSteps) || o.maxSteps <= 0)) {
+    throw new UserError(`--max-steps ${o.maxSteps}: give a positive whole number`);
+  }
+  const kernel = resolve(o.kernel);
+  readable(kernel, '--kernel');
+  const initrd = o.initrd ? resolve(o.initrd) : undefined;
+  if (initrd) readable(initrd, '--initrd');
+  const chosen = chooseAccel(o.accel ?? 'tcg');
+  if ('error' in chosen) throw new UserError(chosen.error);
+  const accel = chosen.accel;
+  const qemuBin = qemu;
+  const sstepFlags = o.sstepFlags ?? DEFAULT_SSTEP;
+  if (!Number.isInteger(sstepFlags) || sstepFlags < 1 || sstepFlags > 7 || !(sstepFlags & 1)) {
+    throw new UserError(`single-step flags ${sstepFlags}: give 1..7 with bit 0 (step) set`);
+  }
+
+  const symbolsStart = performance.now();
+  let symbolsNote = o.symbols === null ? 'none (bare addresses)' : o.symbols ? 'given' : 'kallsyms of the kernel';
+  let symbols: SymbolTable | null;
+  try {
+    symbols = o.symbols === undefined ? await kernelSymbolTable(kernel) : o.symbols;
+  } catch (err) {
+    // A kernel without kallsyms (a small test guest) still traces, with bare addresses.
+    symbols = null;
+    symbolsNote = `none: ${messageOf(err)}`;
+  }
+  const symbolsUs = (performance.now() - symbolsStart) * 1000;
+  const traceFromAddr = o.traceFrom === undefined ? null : parseTraceFrom(o.traceFrom, symbols);
+  const cmdline = symbols ? withNokaslr(o.cmdline) : o.cmdline;
+  const describe = (a: bigint): string => (symbols ? symbols.describe(a) : a.toString(16));
+
+  const outDir = resolve(o.outDir);
+  mkdirSync(outDir, { recursive: true });
+  const consoleFile = join(outDir, 'console.log');
+  const profileFile = join(outDir, 'profile.json');
+  const traceFile = join(outDir, 'trace.log');
+  const work = mkdtempSync(join(tmpdir(), 'boot-trace-gdb-'));
+  const sock = join(work, 'gdb.sock');
+
+  // Our own abort: the user's signal, or a step loop that has to end QEMU itself.
+  const stopQemu = new AbortController();
+  const onUserAbort = (): void => stopQemu.abort();
+  o.signal?.addEventListener('abort', onUserAbort, { once: true });
+  if (o.signal?.aborted) stopQemu.abort();
+
+  const trace = new TraceWriter(traceFile, describe);
+  trace.comment(
+    [
+      'boot-trace capture (engine qemu, gdbstub)',
+      `kernel: ${kernel}`,
+      `cmdline: ${cmdline}`,
+      `mode: step (Qqemu.sstep=${sstepFlags}${sstepFlags & 2 ? ', interrupts masked while stepping' : ''})`,
+      `symbols: ${symbolsNote}`,
+      `trace-from: ${o.traceFrom === undefined ? 'first instruction' : `${o.traceFrom} (${traceFromAddr!.toString(16)})`}`,
+      o.clock === 'host' ? 'clock: host (microseconds since QEMU was started)' : 'clock: steps (the timestamp is the instruction index)',
+    ].join('\n'),
+  );
+
+  const t0 = performance.now();
+  const since = (): number => (performance.now() - t0) * 1000;
+  let runPromise: Promise<QemuRunResult>;
+  try {
+    runPromise = startQemu();
+  } catch (err) {
+    // runQemu throws before QEMU starts (no FIFO): leave nothing open behind.
+    trace.close();
+    o.signal?.removeEventListener('abort', onUserAbort);
+    rmSync(work, { recursive: true, force: true });
+    throw err;
+  }
+  function startQemu(): Promise<QemuRunResult> {
+    return runQemu({
+      qemu: qemuBin,
+      args: (serial) => [
+        ...qemuArgs({ kernel, initrd, cmdline, memoryMiB: o.memoryMiB, accel, serial, extraArgs: o.extraArgs }),
+        // Paused at the first instruction until we say continue; gdbstub on our private socket.
+        '-S',
+        '-gdb', `unix:${sock.replaceAll(',', ',,')},server=on,wait=off`,
+      ],
+      consoleFile,
+      timeoutS: o.timeoutS,
+      echo: o.echo,
+      partialLineMs: PARTIAL_LINE_MS,
+      signal: stopQemu.signal,
+    });
+  }
+  let runDone: QemuRunResult | null = null;
+  const runEnded = runPromise.then((r) => (runDone = r), () => null);
+
+  const phases: Record<string, number> = {};
+  let steps = 0;
+  let lastRip: bigint | null = null;
+  let stopReason: StopReason | null = null;
+  let stopDetail = '';
+  let traceFrom: QemuStepProfile['trace_from'] = null;
+  let stepPacket = 'vCont;s';
+  let gdb: GdbRemote | null = null;
+  let stepStart = 0;
+  let inlineRips = 0;
+  let failure: unknown = null;
+
+  try {
+    gdb = await connectOrFail(sock, stopQemu.signal, () => runDone);
+    phases.connect = Math.round(since());
+    await gdb.supported();
+    await gdb.startNoAck(); // QEMU 7.2 says no; newer ones yes
+    const rip = await gdb.registerNumber('rip', 'pc', 'eip');
+    if (rip === null) throw new Error('the gdbstub\'s target description has no rip/pc register');
+    const sstep = await gdb.request(`Qqemu.sstep=${sstepFlags.toString(16)}`);
+    if (sstep !== 'OK' && sstepFlags !== DEFAULT_SSTEP) throw new UserError(`this QEMU does not take Qqemu.sstep (answered "${sstep}"); leave the single-step flags at ${DEFAULT_SSTEP}`);
+    const vcont = await gdb.request('vCont?');
+    if (!/;s(;|$)/.test(vcont)) stepPacket = 's';
+
+    if (traceFromAddr !== null) {
+      const kind = await gdb.insertBreakpoint(traceFromAddr);
+      const remaining = o.timeoutS * 1000 - (performance.now() - t0);
+      const stop = await gdb.resume('c', Math.max(1, remaining) + 5000);
+      if (stop.kind === 'W' || stop.kind === 'X') throw new GdbClosedError(`the guest ended before ${o.traceFrom}`);
+      await gdb.removeBreakpoint(traceFromAddr, kind);
+      traceFrom = { spec: o.traceFrom!, address: traceFromAddr.toString(16), breakpoint: kind, reached_us: Math.round(since()) };
+    }
+    phases.trace_from = Math.round(since());
+
+    const hostClock = o.clock === 'host';
+    const decimals = hostClock ? HOST_CLOCK_DECIMALS : 0;
+    const stepTimeout = o.stepTimeoutMs ?? 10_000;
+    const progressEvery = 4096;
+    stepStart = performance.now();
+    let pc = await gdb.readRegister(rip);
+    for (;;) {
+      lastRip = pc;
+      trace.event(hostClock ? since() : steps, decimals, Number(pc >> 32n), Number(pc & 0xffffffffn));
+      steps++;
+      if (steps >= o.maxSteps) {
+        stopReason = 'max-steps';
+        stopDetail = `--max-steps ${o.maxSteps} reached`;
+        break;
+      }
+      if (stopQemu.signal.aborted) break;
+      if ((steps & (progressEvery - 1)) === 0) o.onProgress?.(steps);
+      let stop;
+      try {
+        stop = await gdb.resume(stepPacket, stepTimeout);
+      } catch (err) {
+        if (!(err instanceof GdbTimeoutError)) throw err;
+        // The instruction never finished: interrupt, and name what it was waiting in.
+        gdb.interrupt();
+        await gdb.nextPacket(2000).catch(() => '');
+        const at = await gdb.readRegister(rip).catch(() => pc);
+        const byte = await gdb.readMemory(at, 1).then((b) => b[0], () => -1);
+        lastRip = at;
+        stopReason = byte === HLT ? 'halt' : 'timeout';
+        stopDetail = byte === HLT
+          ? `HLT at step ${steps} did not complete within ${stepTimeout} ms (interrupts masked while stepping: Qqemu.sstep=${sstepFlags})`
+          : `step ${steps} did not complete within ${stepTimeout} ms`;
+        break;
+      }
+      if (stop.kind === 'W' || stop.kind === 'X') throw new GdbClosedError(`the guest ended (${stop.raw})`);
+      const inline = stop.registers.get(rip);
+      if (inline !== undefined) {
+        inlineRips++;
+        pc = hexLe(inline);
+      } else pc = await gdb.readRegister(rip);
+    }
+  } catch (err) {
+    failure = err;
+  }
+  const steppingUs = stepStart > 0 ? (performance.now() - stepStart) * 1000 : 0;
+  phases.stepping = Math.round(steppingUs);
+
+  // End QEMU (or let it run on), then collect what runQemu saw.
+  trace.flush();
+  if (gdb && !gdb.isClosed && stopReason !== null && o.after === 'run' && !stopQemu.signal.aborted) {
+    const answer = await gdb.detach().catch((err: unknown) => `(${messageOf(err)})`);
+    if (answer !== 'OK') {
+      // Left attached, the guest would sit paused until the timeout: end it now and say why.
+      stopReason = 'internal-error';
+      stopDetail = `${stopDetail}; gdbstub refused to detach: "${answer}"`;
+      await gdb.kill();
+    }
+    gdb.close();
+  } else if (gdb && !gdb.isClosed && !stopQemu.signal.aborted) {
+    await gdb.kill();
+    gdb.close();
+    await settle(runEnded, () => runDone, stopQemu); // 'k' ends QEMU; make sure
+  } else {
+    // QEMU went away by itself (power-off, timeout) or never offered a stub: let it be reaped as what it
+    // was before forcing it, so a guest's own power-off is not reported as 'interrupted'.
+    gdb?.close();
+    await settle(runEnded, () => runDone, stopQemu);
+  }
+  const run = await runPromise.catch((err: unknown) => {
+    throw err instanceof UserError ? err : new UserError(`${QEMU_BINARY}: ${messageOf(err)}`);
+  }).finally(() => {
+    trace.close();
+    o.signal?.removeEventListener('abort', onUserAbort);
+    rmSync(work, { recursive: true, force: true });
+  });
+  await runEnded;
+
+  let reason: StopReason;
+  let detail: string;
+  if (o.signal?.aborted) {
+    reason = 'interrupted';
+    detail = `interrupted after ${steps} steps`;
+  } else if (o.after === 'run' && stopReason === 'max-steps') {
+    reason = run.reason;
+    detail = `${stopDetail}; then the guest ran on: ${run.reason}`;
+  } else if (stopReason !== null) {
+    reason = stopReason;
+    detail = stopDetail;
+  } else if (run.reason === 'timeout') {
+    reason = 'timeout';
+    detail = `timeout (${o.timeoutS} s) after ${steps} steps${traceFrom === null && traceFromAddr !== null ? `, before ${o.traceFrom} was reached` : ''}`;
+  } else if (failure instanceof GdbClosedError || failure === null) {
+    reason = run.reason === 'internal-error' && steps === 0 && run.consoleLines === 0 ? 'internal-error' : run.reason;
+    detail = `QEMU ended after ${steps} steps${traceFrom === null && traceFromAddr !== null ? `, before ${o.traceFrom} was reached` : ''} (${run.signal ? `killed by ${run.signal}` : `status ${run.status}`})`;
+  } else {
+    reason = 'internal-error';
+    detail = `gdbstub: ${messageOf(failure)}`;
+  }
+  if (reason === 'internal-error' && run.consoleLines === 0 && steps === 0) {
+    const first = run.messages.split('\n').find((l) => l.trim() && !/Terminated via GDBstub/.test(l));
+    if (failure instanceof UserError) throw failure;
+    throw new UserError(`${QEMU_BINARY} failed before the guest ran: ${first?.trim() ?? detail}`);
+  }
+  if (failure instanceof UserError) throw failure;
+
+  phases.qemu_start = run.phases.qemu_start ?? 0;
+  if (run.phases.first_output !== undefined) phases.first_output = run.phases.first_output;
+  phases.boot_wait = run.phases.boot_wait ?? 0;
+  phases.total = Math.round(since());
+  const profile: QemuStepProfile = {
+    engine: 'qemu',
+    accel: chosen.accel,
+    qemu_version: qemuVersion(qemu),
+    qemu_args: run.args,
+    kernel,
+    initrd: initrd ?? null,
+    cmdline,
+    mode: 'step',
+    clock: o.clock,
+    memory_mib: o.memoryMiB,
+    phases,
+    guest: run.markers,
+    exit: {
+      reason,
+      rip: lastRip === null ? null : lastRip.toString(16),
+      symbol: lastRip === null ? null : describe(lastRip),
+      detail,
+      qemu_status: run.status,
+      qemu_signal: run.signal,
+    },
+    steps,
+    steps_per_second: steppingUs > 0 ? Math.round((steps / steppingUs) * 1e6) : 0,
+    exits: steps,
+    console_lines: run.consoleLines,
+    trace_lines: trace.lines,
+    peak_rss_bytes: run.peakRss,
+    peak_rss_source: run.peakRssSource,
+    symbols_us: Math.round(symbolsUs),
+    trace_from: traceFrom,
+    gdbstub: { sstep_flags: sstepFlags, step_packet: stepPacket, packets_sent: gdb?.packetsSent ?? 0, bad_packets: gdb?.badPackets ?? 0, stop_replies_with_rip: inlineRips },
+  };
+  const tmp = `${profileFile}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(profile, null, 2) + '\n');
+  renameSync(tmp, profileFile);
+  return { outDir, profile, profileFile, consoleFile, traceFile, failed: reason === 'internal-error' };
+}
+
+/** Wait up to 2 s for QEMU to end by itself, then stop it (runQemu kills its process group). */
+async function settle(ended: Promise<unknown>, done: () => QemuRunResult | null, stop: AbortController): Promise<void> {
+  if (!done() && !stop.signal.aborted) {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([ended, new Promise((r) => (timer = setTimeout(r, 2000)))]);
+    clearTimeout(timer);
+  }
+  if (!done()) stop.abort();
+}
+
+/** Connect to QEMU's gdbstub, or say why QEMU never offered one. */
+async function connectOrFail(sock: string, signal: AbortSignal, ended: () => QemuRunResult | null): Promise<GdbRemote> {
+  const deadline = performance.now() + CONNECT_TIMEOUT_MS;
+  while (performance.now() < deadline) {
+    if (ended() || signal.aborted) break;
+    try {
+      return await GdbRemote.connect({ path: sock }, { timeoutMs: 200, signal, requestTimeoutMs: 10_000 });
+    } catch {
+      /* not listening yet */
+    }
+  }
+  throw new GdbClosedError(`no gdbstub on ${sock}`);
+}
+
+function readable(path: string, what: string): void {
+  try {
+    accessSync(path, constants.R_OK);
+  } catch (err) {
+    throw new UserError(`${what} ${path}: cannot read (${messageOf(err)})`);
+  }
+}
+
+function qemuVersion(qemu: string): string {
+  try {
+    return execFileSync(qemu, ['--version'], { encoding: 'utf8', timeout: 10_000 }).split('\n')[0]!.trim();
+  } catch {
+    return 'unknown';
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * The vCPU loop: KVM_RUN until the guest ends or a stop is requested. Synchronous and tight on purpose:
+ * in step mode it runs ~140 k times a second, so the DEBUG exit of a single step is handled inline (read
+ * pc from kvm_run, append a trace line) and everything else goes through exits.ts.
+ *
+ * Stop requests come from the main thread through `control` (a SharedArrayBuffer): it stores a code, sets
+ * kvm_run.immediate_exit and signals this thread, so KVM_RUN returns EINTR even when the guest spins
+ * without exits (kvm-facts.md, "Sampling without stepping").
+ *
+ * Quirks of the software-backed KVM here (this-machine.md): a HLT is stepped over like any instruction
+ * (a DEBUG exit at the next pc), so the loop recognises HLT itself: the trace writer asks once per new
+ * address whether it holds a HLT, and when the guest reaches one with interrupts off (it would never wake)
+ * the capture stops with 'halt'. rep string instructions give several DEBUG exits at the same pc; after an
+ * OUT exit the next DEBUG exit can already be past the following instruction (that one gets no line).
+ */
+import { translate } from './boot/page-tables.js';
+import { decodeExit, handleExit, type ExitContext, type StopReason } from './exits.js';
+import * as K from './kvm/ioctls.js';
+import type { GuestMemory, KvmVcpu } from './kvm/kvm.js';
+import { RUN, SREGS } from './kvm/structs.js';
+import type { TraceWriter } from './trace-writer.js';
+
+/** Slots of the control Int32Array shared with the main thread. */
+export const CTRL_STOP = 0;
+export const CTRL_STEPS = 1;
+/** Stop codes in control[CTRL_STOP]. */
+export const STOP_NONE = 0;
+export const STOP_TIMEOUT = 1;
+export const STOP_INTERRUPT = 2;
+
+/** Steps between progress updates in control[CTRL_STEPS]. */
+const PROGRESS_EVERY = 4096;
+const HLT_OPCODE = 0xf4;
+/** Guest-physical window that page-table walks for HLT detection may read (the boot tables live in it). */
+const LOW_TABLES_WINDOW = 0x100000;
+/** RFLAGS.IF: interrupts enabled. */
+const RFLAGS_IF = 0x200n;
+
+export type Mode = 'run' | 'step';
+export type Clock = 'host' | 'steps';
+
+export interface LoopOptions {
+  vcpu: KvmVcpu;
+  mem: GuestMemory;
+  exits: ExitContext;
+  mode: Mode;
+  blockIrq: boolean;
+  clock: Clock;
+  /** Stop after this many steps (step mode); Infinity for no limit. */
+  maxSteps: number;
+  /** performance.now() at VM creation. */
+  t0Ms: number;
+  /** The entry RIP: the first trace line, for the instruction executed before the first DEBUG exit. */
+  entryRip: bigint;
+  trace?: TraceWriter;
+  control: Int32Array;
+}
+
+export interface LoopResult {
+  reason: StopReason;
+  detail: string;
+  /** RIP where the guest stopped. */
+  rip: bigint;
+  steps: number;
+  exits: number;
+}
+
+export function runLoop(o: LoopOptions): LoopResult {
+  const { vcpu, control } = o;
+  const run = vcpu.run;
+  // Run mode: KVM copies the GPRs into kvm_run at every exit (KVM_CAP_SYNC_REGS), so the RIP and RFLAGS
+  // of a stop need no ioctl. Step mode does not: the DEBUG exit carries pc already, and the copy on each
+  // of ~10^5 exits a second measured ~10% slower here (GET_REGS per step would halve the rate); a stop
+  // there asks KVM_GET_REGS once.
+  const regs = new RegsReader(vcpu, o.mode === 'run');
+  if (o.mode === 'step') {
+    vcpu.setGuestDebug(K.KVM_GUESTDBG_ENABLE | K.KVM_GUESTDBG_SINGLESTEP | (o.blockIrq ? K.KVM_GUESTDBG_BLOCKIRQ : 0));
+  }
+  const trace = o.trace;
+  const hostClock = o.clock === 'host';
+  const decimals = hostClock ? 1 : 0;
+  const t0 = o.t0Ms;
+  const maxSteps = o.maxSteps;
+  let steps = 0;
+  let exits = 0;
+
+  const stop = (reason: StopReason, detail: string, rip?: bigint): LoopResult => {
+    Atomics.store(control, CTRL_STEPS, steps);
+    return { reason, detail, rip: rip ?? regs.rip(), steps, exits };
+  };
+
+  if (o.mode === 'step' && trace) {
+    const e = o.entryRip;
+    trace.event(hostClock ? (performance.now() - t0) * 1000 : 0, decimals, Number(e >> 32n), Number(e & 0xffffffffn));
+    steps = 1;
+  }
+  const haltedWithIrqsOff = (): boolean => (regs.rflags() & RFLAGS_IF) === 0n;
+
+  // The stop flag is read before the first KVM_RUN and after every interrupted one: a stop request always
+  // comes with immediate_exit and a signal, so KVM_RUN returns EINTR and the loop looks (no read per step).
+  let requested = Atomics.load(control, CTRL_STOP);
+  const stepping = o.mode === 'step';
+  for (;;) {
+    if (requested !== STOP_NONE) return requestedStop(requested, stop, o, regs);
+    if (stepping && steps >= maxSteps) return stop('max-steps', `--max-steps ${maxSteps} reached`);
+
+    const err = vcpu.runOnce();
+    exits++;
+    if (err !== 0) {
+      // EINTR/EAGAIN: a kick from the main thread (or a stray signal, then the flag is still clear).
+      requested = Atomics.load(control, CTRL_STOP);
+      continue;
+    }
+    const reason = run.getUint32(RUN.exitReason, true);
+
+    if (reason === K.KVM_EXIT_DEBUG) {
+      const lo = run.getUint32(RUN.debugPc, true);
+      const hi = run.getUint32(RUN.debugPc + 4, true);
+      const atHlt = trace ? trace.event(hostClock ? (performance.now() - t0) * 1000 : steps, decimals, hi, lo) : false;
+      steps++;
+      if ((steps & (PROGRESS_EVERY - 1)) === 0) Atomics.store(control, CTRL_STEPS, steps);
+      if (atHlt && haltedWithIrqsOff()) {
+        const pc = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+        return stop('halt', 'HLT with interrupts off', pc);
+      }
+      continue;
+    }
+    if (reason === K.KVM_EXIT_INTR) continue;
+
+    const action = handleExit(decodeExit(run, vcpu.runBytes), o.exits);
+    if (action.kind === 'stop') return stop(action.reason, action.detail);
+  }
+}
+
+function requestedStop(code: number, stop: (r: StopReason, d: string) => LoopResult, o: LoopOptions, regs: RegsReader): LoopResult {
+  if (code === STOP_INTERRUPT) return stop('interrupted', 'interrupted (SIGINT)');
+  // With the in-kernel irqchip a HLT never exits to user space: a guest halted with interrupts off only
+  // shows when the timeout kicks it out. Name that, as it would never have woken.
+  const rip = regs.rip();
+  if (o.mode === 'run' && rip > 0n && isHlt(o.vcpu, o.mem, rip - 1n)) {
+    if ((regs.rflags() & RFLAGS_IF) === 0n) return stop('halt', 'HLT with interrupts off (found when --timeout stopped the vCPU)');
+    return stop('timeout', 'timeout reached (the vCPU waits in HLT for an interrupt)');
+  }
+  return stop('timeout', 'timeout reached');
+}
+
+/** RIP and RFLAGS after an exit: from the synced registers in kvm_run when enabled, else KVM_GET_REGS. */
+class RegsReader {
+  constructor(private readonly vcpu: KvmVcpu, private readonly sync: boolean) {
+    vcpu.run.setBigUint64(RUN.validRegs, sync ? BigInt(K.KVM_SYNC_X86_REGS) : 0n, true);
+  }
+
+  rip(): bigint {
+    return this.sync ? this.vcpu.run.getBigUint64(RUN.syncRip, true) : this.vcpu.getRegs().rip;
+  }
+
+  rflags(): bigint {
+    return this.sync ? this.vcpu.run.getBigUint64(RUN.syncRflags, true) : this.vcpu.getRegs().rflags;
+  }
+}
+
+/** True when the guest instruction at virtual `va` is a HLT (the opcode byte; HLT takes no prefixes). */
+export function isHlt(vcpu: KvmVcpu, mem: GuestMemory, va: bigint): boolean {
+  return byteAt(vcpu, mem, va) === HLT_OPCODE;
+}
+
+/** The guest byte at virtual address `va` through the vCPU's current page tables, or -1. */
+function byteAt(vcpu: KvmVcpu, mem: GuestMemory, va: bigint): number {
+  try {
+    const cr3 = Number(vcpu.getSregs().readBigUInt64LE(SREGS.cr3) & 0xffffffffff000n);
+    // The walk reads at most the boot tables' area; tables the guest built elsewhere end in a RangeError.
+    const pa = translate(mem.view(0, Math.min(mem.size, LOW_TABLES_WINDOW)), cr3, va);
+    return pa === undefined ? -1 : mem.byteAt(pa);
+  } catch {
+    return -1;
+  }
+}
