@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential mawk xz-utils zstd lz4 cpio busybox-static qemu-system-x86 chromium)
+packages=(build-essential libc6-dev linux-libc-dev binutils time mawk xz-utils zstd lz4 cpio busybox-static qemu-system-x86 chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
