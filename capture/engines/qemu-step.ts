@@ -443,3 +443,15 @@ function qemuVersion(qemu: string): string {
     return 'unknown';
   }
 }
+
+/** The stderr summary of a step capture, in the KVM engine's `[boot-profile]` style. */
+export function qemuStepSummary(p: QemuStepProfile): string[] {
+  const ms = (us: number): string => `${(us / 1000).toFixed(us < 100_000 ? 1 : 0)}ms`;
+  const lines = ['qemu_start', 'connect', 'trace_from', 'stepping', 'boot_wait', 'total']
+    .filter((k) => p.phases[k] !== undefined)
+    .map((k) => `[boot-profile] ${k}: ${ms(p.phases[k]!)}`);
+  for (const [stage, ns] of Object.entries(p.guest)) lines.push(`[boot-profile] guest ${stage}: ${ms(ns / 1000)}`);
+  lines.push(`[boot-profile] steps: ${p.steps.toLocaleString('en-US')} (${p.steps_per_second.toLocaleString('en-US')}/s, gdbstub, Qqemu.sstep=${p.gdbstub.sstep_flags})`);
+  lines.push(`[boot-profile] exit: ${p.exit.reason}${p.exit.rip ? ` at ${p.exit.rip} (${p.exit.symbol})` : ''}: ${p.exit.detail}`);
+  return lines;
+}

@@ -1,0 +1,339 @@
+/**
+ * The GDB remote protocol client against a small fake stub on 127.0.0.1 written here (its framing,
+ * escaping and run-length encoding are coded independently of capture/engines/gdb-remote.ts), and the
+ * pure helpers on known packets.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  checksum, decodeRle, frame, FrameParser, GdbClosedError, GdbRemote, GdbTimeoutError, hexLe, parseStopReply, unescapeBinary, type Frame,
+} from '../capture/engines/gdb-remote.js';
+
+describe('packet helpers', () => {
+  it('checksums as the sum of the bytes mod 256', () => {
+    expect(checksum('OK')).toBe(0x9a); // the well-known "$OK#9a"
+    expect(checksum('')).toBe(0);
+    expect(checksum(Buffer.from([0xff, 0xff, 0x03]))).toBe(0x01);
+  });
+
+  it('frames with $...#cs and escapes $ # } * as } + (byte ^ 0x20)', () => {
+    expect(frame('g').toString('latin1')).toBe('$g#67');
+    const f = frame('a$b#c}d*e').toString('latin1');
+    expect(f.slice(0, -3)).toBe('$a}\x04b}\x03c}]d}\x0ae');
+    expect(f.slice(-3)).toBe(`#${checksum(f.slice(1, -3)).toString(16).padStart(2, '0')}`);
+  });
+
+  it('undoes run-length encoding and binary escapes', () => {
+    expect(decodeRle('0* ')).toBe('0000'); // ' ' = 32: 3 more
+    expect(decodeRle('a*"b')).toBe('aaaaaab'); // '"' = 34: 5 more
+    expect(decodeRle('ff*!00')).toBe('ffffff00');
+    expect(decodeRle('plain')).toBe('plain');
+    expect(unescapeBinary('x}\x03y}]z')).toBe('x#y}z');
+  });
+
+  it('parses stop replies with inline registers and info pairs', () => {
+    const s = parseStopReply('T05thread:p01.01;10:41ce0483ffffffff;swbreak:;')!;
+    expect(s.kind).toBe('T');
+    expect(s.signal).toBe(5);
+    expect(hexLe(s.registers.get(16)!)).toBe(0xffffffff8304ce41n);
+    expect(s.info.get('thread')).toBe('p01.01');
+    expect(parseStopReply('W00')).toMatchObject({ kind: 'W', signal: 0 });
+    expect(parseStopReply('S02')).toMatchObject({ kind: 'S', signal: 2 });
+    expect(parseStopReply('OK')).toBeNull();
+    expect(parseStopReply('E01')).toBeNull();
+  });
+
+  it('splits a stream cut at any byte into the same frames, and flags bad checksums', () => {
+    const stream = Buffer.from(`+$OK#9a-%Stop:T05#${hex2(checksum('Stop:T05'))}$${'0* '}#${hex2(checksum('0* '))}$bad#00+`, 'latin1');
+    const whole: Frame[] = [];
+    new FrameParser().push(stream, (f) => whole.push(f));
+    expect(whole.map((f) => f.type)).toEqual(['ack', 'packet', 'nak', 'notification', 'packet', 'bad', 'ack']);
+    expect(whole[1]).toEqual({ type: 'packet', data: 'OK' });
+    expect(whole[4]).toEqual({ type: 'packet', data: '0000' });
+    for (let cut = 1; cut < stream.length; cut++) {
+      const parts: Frame[] = [];
+      const p = new FrameParser();
+      p.push(stream.subarray(0, cut), (f) => parts.push(f));
+      p.push(stream.subarray(cut), (f) => parts.push(f));
+      expect(parts.filter((f) => f.type !== 'notification' && f.type !== 'bad')).toEqual(whole.filter((f) => f.type !== 'notification' && f.type !== 'bad'));
+    }
+  });
+});
+
+// ---- the fake stub ---------------------------------------------------------------------------------
+
+function hex2(n: number): string {
+  return n.toString(16).padStart(2, '0');
+}
+
+/** The stub's own encoder: escape, then run-length encode runs of 4+ (avoiding the forbidden counts). */
+function stubEncode(data: string, rle: boolean): string {
+  let esc = '';
+  for (const ch of data) esc += '#$}*'.includes(ch) ? '}' + String.fromCharCode(ch.charCodeAt(0) ^ 0x20) : ch;
+  if (!rle) return esc;
+  let out = '';
+  for (let i = 0; i < esc.length; ) {
+    let run = 1;
+    while (i + run < esc.length && esc[i + run] === esc[i] && run < 97) run++;
+    let extra = run - 1;
+    // repeat count char = extra + 29; '#' (35) and '$' (36) are forbidden: use fewer
+    if (extra + 29 === 35 || extra + 29 === 36) extra = 5;
+    if (extra >= 3 && esc[i] !== '}' && (i === 0 || esc[i - 1] !== '}')) {
+      out += esc[i] + '*' + String.fromCharCode(extra + 29);
+      i += extra + 1;
+    } else {
+      out += esc[i];
+      i++;
+    }
+  }
+  return out;
+}
+
+function stubPacket(data: string, opts: { rle?: boolean; corrupt?: boolean } = {}): string {
+  const body = stubEncode(data, opts.rle ?? true);
+  let sum = 0;
+  for (let i = 0; i < body.length; i++) sum += body.charCodeAt(i);
+  return `$${body}#${hex2((sum + (opts.corrupt ? 1 : 0)) & 0xff)}`;
+}
+
+const PART2 = '<feature name="org.gnu.gdb.i386.core"><!-- #$}* --><reg name="rax" bitsize="64"/><reg name="rbx" bitsize="64"/>' +
+  '<reg name="rip" bitsize="64" type="code_ptr"/><reg name="eflags" bitsize="32"/><reg name="fs_base" bitsize="64" regnum="40"/></feature>';
+const TARGET = '<?xml version="1.0"?><target><architecture>i386:x86-64</architecture><xi:include href="core.xml"/></target>';
+
+interface Stub {
+  server: Server;
+  port: number;
+  received: string[];
+  acksFromClient: number;
+  noAck: boolean;
+  rip: bigint;
+  inlineRip: boolean;
+  /** Send the next reply with a bad checksum once. */
+  corruptNext: boolean;
+  /** NAK the next packet from the client once. */
+  nakNext: boolean;
+  multiprocess: boolean;
+}
+
+async function startStub(): Promise<Stub> {
+  const stub: Stub = { server: createServer(), port: 0, received: [], acksFromClient: 0, noAck: false, rip: 0xffffffff8304ce41n, inlineRip: false, corruptNext: false, nakNext: false, multiprocess: false };
+  stub.server.on('connection', (sock: Socket) => {
+    let buf = '';
+    const reply = (data: string): void => {
+      if (stub.corruptNext) {
+        stub.corruptNext = false;
+        sock.write(stubPacket(data, { corrupt: true }));
+        pendingResend = data;
+        return;
+      }
+      sock.write(stubPacket(data));
+    };
+    let pendingResend: string | null = null;
+    sock.on('data', (chunk) => {
+      buf += chunk.toString('latin1');
+      for (;;) {
+        if (buf.startsWith('+')) {
+          stub.acksFromClient++;
+          buf = buf.slice(1);
+          continue;
+        }
+        if (buf.startsWith('-')) {
+          buf = buf.slice(1);
+          if (pendingResend !== null) sock.write(stubPacket(pendingResend));
+          pendingResend = null;
+          continue;
+        }
+        if (buf.startsWith('\x03')) {
+          buf = buf.slice(1);
+          reply('T02thread:01;');
+          continue;
+        }
+        const m = /^\$([^#]*)#([0-9a-f]{2})/.exec(buf);
+        if (!m) {
+          if (buf.length > 0 && !buf.startsWith('$')) buf = buf.slice(1);
+          break;
+        }
+        buf = buf.slice(m[0].length);
+        let sum = 0;
+        for (let i = 0; i < m[1]!.length; i++) sum += m[1]!.charCodeAt(i);
+        if ((sum & 0xff) !== parseInt(m[2]!, 16)) throw new Error(`client sent a bad checksum: ${m[0]}`);
+        if (stub.nakNext) {
+          stub.nakNext = false;
+          sock.write('-');
+          continue;
+        }
+        if (!stub.noAck) sock.write('+');
+        const data = m[1]!.replace(/\}(.)/g, (_, c: string) => String.fromCharCode(c.charCodeAt(0) ^ 0x20));
+        stub.received.push(data);
+        handle(data);
+      }
+    });
+    const le = (v: bigint): string => {
+      let s = '';
+      for (let i = 0; i < 8; i++) s += hex2(Number((v >> BigInt(8 * i)) & 0xffn));
+      return s;
+    };
+    function handle(data: string): void {
+      if (data.startsWith('qSupported')) {
+        stub.multiprocess = data.includes('multiprocess+');
+        return reply(`PacketSize=1000;qXfer:features:read+;vContSupported+;QStartNoAckMode+${stub.multiprocess ? ';multiprocess+' : ''}`);
+      }
+      if (data === 'QStartNoAckMode') {
+        reply('OK');
+        stub.noAck = true;
+        return;
+      }
+      const xfer = /^qXfer:features:read:([^:]+):([0-9a-f]+),([0-9a-f]+)$/.exec(data);
+      if (xfer) {
+        const doc = xfer[1] === 'target.xml' ? TARGET : xfer[1] === 'core.xml' ? PART2 : null;
+        if (doc === null) return reply('E00');
+        const off = parseInt(xfer[2]!, 16);
+        const len = Math.min(parseInt(xfer[3]!, 16), 40); // small chunks: the client must loop
+        const part = doc.slice(off, off + len);
+        return reply((off + len >= doc.length ? 'l' : 'm') + part);
+      }
+      if (data === '?') return reply('T05thread:01;');
+      if (data === 'vCont?') return reply('vCont;c;C;s;S');
+      if (data === 'p10' || data === 'p2') return reply(le(stub.rip)); // rip is register 2 in this stub's description
+      if (data === 'g') return reply('0'.repeat(32) + le(stub.rip) + '00000200');
+      if (data.startsWith('m')) return reply('f4');
+      if (data === 'vCont;s' || data === 's') {
+        stub.rip += 3n;
+        return reply(stub.inlineRip ? `T05thread:01;2:${le(stub.rip)};` : 'T05thread:01;');
+      }
+      if (data === 'c') {
+        setTimeout(() => reply('T05thread:01;hwbreak:;'), 30);
+        return;
+      }
+      if (data.startsWith('Z1')) return reply(''); // no hardware breakpoints: the client falls back to Z0
+      if (data.startsWith('Z0') || data.startsWith('z0')) return reply('OK');
+      if (data === 'qSilent') return; // never answered
+      if (data === 'D') return reply(stub.multiprocess ? 'E22' : 'OK'); // as QEMU: multiprocess needs the pid
+      if (data === 'D;1') return reply('OK');
+      if (data === 'k') {
+        sock.destroy();
+        return;
+      }
+      reply('');
+    }
+  });
+  await new Promise<void>((r) => stub.server.listen(0, '127.0.0.1', r));
+  const addr = stub.server.address();
+  stub.port = typeof addr === 'object' && addr ? addr.port : 0;
+  return stub;
+}
+
+describe('GdbRemote against a fake stub on 127.0.0.1', () => {
+  let stub: Stub | undefined;
+  let gdb: GdbRemote | undefined;
+  afterEach(async () => {
+    gdb?.close();
+    await new Promise((r) => stub?.server.close(r));
+  });
+
+  const connect = async (): Promise<GdbRemote> => {
+    stub = await startStub();
+    gdb = await GdbRemote.connect({ host: '127.0.0.1', port: stub.port }, { timeoutMs: 2000, requestTimeoutMs: 1000 });
+    return gdb;
+  };
+
+  it('acks replies until QStartNoAckMode, then stops', async () => {
+    const g = await connect();
+    expect(g.acking).toBe(true);
+    expect((await g.supported()).get('qXfer:features:read')).toBe('+');
+    expect(await g.request('?')).toBe('T05thread:01;');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(stub!.acksFromClient).toBe(2);
+    expect(await g.startNoAck()).toBe(true);
+    await new Promise((r) => setTimeout(r, 20));
+    const acks = stub!.acksFromClient; // the OK of QStartNoAckMode itself may be acked
+    expect(await g.request('?')).toBe('T05thread:01;');
+    expect(await g.request('vCont?')).toBe('vCont;c;C;s;S');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(stub!.acksFromClient).toBe(acks);
+  });
+
+  it('reads a chunked, escaped, included target description and numbers its registers', async () => {
+    const g = await connect();
+    const regs = await g.targetRegisters();
+    expect(regs.map((r) => `${r.number}:${r.name}`)).toEqual(['0:rax', '1:rbx', '2:rip', '3:eflags', '40:fs_base']);
+    expect(await g.registerNumber('pc', 'rip')).toBe(2);
+    expect(stub!.received.filter((p) => p.startsWith('qXfer:features:read:target.xml')).length).toBeGreaterThan(1);
+    expect(await g.readXfer('features', 'core.xml')).toContain('<!-- #$}* -->');
+  });
+
+  it('decodes run-length encoded register replies', async () => {
+    const g = await connect();
+    stub!.rip = 0xffffffff81000000n; // little-endian hex "000000" + "81ffffffff": runs the stub encodes
+    expect(await g.readRegister(2)).toBe(0xffffffff81000000n);
+    const all = await g.readAllRegisters();
+    expect(all.length).toBe(32 + 16 + 8);
+    expect(hexLe(all.slice(32, 48))).toBe(0xffffffff81000000n);
+  });
+
+  it('answers a bad checksum with "-" and takes the resent reply; resends on a "-" from the stub', async () => {
+    const g = await connect();
+    stub!.corruptNext = true;
+    expect(await g.request('?')).toBe('T05thread:01;');
+    expect(g.badPackets).toBe(1);
+    stub!.nakNext = true;
+    expect(await g.request('vCont?')).toBe('vCont;c;C;s;S');
+    expect(stub!.received.filter((p) => p === 'vCont?').length).toBe(1);
+  });
+
+  it('steps, reading rip from the stop reply when it carries it, else with p', async () => {
+    const g = await connect();
+    const start = stub!.rip;
+    const s1 = await g.resume('vCont;s');
+    expect(s1.registers.size).toBe(0);
+    expect(await g.readRegister(2)).toBe(start + 3n);
+    stub!.inlineRip = true;
+    const s2 = await g.resume('s');
+    expect(hexLe(s2.registers.get(2)!)).toBe(start + 6n);
+  });
+
+  it('falls back to a software breakpoint when Z1 is refused, and continues to it', async () => {
+    const g = await connect();
+    expect(await g.insertBreakpoint(0xffffffff8304ce41n)).toBe('sw');
+    expect(stub!.received).toContain('Z1,ffffffff8304ce41,1');
+    expect(stub!.received).toContain('Z0,ffffffff8304ce41,1');
+    const stop = await g.resume('c', 1000);
+    expect(stop.info.has('hwbreak')).toBe(true);
+    await g.removeBreakpoint(0xffffffff8304ce41n, 'sw');
+  });
+
+  it('detaches with the process id once multiprocess is agreed, as QEMU wants', async () => {
+    const g = await connect();
+    expect(await g.detach()).toBe('OK');
+    expect(stub!.received.at(-1)).toBe('D');
+    await g.supported();
+    expect(await g.detach()).toBe('OK');
+    expect(stub!.received.at(-1)).toBe('D;1');
+  });
+
+  it('interrupts with a raw 0x03 byte', async () => {
+    const g = await connect();
+    g.interrupt();
+    expect(parseStopReply(await g.nextPacket(1000))).toMatchObject({ kind: 'T', signal: 2 });
+  });
+
+  it('ends a wait the stub never answers with a timeout, and one on a closed connection at once', async () => {
+    const g = await connect();
+    const t = performance.now();
+    await expect(g.request('qSilent', 150)).rejects.toBeInstanceOf(GdbTimeoutError);
+    expect(performance.now() - t).toBeLessThan(1000);
+    await g.kill(1000);
+    expect(g.isClosed).toBe(true);
+    await expect(g.nextPacket(5000)).rejects.toBeInstanceOf(GdbClosedError);
+    expect(() => g.send('?')).toThrow(GdbClosedError);
+  });
+
+  it('gives up connecting to a port nobody listens on by its deadline', async () => {
+    const s = await startStub();
+    const port = s.port;
+    await new Promise((r) => s.server.close(r));
+    const t = performance.now();
+    await expect(GdbRemote.connect({ host: '127.0.0.1', port }, { timeoutMs: 200 })).rejects.toBeInstanceOf(GdbTimeoutError);
+    expect(performance.now() - t).toBeLessThan(2000);
+  });
+});

@@ -1,0 +1,211 @@
+/**
+ * The QEMU engine's step mode on a real kernel: the Debian cloud kernel (findKernel) with the appliance,
+ * stepped through QEMU's gdbstub under TCG from a breakpoint at start_kernel. Needs qemu-system-x86_64
+ * (apt-get install qemu-system-x86); the kernel and busybox come from the cache or are fetched.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildAppliance } from '../capture/appliance/appliance.js';
+import { findExecutable } from '../capture/engines/qemu.js';
+import { parseTraceFrom, qemuStepSummary, stepWithQemu, withNokaslr, type QemuStepResult } from '../capture/engines/qemu-step.js';
+import { SymbolTable as Table } from '../src/symbols/symbol-table.js';
+import { findKernel } from '../capture/kernel/discover.js';
+import { kernelSymbolTable } from '../capture/kernel/symbols.js';
+import { UserError } from '../src/errors.js';
+import type { SymbolTable } from '../src/symbols/symbol-table.js';
+
+const haveQemu = findExecutable('qemu-system-x86_64') !== null;
+if (!haveQemu) console.warn('qemu-step tests skipped: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)');
+
+const CMDLINE = 'console=ttyS0 panic=-1 reboot=t';
+const STEPS = 20_000;
+/** What start_kernel calls first (init/main.c, 6.1), in this order: each must first appear after the one before. */
+const EARLY_CALLS = ['set_task_stack_end_magic', 'smp_setup_processor_id', 'cgroup_init_early', 'boot_cpu_init', 'early_security_init', 'setup_arch'];
+
+const made: string[] = [];
+const tmp = (): string => {
+  const d = mkdtempSync(join(tmpdir(), 'bt-qemu-step-'));
+  made.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+const body = (text: string): string[] => text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+
+describe('step-mode options', () => {
+  const table = new Table([{ addr: 0xffffffff8304ee41n, name: 'start_kernel', type: 'T' }, { addr: 0xffffffff81000000n, name: 'cafebabe', type: 'T' }]);
+
+  it('--trace-from takes a symbol, 0x-hex, or 8+ bare hex digits', () => {
+    expect(parseTraceFrom('start_kernel', table)).toBe(0xffffffff8304ee41n);
+    expect(parseTraceFrom('0x1000000', null)).toBe(0x1000000n);
+    expect(parseTraceFrom('ffffffff81000000', null)).toBe(0xffffffff81000000n);
+    expect(() => parseTraceFrom('no_such', table)).toThrow(/--trace-from no_such: no such symbol/);
+    expect(() => parseTraceFrom('start_kernel', null)).toThrow(UserError);
+  });
+
+  it('adds nokaslr once', () => {
+    expect(withNokaslr('console=ttyS0')).toBe('console=ttyS0 nokaslr');
+    expect(withNokaslr('nokaslr console=ttyS0')).toBe('nokaslr console=ttyS0');
+    expect(withNokaslr('console=ttyS0 nokaslrx')).toBe('console=ttyS0 nokaslrx nokaslr');
+  });
+
+  it('a QEMU binary that is not there, or a bad --max-steps, is a one-line error', async () => {
+    const base = { kernel: '/dev/null', cmdline: '', memoryMiB: 64, outDir: tmp(), timeoutS: 1, maxSteps: 10, symbols: null, clock: 'steps' as const };
+    await expect(stepWithQemu({ ...base, qemu: '/nonexistent/qemu-system-x86_64' })).rejects.toThrow(/not found or not executable/);
+    if (haveQemu) await expect(stepWithQemu({ ...base, maxSteps: 0 })).rejects.toThrow(/--max-steps 0/);
+  });
+});
+
+describe.skipIf(!haveQemu)('QEMU engine, step mode through the gdbstub, real kernel under TCG', () => {
+  let kernel = '';
+  let initrd = '';
+  let symbols: SymbolTable;
+  let missing = '';
+  let run: QemuStepResult;
+  let lines: string[] = [];
+
+  beforeAll(async () => {
+    try {
+      kernel = (await findKernel({ log: () => {} })).path;
+      initrd = await buildAppliance({ log: () => {} });
+      symbols = await kernelSymbolTable(kernel);
+    } catch (err) {
+      missing = `no kernel or busybox for the appliance (${(err as Error).message})`;
+      console.warn(`qemu-step tests skipped: ${missing}`);
+      return;
+    }
+    run = await stepWithQemu({
+      kernel, initrd, cmdline: CMDLINE, memoryMiB: 512, outDir: tmp(), timeoutS: 240,
+      traceFrom: 'start_kernel', maxSteps: STEPS, symbols, clock: 'steps',
+    });
+    lines = body(readFileSync(run.traceFile, 'utf8'));
+  }, 400_000);
+
+  it(`--trace-from start_kernel --max-steps ${STEPS}: exactly ${STEPS} lines, the first at start_kernel`, (ctx) => {
+    if (missing) ctx.skip();
+    const p = run.profile;
+    expect(p.exit.reason).toBe('max-steps');
+    expect(p.steps).toBe(STEPS);
+    expect(p.trace_lines).toBe(STEPS);
+    expect(lines.length).toBe(STEPS);
+    expect(lines[0]).toMatch(/^0 start_kernel in section \S+$/);
+    expect(lines[0]).toBe(`0 ${symbols.describe(symbols.resolve('start_kernel')!)}`);
+    expect(p.trace_from).toMatchObject({ spec: 'start_kernel', address: symbols.resolve('start_kernel')!.toString(16) });
+    expect(p.cmdline).toMatch(/(^|\s)nokaslr(\s|$)/);
+    lines.forEach((l, i) => expect(l.startsWith(`${i} `), l).toBe(true));
+    expect(p.steps_per_second).toBeGreaterThan(0);
+    // one step packet per line after the first, and a `p` for each stop reply without rip in it
+    expect(p.gdbstub.packets_sent).toBeGreaterThanOrEqual(2 * (STEPS - 1) - p.gdbstub.stop_replies_with_rip);
+    expect(JSON.parse(readFileSync(run.profileFile, 'utf8'))).toEqual(p);
+    expect(qemuStepSummary(p).at(-1)).toBe(`[boot-profile] exit: max-steps at ${p.exit.rip} (${p.exit.symbol}): --max-steps ${STEPS} reached`);
+    // The console was recorded up to the breakpoint: SeaBIOS and the kernel's real-mode setup.
+    expect(p.console_lines).toBeGreaterThan(0);
+  });
+
+  it('names every line from the kallsyms table; bare addresses only where no symbol covers them', (ctx) => {
+    if (missing) ctx.skip();
+    let bare = 0;
+    for (const l of lines) {
+      const m = /^\d+ (\S+)(?: \+ (\d+))? in section (\S+)$/.exec(l);
+      if (m) {
+        const addr = symbols.resolve(m[1]!);
+        expect(addr, l).toBeDefined();
+        continue;
+      }
+      const hex = /^\d+ ([0-9a-f]{1,16})$/.exec(l);
+      expect(hex, l).not.toBeNull();
+      expect(symbols.lookup(BigInt(`0x${hex![1]}`)), l).toBeNull();
+      bare++;
+    }
+    // start_kernel's code is nearly all named: the unnamed bits are static_cpu_has() slow paths in .altinstr_aux
+    expect(bare).toBeLessThan(STEPS / 100);
+  });
+
+  it('reaches the functions start_kernel calls first, in source order', (ctx) => {
+    if (missing) ctx.skip();
+    const first = new Map<string, number>();
+    lines.forEach((l, i) => {
+      const name = l.split(' ')[1]!;
+      if (!first.has(name)) first.set(name, i);
+    });
+    const at = EARLY_CALLS.map((f) => first.get(f) ?? -1);
+    for (const [i, f] of EARLY_CALLS.entries()) expect(at[i], `${f} not reached`).toBeGreaterThan(0);
+    expect([...at].sort((a, b) => a - b)).toEqual(at);
+  });
+
+  it('--clock host with the guest left to run on: increasing microsecond stamps, then the boot ends by itself', async (ctx) => {
+    if (missing) ctx.skip();
+    const r = await stepWithQemu({
+      kernel, initrd, cmdline: CMDLINE, memoryMiB: 512, outDir: tmp(), timeoutS: 240,
+      traceFrom: 'start_kernel', maxSteps: 300, symbols, clock: 'host', after: 'run',
+    });
+    const host = body(readFileSync(r.traceFile, 'utf8'));
+    expect(host.length).toBe(300);
+    let prev = 0;
+    for (const l of host) {
+      const m = /^(\d+\.\d) \S/.exec(l);
+      expect(m, l).not.toBeNull();
+      expect(Number(m![1])).toBeGreaterThanOrEqual(prev);
+      prev = Number(m![1]);
+    }
+    expect(Number(host[0]!.split(' ')[0])).toBeGreaterThanOrEqual(r.profile.trace_from!.reached_us - 1);
+    expect(r.profile.exit.reason).toBe('shutdown');
+    expect(r.profile.exit.detail).toMatch(/--max-steps 300 reached; then the guest ran on/);
+    expect(Object.keys(r.profile.guest)).toContain('ready');
+  }, 300_000);
+
+  it('a timeout before --trace-from is reached ends the capture with reason timeout and no steps', async (ctx) => {
+    if (missing) ctx.skip();
+    const t = performance.now();
+    const r = await stepWithQemu({
+      kernel, initrd, cmdline: CMDLINE, memoryMiB: 512, outDir: tmp(), timeoutS: 0.3,
+      traceFrom: 'start_kernel', maxSteps: 10, symbols, clock: 'steps',
+    });
+    expect(r.profile.exit.reason).toBe('timeout');
+    expect(r.profile.exit.detail).toMatch(/before start_kernel was reached/);
+    expect(r.profile.steps).toBe(0);
+    expect(r.profile.trace_from).toBeNull();
+    expect(body(readFileSync(r.traceFile, 'utf8'))).toEqual([]);
+    expect(performance.now() - t).toBeLessThan(20_000);
+  }, 60_000);
+
+  it('Qqemu.sstep: interrupt handlers appear in the trace with flags 1, never with the default 7', async (ctx) => {
+    if (missing) ctx.skip();
+    const handlers = async (sstepFlags: number): Promise<number> => {
+      const r = await stepWithQemu({
+        kernel, initrd, cmdline: CMDLINE, memoryMiB: 512, outDir: tmp(), timeoutS: 240,
+        traceFrom: 'kernel_init', maxSteps: 2000, symbols, clock: 'steps', sstepFlags,
+      });
+      expect(r.profile.steps).toBe(2000);
+      expect(r.profile.gdbstub.sstep_flags).toBe(sstepFlags);
+      return body(readFileSync(r.traceFile, 'utf8')).filter((l) => / (asm_common_interrupt|asm_sysvec_\w+)( |$)/.test(l)).length;
+    };
+    // kernel_init runs with interrupts enabled, and ~1 s of stepping lets hundreds of timer ticks fall due
+    expect(await handlers(1)).toBeGreaterThan(0);
+    expect(await handlers(7)).toBe(0);
+  }, 300_000);
+
+  it('an unknown --trace-from symbol is a one-line error before QEMU starts', async (ctx) => {
+    if (missing) ctx.skip();
+    await expect(stepWithQemu({
+      kernel, cmdline: CMDLINE, memoryMiB: 512, outDir: tmp(), timeoutS: 10, traceFrom: 'no_such_function_here', maxSteps: 10, symbols, clock: 'steps',
+    })).rejects.toThrow(UserError);
+  });
+
+  it('an abort signal mid-stepping ends the capture cleanly with what was traced so far', async (ctx) => {
+    if (missing) ctx.skip();
+    const ac = new AbortController();
+    const r = await stepWithQemu({
+      kernel, initrd, cmdline: CMDLINE, memoryMiB: 512, outDir: tmp(), timeoutS: 240,
+      traceFrom: 'start_kernel', maxSteps: 1_000_000, symbols, clock: 'steps', signal: ac.signal,
+      onProgress: (n) => n >= 4096 && ac.abort(),
+    });
+    expect(r.profile.exit.reason).toBe('interrupted');
+    expect(r.profile.steps).toBeGreaterThanOrEqual(4096);
+    expect(r.profile.steps).toBeLessThan(1_000_000);
+    expect(body(readFileSync(r.traceFile, 'utf8')).length).toBe(r.profile.steps);
+  }, 300_000);
+});
