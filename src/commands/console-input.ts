@@ -2,12 +2,12 @@
  * Reading a console (console.log, dmesg, QEMU output) for the console analyzers: a path, `-` for stdin
  * or a `.gz`, streamed in chunks into a ConsoleParser; never the whole file as one string.
  */
-import { createReadStream, statSync } from 'node:fs';
-import { createGunzip } from 'node:zlib';
 import type { Argv } from 'yargs';
 import { ConsoleParser, type ConsoleVisitor } from '../../analyzers/console-lines.js';
 import { UserError, messageOf } from '../errors.js';
-import { OUTPUT_FORMATS, defaultFormat, type OutputFormat } from '../output/write.js';
+import type { OutputFormat } from '../output/write.js';
+import { inputName, inputSize, looksBinary, openChunks } from '../input.js';
+import { inputOptions } from './options.js';
 import { Progress } from '../progress.js';
 
 export interface ConsoleArgs {
@@ -16,19 +16,7 @@ export interface ConsoleArgs {
 }
 
 export function consoleOptions<T>(y: Argv<T>) {
-  return y
-    .positional('console', {
-      type: 'string',
-      demandOption: true,
-      describe: 'console.log (`<t_us> <text>` lines), plain dmesg, or QEMU output; .gz, or - for stdin',
-      coerce: (v: unknown) => (typeof v === 'string' && v !== '' ? v : '-'),
-    })
-    .option('format', {
-      choices: OUTPUT_FORMATS,
-      default: defaultFormat(),
-      defaultDescription: 'table on a terminal, else csv',
-      describe: 'output format',
-    });
+  return inputOptions(y, 'console', 'console.log (`<t_us> <text>` lines), plain dmesg, or QEMU output; .gz, or - for stdin');
 }
 
 export interface ConsoleReadResult {
@@ -38,32 +26,20 @@ export interface ConsoleReadResult {
 
 /** Feeds every line of `input` to `visitor`. `chunkSize` is for tests that want to hit every chunk boundary. */
 export async function readConsole(input: string, visitor: ConsoleVisitor, chunkSize?: number): Promise<ConsoleReadResult> {
-  const name = input === '-' ? '<stdin>' : input;
-  let total = 0;
-  if (input !== '-') {
-    try {
-      const st = statSync(input);
-      if (st.isDirectory()) throw new UserError(`${name}: is a directory, not a console log`);
-      total = st.size;
-    } catch (err) {
-      if (err instanceof UserError) throw err;
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new UserError(`${name}: cannot open: ${code === 'ENOENT' ? 'no such file' : messageOf(err)}`);
-    }
-  }
+  const name = inputName(input);
+  const total = input === '-' ? 0 : inputSize(input, 'console log');
   const parser = new ConsoleParser(visitor);
   const progress = new Progress(name);
   let bytes = 0;
   try {
-    const raw = input === '-' ? process.stdin : createReadStream(input, chunkSize ? { highWaterMark: chunkSize } : {});
-    const stream = input.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      if (bytes === 0 && chunk.subarray(0, 4096).includes(0)) throw new UserError(`${name}: binary data, not a console log (a NUL byte in the first block)`);
+    const { chunks, consumed } = openChunks(input, chunkSize);
+    for await (const chunk of chunks) {
+      if (bytes === 0 && looksBinary(chunk)) throw new UserError(`${name}: binary data, not a console log (a NUL byte in the first block)`);
       bytes += chunk.length;
       if (chunkSize && chunk.length > chunkSize) {
         for (let i = 0; i < chunk.length; i += chunkSize) parser.push(chunk.subarray(i, i + chunkSize));
       } else parser.push(chunk);
-      progress.update((raw as { bytesRead?: number }).bytesRead ?? bytes, total, parser.counts.lines);
+      progress.update(consumed(), total, parser.counts.lines);
     }
     parser.end();
   } catch (err) {

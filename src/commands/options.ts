@@ -9,12 +9,13 @@ export interface TraceArgs {
   strict: boolean;
 }
 
-export function traceOptions<T>(y: Argv<T>) {
+/** An input positional (a path, .gz, or - for stdin) and `--format`: what every analyzer takes. */
+export function inputOptions<T>(y: Argv<T>, name: string, describe: string) {
   return y
-    .positional('trace', {
+    .positional(name, {
       type: 'string',
       demandOption: true,
-      describe: 'trace file, .gz, or - for stdin',
+      describe,
       // yargs reads a lone "-" as a flag with no name (true or ''); it means stdin here.
       coerce: (v: unknown) => (typeof v === 'string' && v !== '' ? v : '-'),
     })
@@ -23,7 +24,11 @@ export function traceOptions<T>(y: Argv<T>) {
       default: defaultFormat(),
       defaultDescription: 'table on a terminal, else csv',
       describe: 'output format',
-    })
+    });
+}
+
+export function traceOptions<T>(y: Argv<T>) {
+  return inputOptions(y, 'trace', 'trace file, .gz, or - for stdin')
     .option('strict', { type: 'boolean', default: false, describe: 'stop at the first malformed line' });
 }
 

@@ -4,8 +4,7 @@
  */
 import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createReadStream } from 'node:fs';
-import { createGunzip } from 'node:zlib';
+import { checkNotBinary, describeOpenError, inputName, inputSize, looksBinary, openChunks } from '../input.js';
 import { UserError, messageOf } from '../errors.js';
 import { Progress } from '../progress.js';
 import { FunctionTable } from './functions.js';
@@ -44,7 +43,7 @@ export async function readTrace(
   makeVisitor: (functions: FunctionTable) => TraceVisitor,
   options: ReadOptions = {},
 ): Promise<ReadResult> {
-  const name = input === '-' ? '<stdin>' : input;
+  const name = inputName(input);
   const warn = options.warn ?? ((line: string) => process.stderr.write(line + '\n'));
   const reportLimit = options.reportLimit ?? 5;
   const functions = new FunctionTable();
@@ -70,11 +69,11 @@ export async function readTrace(
   };
 
   try {
-    const size = input !== '-' && !input.endsWith('.gz') ? fstatSize(input) : -1;
+    const size = input !== '-' && !input.endsWith('.gz') ? inputSize(input, 'trace file') : -1;
     const rangeBytes = Number(process.env.BOOT_TRACE_PARALLEL_RANGE) || 8 << 20;
     const minBytes = options.parallelMinBytes ?? (Number(process.env.BOOT_TRACE_PARALLEL_MIN) || 32 << 20);
     if (size >= minBytes && size > 0 && workerCount(size, rangeBytes) > 1 && parallelWorkerBuilt()) {
-      checkNotBinary(input, name);
+      checkNotBinary(input, 'boot trace');
       counts = await readParallel(input, functions, visitor, {
         name, size, rangeBytes, workers: workerCount(size, rangeBytes), strict: Boolean(options.strict), reportLimit,
         onMalformed, onProgress: (done, lines) => progress.update(done, size, lines),
@@ -83,18 +82,11 @@ export async function readTrace(
     } else if (size >= 0) {
       readFileSync(input, name, options.chunkSize ?? DEFAULT_CHUNK, feed);
     } else {
-      const source = input === '-' ? process.stdin : openStream(input, name);
-      const total = input === '-' ? 0 : fstatSize(input);
-      let consumed = 0;
-      const raw = source as NodeJS.ReadableStream & { bytesRead?: number };
-      const stream = input.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        consumed = raw.bytesRead ?? consumed + chunk.length;
-        if (options.chunkSize && options.chunkSize < chunk.length) {
-          for (let i = 0; i < chunk.length; i += options.chunkSize) feed(chunk.subarray(i, i + options.chunkSize), consumed, total);
-        } else {
-          feed(chunk, consumed, total);
-        }
+      const total = input === '-' ? 0 : inputSize(input, 'trace file');
+      const { chunks, consumed } = openChunks(input);
+      for await (const chunk of chunks) {
+        const step = options.chunkSize && options.chunkSize < chunk.length ? options.chunkSize : chunk.length;
+        for (let i = 0; i < chunk.length; i += step) feed(chunk.subarray(i, i + step), consumed(), total);
       }
     }
     parser.end();
@@ -126,7 +118,6 @@ function readFileSync(path: string, name: string, chunkSize: number, feed: (c: B
   }
   try {
     const st = fstatSync(fd);
-    if (st.isDirectory()) throw new UserError(`${name}: is a directory, not a trace file`);
     const buf = Buffer.allocUnsafe(chunkSize);
     let consumed = 0;
     for (;;) {
@@ -135,43 +126,9 @@ function readFileSync(path: string, name: string, chunkSize: number, feed: (c: B
       consumed += n;
       feed(buf.subarray(0, n), consumed, st.size);
     }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EISDIR') throw new UserError(`${name}: is a directory, not a trace file`);
-    throw err;
   } finally {
     closeSync(fd);
   }
-}
-
-function openStream(path: string, name: string): NodeJS.ReadableStream {
-  fstatSize(path); // fails early, with a clear message, on a missing file or a directory
-  const stream = createReadStream(path);
-  stream.on('error', () => {}); // reported by the consuming loop
-  void name;
-  return stream;
-}
-
-function fstatSize(path: string): number {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    throw new UserError(`${path}: cannot open: ${describeOpenError(err)}`);
-  }
-  try {
-    const st = fstatSync(fd);
-    if (st.isDirectory()) throw new UserError(`${path}: is a directory, not a trace file`);
-    return st.size;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function describeOpenError(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return 'no such file';
-  if (code === 'EACCES') return 'permission denied';
-  return messageOf(err);
 }
 
 /** The worker exists only in the compiled tree (dist/); tests running TypeScript sources read sequentially. */
@@ -179,17 +136,4 @@ function parallelWorkerBuilt(): boolean {
   return existsSync(fileURLToPath(new URL('./parse-worker.js', import.meta.url)));
 }
 
-function checkNotBinary(path: string, name: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    const head = Buffer.alloc(4096);
-    const n = readSync(fd, head, 0, head.length, 0);
-    if (looksBinary(head.subarray(0, n))) throw new UserError(`${name}: binary data, not a boot trace (a NUL byte in the first block)`);
-  } finally {
-    closeSync(fd);
-  }
-}
 
-function looksBinary(chunk: Buffer): boolean {
-  return chunk.subarray(0, 4096).includes(0);
-}
