@@ -5,12 +5,17 @@
  * is about to start) and sends SIGUSR2 to the vCPU thread (interrupting one already running), so a
  * capture ends even when the guest spins without a single exit.
  */
-import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import koffi from 'koffi';
 import { messageOf, UserError } from '../src/errors.js';
 import { Progress } from '../src/progress.js';
+import { symbolsFromElf } from '../src/symbols/elf-symbols.js';
+import { loadSymbolFile } from '../src/symbols/load.js';
+import type { SymbolTable } from '../src/symbols/symbol-table.js';
+import { looksLikeElf, parseElf64 } from './boot/elf.js';
+import { needsSymbols, parseTraceSpec } from './trace-window.js';
 import { FAILURE_REASONS } from './exits.js';
 import { demoGuestPath } from './guest/build.js';
 import { tgkill } from './kvm/libc.js';
@@ -40,6 +45,12 @@ export interface CaptureOptions {
   echo?: boolean;
   /** Show steps/s on stderr (default: when stderr is a TTY). */
   progress?: boolean;
+  /** Step mode: run freely to this symbol or address, then step (trace-window.ts). */
+  traceFrom?: string;
+  /** Step mode: stop at this symbol or address, or at `marker:STAGE`. */
+  traceUntil?: string;
+  /** More fields for profile.json (the capture command records where kernel, initrd and symbols came from). */
+  profileExtra?: Record<string, unknown>;
 }
 
 export interface CaptureResult {
@@ -73,6 +84,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   const maxSteps = o.maxSteps ?? Infinity;
   if (!(maxSteps > 0)) throw new UserError(`--max-steps ${maxSteps}: give a positive number`);
   if (mode === 'run' && o.maxSteps !== undefined) throw new UserError('--max-steps needs --mode step');
+  if (mode === 'run' && (o.traceFrom !== undefined || o.traceUntil !== undefined)) throw new UserError('--trace-from/--trace-until need --mode step');
   if (o.kernel && o.guest) throw new UserError('give either --kernel or --guest, not both');
   const kernelPath = o.kernel ? resolve(o.kernel) : o.guest === 'demo' ? demoGuestPath() : undefined;
   if (!kernelPath) throw new UserError('nothing to boot: give --kernel FILE or --guest demo');
@@ -81,6 +93,22 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
       accessSync(o.systemMap, constants.R_OK);
     } catch (err) {
       throw new UserError(`${o.systemMap}: cannot read symbol file (${messageOf(err)})`);
+    }
+  }
+  // Resolve the trace window before anything boots, so a misspelt symbol is a one-line error at once.
+  let traceFrom: bigint | undefined;
+  let traceUntil: bigint | undefined;
+  let untilMarker: string | undefined;
+  if (o.traceFrom !== undefined || o.traceUntil !== undefined) {
+    const symbols = needsSymbols(o.traceFrom) || needsSymbols(o.traceUntil) ? lookupTable(kernelPath, o.systemMap) : null;
+    if (o.traceFrom !== undefined) {
+      const f = parseTraceSpec('--trace-from', o.traceFrom, symbols);
+      if (f.kind === 'address') traceFrom = f.address;
+    }
+    if (o.traceUntil !== undefined) {
+      const u = parseTraceSpec('--trace-until', o.traceUntil, symbols);
+      if (u.kind === 'address') traceUntil = u.address;
+      else untilMarker = u.stage;
     }
   }
   const outDir = o.out ? resolve(o.out) : defaultOutDir();
@@ -106,6 +134,9 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     outDir,
     echo: o.echo ?? false,
     control,
+    ...(traceFrom !== undefined ? { traceFrom } : {}),
+    ...(traceUntil !== undefined ? { traceUntil } : {}),
+    ...(untilMarker !== undefined ? { untilMarker } : {}),
   };
 
   const result = await runWorker(req, ctrl, timeout, o.progress ?? Boolean(process.stderr.isTTY));
@@ -127,6 +158,15 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
     symbols_us: Math.round(result.symbolsUs),
   };
+  if (o.traceFrom !== undefined || o.traceUntil !== undefined) {
+    profile.trace_window = {
+      from: o.traceFrom ?? null,
+      from_address: traceFrom !== undefined ? '0x' + traceFrom.toString(16) : null,
+      until: o.traceUntil ?? null,
+      reached_us: result.windowStartUs !== undefined ? Math.round(result.windowStartUs) : null,
+    };
+  }
+  if (o.profileExtra) Object.assign(profile, o.profileExtra);
   const profileFile = join(outDir, 'profile.json');
   writeProfile(profileFile, profile);
   const res: CaptureResult = {
@@ -154,6 +194,18 @@ function makeDir(dir: string): void {
     makeDir(dirname(dir));
     mkdirSync(dir);
   }
+}
+
+/** The symbols --trace-from/--trace-until are looked up in: --system-map, else the kernel ELF's .symtab. */
+function lookupTable(kernelPath: string, systemMap: string | undefined): SymbolTable | null {
+  if (systemMap !== undefined) return loadSymbolFile(systemMap);
+  let buf: Buffer;
+  try {
+    buf = readFileSync(kernelPath);
+  } catch (err) {
+    throw new UserError(`${kernelPath}: cannot read kernel (${messageOf(err)})`);
+  }
+  return looksLikeElf(buf) ? symbolsFromElf(parseElf64(buf, kernelPath)) : null;
 }
 
 function roundAll(r: Record<string, number>): Record<string, number> {

@@ -37,6 +37,7 @@ export type StopReason =
   | 'halt'
   | 'timeout'
   | 'max-steps'
+  | 'trace-until'
   | 'interrupted'
   | 'internal-error'
   | 'fail-entry'

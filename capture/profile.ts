@@ -34,6 +34,10 @@ export interface Profile {
   peak_rss_bytes: number;
   /** Microseconds to load the symbol table (in step mode also phases.symbols). */
   symbols_us: number;
+  /** Step mode with --trace-from/--trace-until: the window asked for, and when stepping began (us since VM creation). */
+  trace_window?: { from: string | null; from_address: string | null; until: string | null; reached_us: number | null };
+  /** Where the kernel, initrd and symbols came from (the capture command; see capture/setup.ts). */
+  [extra: string]: unknown;
 }
 
 /** Write `profile` as pretty JSON to `file` via a temporary name in the same folder. */

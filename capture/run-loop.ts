@@ -54,6 +54,23 @@ export interface LoopOptions {
   entryRip: bigint;
   trace?: TraceWriter;
   control: Int32Array;
+  /**
+   * Step mode with a trace window: run freely to a hardware breakpoint at this linear address, then
+   * single-step from there (its first trace line is this address). Undefined: step from the entry.
+   */
+  traceFrom?: bigint;
+  /** Step mode: stop (reason 'trace-until') once the instruction at this linear address is reached (its line is written). */
+  traceUntil?: bigint;
+  /** Asked after every port-I/O exit: true stops the capture (reason 'trace-until'), e.g. a BOOT_TIME marker seen. */
+  untilMarker?: () => string | null;
+}
+
+/** DR7 for one execute breakpoint in DR0: L0 (bit 0) enabled, R/W0 = 00 (execute) and LEN0 = 00 (bits 16-19). */
+export const DR7_EXEC_BP0 = 0x1n;
+
+/** kvm_guest_debug_arch.debugreg[0..7] for an execute breakpoint at `linear` (DR0) and nothing else. */
+export function hwBreakpointRegs(linear: bigint): bigint[] {
+  return [linear, 0n, 0n, 0n, 0n, 0n, 0n, DR7_EXEC_BP0];
 }
 
 export interface LoopResult {
@@ -63,6 +80,8 @@ export interface LoopResult {
   rip: bigint;
   steps: number;
   exits: number;
+  /** With traceFrom: host microseconds since VM creation when the breakpoint was hit (undefined: never). */
+  windowStartUs?: number;
 }
 
 export function runLoop(o: LoopOptions): LoopResult {
@@ -73,9 +92,18 @@ export function runLoop(o: LoopOptions): LoopResult {
   // of ~10^5 exits a second measured ~10% slower here (GET_REGS per step would halve the rate); a stop
   // there asks KVM_GET_REGS once.
   const regs = new RegsReader(vcpu, o.mode === 'run');
-  if (o.mode === 'step') {
-    vcpu.setGuestDebug(K.KVM_GUESTDBG_ENABLE | K.KVM_GUESTDBG_SINGLESTEP | (o.blockIrq ? K.KVM_GUESTDBG_BLOCKIRQ : 0));
-  }
+  const stepFlags = K.KVM_GUESTDBG_ENABLE | K.KVM_GUESTDBG_SINGLESTEP | (o.blockIrq ? K.KVM_GUESTDBG_BLOCKIRQ : 0);
+  // With a trace window the vCPU first runs at full speed to a hardware breakpoint (DR0/DR7 through
+  // KVM_SET_GUEST_DEBUG), and only then starts stepping.
+  const windowed = o.mode === 'step' && o.traceFrom !== undefined;
+  if (windowed) vcpu.setGuestDebug(K.KVM_GUESTDBG_ENABLE | K.KVM_GUESTDBG_USE_HW_BP, hwBreakpointRegs(o.traceFrom!));
+  else if (o.mode === 'step') vcpu.setGuestDebug(stepFlags);
+  const fromHi = windowed ? Number(o.traceFrom! >> 32n) : 0;
+  const fromLo = windowed ? Number(o.traceFrom! & 0xffffffffn) : 0;
+  const untilHi = o.traceUntil !== undefined ? Number(o.traceUntil >> 32n) : -1;
+  const untilLo = o.traceUntil !== undefined ? Number(o.traceUntil & 0xffffffffn) : -1;
+  const untilMarker = o.untilMarker;
+  let windowStartUs: number | undefined;
   const trace = o.trace;
   const hostClock = o.clock === 'host';
   const decimals = hostClock ? 1 : 0;
@@ -86,10 +114,12 @@ export function runLoop(o: LoopOptions): LoopResult {
 
   const stop = (reason: StopReason, detail: string, rip?: bigint): LoopResult => {
     Atomics.store(control, CTRL_STEPS, steps);
-    return { reason, detail, rip: rip ?? regs.rip(), steps, exits };
+    const r: LoopResult = { reason, detail, rip: rip ?? regs.rip(), steps, exits };
+    if (windowStartUs !== undefined) r.windowStartUs = windowStartUs;
+    return r;
   };
 
-  if (o.mode === 'step' && trace) {
+  if (o.mode === 'step' && !windowed && trace) {
     const e = o.entryRip;
     trace.event(hostClock ? (performance.now() - t0) * 1000 : 0, decimals, Number(e >> 32n), Number(e & 0xffffffffn));
     steps = 1;
@@ -99,7 +129,7 @@ export function runLoop(o: LoopOptions): LoopResult {
   // The stop flag is read before the first KVM_RUN and after every interrupted one: a stop request always
   // comes with immediate_exit and a signal, so KVM_RUN returns EINTR and the loop looks (no read per step).
   let requested = Atomics.load(control, CTRL_STOP);
-  const stepping = o.mode === 'step';
+  let stepping = o.mode === 'step' && !windowed;
   for (;;) {
     if (requested !== STOP_NONE) return requestedStop(requested, stop, o, regs);
     if (stepping && steps >= maxSteps) return stop('max-steps', `--max-steps ${maxSteps} reached`);
@@ -116,9 +146,25 @@ export function runLoop(o: LoopOptions): LoopResult {
     if (reason === K.KVM_EXIT_DEBUG) {
       const lo = run.getUint32(RUN.debugPc, true);
       const hi = run.getUint32(RUN.debugPc + 4, true);
+      if (!stepping) {
+        // Free running to --trace-from: a DEBUG exit is the breakpoint (anything else: go on). Its
+        // instruction has not executed yet (an execute breakpoint is a fault), so it is the first line.
+        if (!windowed || hi !== fromHi || lo !== fromLo) continue;
+        stepping = true;
+        vcpu.setGuestDebug(stepFlags); // disarms the breakpoint, so stepping over it does not hit it again
+        windowStartUs = (performance.now() - t0) * 1000;
+        trace?.event(hostClock ? windowStartUs : 0, decimals, hi, lo);
+        steps = 1;
+        if (hi === untilHi && lo === untilLo) return stop('trace-until', `--trace-until reached at the first step`);
+        continue;
+      }
       const atHlt = trace ? trace.event(hostClock ? (performance.now() - t0) * 1000 : steps, decimals, hi, lo) : false;
       steps++;
       if ((steps & (PROGRESS_EVERY - 1)) === 0) Atomics.store(control, CTRL_STEPS, steps);
+      if (lo === untilLo && hi === untilHi) {
+        const pc = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+        return stop('trace-until', `--trace-until address 0x${pc.toString(16)} reached`, pc);
+      }
       if (atHlt && haltedWithIrqsOff()) {
         const pc = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
         return stop('halt', 'HLT with interrupts off', pc);
@@ -129,6 +175,10 @@ export function runLoop(o: LoopOptions): LoopResult {
 
     const action = handleExit(decodeExit(run, vcpu.runBytes), o.exits);
     if (action.kind === 'stop') return stop(action.reason, action.detail);
+    if (untilMarker && reason === K.KVM_EXIT_IO) {
+      const seen = untilMarker();
+      if (seen !== null) return stop('trace-until', `--trace-until ${seen} seen on the console`);
+    }
   }
 }
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { UserError } from '../src/errors.js';
 import { loadSymbolFile } from '../src/symbols/load.js';
-import { symbolsFromElf } from '../src/symbols/elf-symbols.js';
+import { physicalAliasesFromElf, symbolsFromElf } from '../src/symbols/elf-symbols.js';
 import type { SymbolTable } from '../src/symbols/symbol-table.js';
 import { ConsoleRecorder } from './console.js';
 import { PortBus } from './devices/bus.js';
@@ -59,6 +59,9 @@ function main(req: WorkerRequest): WorkerResult {
       if (symbols === undefined) {
         const start = performance.now();
         symbols = req.systemMap ? loadSymbolFile(req.systemMap) : built.image.elf ? symbolsFromElf(built.image.elf) : null;
+        // An ELF is entered at its physical address (vmlinux's startup_64 at 0x1000000) and runs there until
+        // it jumps to its link address: name those first instructions through the program headers.
+        if (symbols && built.image.elf) symbols.setPhysicalAliases(physicalAliasesFromElf(built.image.elf));
         symbolsUs = (performance.now() - start) * 1000;
       }
       return symbols;
@@ -91,6 +94,9 @@ function main(req: WorkerRequest): WorkerResult {
           `kernel: ${req.kernelPath}`,
           `cmdline: ${built.cmdline}`,
           `mode: step${req.blockIrq ? ' (block-irq)' : ''}`,
+          ...(req.traceFrom !== undefined ? [`trace-from: 0x${req.traceFrom.toString(16)} (${describe(req.traceFrom)})`] : []),
+          ...(req.traceUntil !== undefined ? [`trace-until: 0x${req.traceUntil.toString(16)} (${describe(req.traceUntil)})`] : []),
+          ...(req.untilMarker !== undefined ? [`trace-until: marker:${req.untilMarker}`] : []),
           req.clock === 'host'
             ? 'clock: host (microseconds since the VM was created)'
             : 'clock: steps (the timestamp is the instruction index)',
@@ -114,6 +120,11 @@ function main(req: WorkerRequest): WorkerResult {
         entryRip: BigInt(built.image.entry),
         ...(trace ? { trace } : {}),
         control,
+        ...(req.traceFrom !== undefined ? { traceFrom: req.traceFrom } : {}),
+        ...(req.traceUntil !== undefined ? { traceUntil: req.traceUntil } : {}),
+        ...(req.untilMarker !== undefined
+          ? { untilMarker: () => (req.untilMarker! in recorder.markers ? `marker:${req.untilMarker}` : null) }
+          : {}),
       });
     } finally {
       // Whatever happened, what was captured so far reaches the files.
@@ -146,6 +157,7 @@ function main(req: WorkerRequest): WorkerResult {
       consoleLines: recorder.lines,
       traceLines: trace?.lines ?? 0,
       cmdline: built.cmdline,
+      ...(result.windowStartUs !== undefined ? { windowStartUs: result.windowStartUs } : {}),
     };
   } finally {
     built.close();

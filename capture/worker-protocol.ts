@@ -15,6 +15,12 @@ export interface WorkerRequest {
   outDir: string;
   echo: boolean;
   control: SharedArrayBuffer;
+  /** Step mode: run to a hardware breakpoint at this linear address first (run-loop.ts). */
+  traceFrom?: bigint;
+  /** Step mode: stop when this address is reached. */
+  traceUntil?: bigint;
+  /** Stop when the console shows BOOT_TIME:<this stage>. */
+  untilMarker?: string;
 }
 
 export interface WorkerResult {
@@ -30,6 +36,8 @@ export interface WorkerResult {
   consoleLines: number;
   traceLines: number;
   cmdline: string;
+  /** With traceFrom: host microseconds since VM creation when stepping began. */
+  windowStartUs?: number;
 }
 
 export type WorkerMessage =

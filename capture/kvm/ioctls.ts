@@ -80,6 +80,7 @@ export const KVM_SYSTEM_EVENT_CRASH = 3;
 export const KVM_GUESTDBG_ENABLE = 0x1;
 export const KVM_GUESTDBG_SINGLESTEP = 0x2;
 export const KVM_GUESTDBG_BLOCKIRQ = 0x100000;
+export const KVM_GUESTDBG_USE_HW_BP = 0x20000;
 
 // kvm_run.kvm_valid_regs / kvm_dirty_regs bits (x86 sync regs).
 export const KVM_SYNC_X86_REGS = 0x1;

@@ -305,9 +305,11 @@ export class KvmVcpu {
     check(libc.ioctlPtr(this.fd, K.KVM_SET_FPU, b), 'KVM_SET_FPU');
   }
 
-  setGuestDebug(control: number): void {
+  /** `debugregs`: kvm_guest_debug_arch.debugreg[0..7] (DR0-3 = breakpoint addresses, [7] = DR7), for USE_HW_BP. */
+  setGuestDebug(control: number, debugregs?: readonly bigint[]): void {
     const b = Buffer.alloc(S.GUEST_DEBUG_SIZE);
     b.writeUInt32LE(control >>> 0, 0);
+    debugregs?.slice(0, 8).forEach((v, i) => b.writeBigUInt64LE(v, 8 + 8 * i));
     check(libc.ioctlPtr(this.fd, K.KVM_SET_GUEST_DEBUG, b), 'KVM_SET_GUEST_DEBUG');
   }
 

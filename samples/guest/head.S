@@ -21,6 +21,95 @@ _start:
 	hlt
 	jmp	.Lhang
 
+/*
+ * PVH entry (XEN_ELFNOTE_PHYS32_ENTRY below), for `qemu-system-x86_64 -kernel demo.elf`: QEMU's pvh.bin
+ * option ROM jumps here at the physical address, in 32-bit protected mode with flat segments, paging off
+ * and EBX = hvm_start_info (not used: the demo only wants its command line, which it reports as absent).
+ * It switches to long mode with page tables of its own (identity + the high kernel mapping, as the
+ * boot-trace VMM sets up) and enters _start as the VMM does, with RSI = 0 for "no zero page".
+ * The KVM engine never runs this code: it enters _start (e_entry) in 64-bit mode directly.
+ */
+#define PA(x) ((x) - KERNEL_VIRT + KERNEL_PHYS)
+#define MSR_EFER 0xc0000080
+#define EFER_LME 0x100
+#define CR4_PAE 0x20
+#define CR0_PE_PG 0x80000001
+	.code32
+	.globl pvh_start
+	.type pvh_start, @function
+pvh_start:
+	cli
+	cld
+	mov	$PA(pvh_pml4), %eax
+	mov	%eax, %cr3
+	mov	%cr4, %eax
+	or	$CR4_PAE, %eax
+	mov	%eax, %cr4
+	mov	$MSR_EFER, %ecx
+	rdmsr
+	or	$EFER_LME, %eax
+	wrmsr
+	lgdt	PA(pvh_gdt_desc)
+	mov	%cr0, %eax
+	or	$CR0_PE_PG, %eax
+	mov	%eax, %cr0
+	ljmp	$PVH_CS, $PA(.Lpvh64)
+	.code64
+.Lpvh64:
+	mov	$PVH_DS, %eax
+	mov	%eax, %ds
+	mov	%eax, %es
+	mov	%eax, %ss
+	mov	%eax, %fs
+	mov	%eax, %gs
+	xor	%esi, %esi		/* no zero page */
+	mov	$PA(_start), %eax	/* identity-mapped, like the VMM's entry */
+	jmp	*%rax
+	.size pvh_start, . - pvh_start
+
+	.pushsection .note.Xen, "a", @note
+	.balign 4
+	.long	4			/* namesz: "Xen\0" */
+	.long	4			/* descsz: a 32-bit physical address */
+	.long	XEN_ELFNOTE_PHYS32_ENTRY
+	.asciz	"Xen"
+	.balign 4
+	.long	PA(pvh_start)
+	.popsection
+
+	.section .rodata
+	.balign 8
+pvh_gdt:
+	.quad	0
+	.quad	0x00af9a000000ffff	/* PVH_CS: 64-bit code, ring 0 */
+	.quad	0x00cf92000000ffff	/* PVH_DS: data */
+pvh_gdt_end:
+pvh_gdt_desc:
+	.word	pvh_gdt_end - pvh_gdt - 1
+	.long	PA(pvh_gdt)
+
+	/* The PVH path's page tables: PML4[0] and PML4[511]/PDPT[510] both reach one PD of 2 MiB pages,
+	 * mapping the first GiB at 0 and at 0xffffffff80000000 (the kernel's link base minus 16 MiB). */
+	.section .data
+	.balign 4096
+pvh_pml4:
+	.quad	PA(pvh_pdpt_low) + 3
+	.fill	510, 8, 0
+	.quad	PA(pvh_pdpt_high) + 3
+pvh_pdpt_low:
+	.quad	PA(pvh_pd) + 3
+	.fill	511, 8, 0
+pvh_pdpt_high:
+	.fill	510, 8, 0
+	.quad	PA(pvh_pd) + 3
+	.quad	0
+pvh_pd:
+	.set	pvh_i, 0
+	.rept	512
+	.quad	(pvh_i << 21) + 0x83	/* present, writable, 2 MiB */
+	.set	pvh_i, pvh_i + 1
+	.endr
+
 	.text
 /*
  * The work functions. No port I/O and no rep prefixes, so single-stepping counts every instruction

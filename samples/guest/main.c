@@ -141,9 +141,16 @@ __attribute__((noinline)) void run_user(void)
 	user();
 }
 
-/* The command line the VMM put in boot_params (32-bit pointer plus its ext_ high half). */
+/*
+ * The command line the VMM put in boot_params (32-bit pointer plus its ext_ high half). Entered through
+ * PVH (QEMU's -kernel) there is no zero page: RSI = 0.
+ */
 __attribute__((noinline)) void print_cmdline(const u8 *zero_page)
 {
+	if (!zero_page) {
+		printk("Command line: (none)\n");
+		return;
+	}
 	u64 lo = *(const u32 *)(zero_page + BP_CMD_LINE_PTR);
 	u64 hi = *(const u32 *)(zero_page + BP_EXT_CMD_LINE_PTR);
 	const char *cmdline = (const char *)((hi << 32) | lo);

@@ -32,6 +32,15 @@
 #define I8042_COMMAND 0x64
 #define I8042_RESET 0xfe
 
+/* The link and load addresses of link.ld, for the PVH entry's physical addresses (head.S). */
+#define KERNEL_VIRT 0xffffffff81000000
+#define KERNEL_PHYS 0x1000000
+
+/* PVH boot (head.S): the ELF note type QEMU's -kernel looks for, and the entry's GDT selectors. */
+#define XEN_ELFNOTE_PHYS32_ENTRY 18
+#define PVH_CS 0x08
+#define PVH_DS 0x10
+
 /* boot_params offsets (Documentation/arch/x86/zero-page.rst). */
 #define BP_EXT_CMD_LINE_PTR 0x0c8
 #define BP_CMD_LINE_PTR 0x228

@@ -26,6 +26,7 @@ export const commandEntries: CommandEntry[] = [
   { name: 'stages', load: async () => (await import('./stages.js')).stagesCommand },
   { name: 'initcalls', load: async () => (await import('./initcalls.js')).initcallsCommand },
   { name: 'uart', load: async () => (await import('./uart.js')).uartCommand },
+  { name: 'benchmark', load: async () => (await import('./benchmark.js')).benchmarkCommand },
   // Pictures and exports
   { name: 'export', load: async () => (await import('./export.js')).exportCommand },
   { name: 'flamegraph', load: async () => (await import('./flamegraph.js')).flamegraphCommand },

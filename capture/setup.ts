@@ -1,0 +1,238 @@
+/**
+ * Everything a capture needs before an engine starts, with sensible defaults, so that a bare
+ * `boot-trace capture` boots a real kernel:
+ *   engine   --engine auto: KVM when the probe says it can run a stock kernel, else QEMU (engine-choice.ts)
+ *   kernel   --kernel, else the host's /boot/vmlinuz-$(uname -r), the cache, or Debian's cloud kernel (kernel/discover.ts)
+ *   image    --decompress host (KVM default): the bzImage's payload decompressed on the host and booted as an
+ *            ELF vmlinux at its 64-bit entry; guest: the bzImage itself (its own decompressor runs in the guest).
+ *            QEMU always boots the bzImage (its -kernel takes no 64-bit ELF).
+ *   symbols  --system-map, else the kernel's own kallsyms (kernel/symbols.ts, cached as a System.map)
+ *   initrd   --initrd, else the appliance (appliance/appliance.ts; --workload replaces its workload)
+ *   cmdline  --cmdline, else the engine's default (KVM: layout.ts; QEMU: QEMU_DEFAULT_CMDLINE)
+ * The `setup` record says where each came from and what it cost; it goes into profile.json.
+ */
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { cacheDir } from '../src/cache.js';
+import { UserError } from '../src/errors.js';
+import { buildAppliance } from './appliance/appliance.js';
+import { looksLikeElf } from './boot/elf.js';
+import { chooseEngine, gatherFacts, type Engine, type EngineAsked, type EngineFacts } from './engine-choice.js';
+import { demoGuestPath } from './guest/build.js';
+import { decompressKernel, readKernelFile, sha256Hex } from './kernel/decompress.js';
+import { findKernel, type KernelSource } from './kernel/discover.js';
+import { kernelSystemMap } from './kernel/symbols.js';
+import { DEFAULT_CMDLINE } from './layout.js';
+
+/**
+ * The QEMU engine's default command line: console on COM1, reset by triple fault and at once on panic
+ * (with -no-reboot either ends QEMU), fixed addresses so kallsyms names what a step trace sees. QEMU has
+ * ACPI, PCI and a keyboard controller, so none of the KVM default's acpi=off/pci=off are needed, and the
+ * appliance's `poweroff -f` powers off through ACPI.
+ */
+export const QEMU_DEFAULT_CMDLINE = 'console=ttyS0 reboot=t panic=-1 nokaslr';
+
+export type DecompressMode = 'host' | 'guest';
+
+export interface SetupOptions {
+  kernel?: string;
+  guest?: 'demo';
+  engine?: EngineAsked;
+  /** Undefined: host under KVM, guest (the bzImage) under QEMU. */
+  decompress?: DecompressMode;
+  initrd?: string;
+  /** Replace the appliance's workload (ignored with --initrd). */
+  workload?: string;
+  systemMap?: string;
+  cmdline?: string;
+  mode?: 'run' | 'step';
+  /** Progress lines (default: stderr). */
+  log?: (line: string) => void;
+  /** Facts for the engine choice (tests); default: this machine's. */
+  facts?: EngineFacts;
+}
+
+export interface PreparedCapture {
+  engine: Engine;
+  /** The file the engine boots: the ELF vmlinux (host decompression), the bzImage, or the demo guest. */
+  bootKernel: string;
+  cmdline: string;
+  initrd?: string;
+  /** A System.map for the engine, when symbols come from kallsyms or --system-map. */
+  systemMap?: string;
+  /** For profile.json. */
+  setup: CaptureSetup;
+}
+
+export interface CaptureSetup {
+  engine: { asked: EngineAsked; chosen: Engine; reason: string; probe_ms: number | null; probe_cached: boolean | null };
+  kernel: { path: string; source: KernelSource | 'demo' };
+  decompress: { mode: DecompressMode | 'none'; format: string | null; ms: number; cached: boolean; booted: string };
+  initrd: { path: string | null; source: 'argument' | 'appliance' | 'none'; workload: string | null };
+  symbols: { source: 'system-map' | 'kallsyms' | 'elf-symtab' | 'none'; file: string | null; count: number | null; ms: number };
+  cmdline_source: 'argument' | 'default';
+  /** Host milliseconds spent here, per step (kernel discovery, decompression, symbols, appliance, probe). */
+  setup_ms: Record<string, number>;
+}
+
+function timedMs<T>(into: Record<string, number>, name: string, fn: () => T): T {
+  const t = performance.now();
+  try {
+    return fn();
+  } finally {
+    into[name] = Math.round((performance.now() - t) * 10) / 10;
+  }
+}
+
+async function timedMsAsync<T>(into: Record<string, number>, name: string, fn: () => Promise<T>): Promise<T> {
+  const t = performance.now();
+  try {
+    return await fn();
+  } finally {
+    into[name] = Math.round((performance.now() - t) * 10) / 10;
+  }
+}
+
+export async function prepareCapture(o: SetupOptions): Promise<PreparedCapture> {
+  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const asked = o.engine ?? 'auto';
+  const ms: Record<string, number> = {};
+  if (o.kernel !== undefined && o.guest !== undefined) throw new UserError('give either --kernel or --guest, not both');
+  if (o.workload !== undefined && o.initrd !== undefined) throw new UserError('--workload changes the appliance; it cannot apply to --initrd FILE');
+  if (o.workload !== undefined && o.guest !== undefined) throw new UserError('--workload needs a Linux kernel; the demo guest has no userspace');
+  if (o.decompress !== undefined && o.guest !== undefined) throw new UserError('--decompress applies to a Linux bzImage, not --guest demo');
+
+  const choice = timedMs(ms, 'engine_probe', () => chooseEngine(asked, o.guest, o.facts ?? gatherFacts()));
+  if (choice.message) log(choice.message);
+  const engine = choice.engine;
+  if (engine === 'qemu' && o.decompress === 'host' && asked === 'qemu') {
+    throw new UserError("--decompress host needs the KVM engine: QEMU's -kernel boots the bzImage itself (use --decompress guest or --engine kvm)");
+  }
+  if (engine === 'qemu' && o.decompress === 'host') log('boot-trace: QEMU boots the bzImage itself; --decompress host applies only to the KVM engine');
+  const engineSetup: CaptureSetup['engine'] = {
+    asked,
+    chosen: engine,
+    reason: choice.reason,
+    probe_ms: choice.probe ? Math.round(choice.probe.ms * 10) / 10 : null,
+    probe_cached: choice.probe ? choice.probe.cached : null,
+  };
+  const cmdlineSource = o.cmdline !== undefined ? 'argument' : 'default';
+  const cmdline = o.cmdline ?? (engine === 'qemu' ? QEMU_DEFAULT_CMDLINE : DEFAULT_CMDLINE);
+
+  // The demo guest: no discovery, no appliance, symbols from its own .symtab (in the VMM's worker).
+  if (o.guest === 'demo') {
+    const path = timedMs(ms, 'demo_build', () => demoGuestPath());
+    if (o.systemMap !== undefined) readable(o.systemMap, '--system-map');
+    return {
+      engine,
+      bootKernel: path,
+      cmdline,
+      ...(o.initrd !== undefined ? { initrd: resolve(o.initrd) } : {}),
+      ...(o.systemMap !== undefined ? { systemMap: resolve(o.systemMap) } : {}),
+      setup: {
+        engine: engineSetup,
+        kernel: { path, source: 'demo' },
+        decompress: { mode: 'none', format: null, ms: 0, cached: false, booted: path },
+        initrd: { path: o.initrd ? resolve(o.initrd) : null, source: o.initrd ? 'argument' : 'none', workload: null },
+        symbols: { source: o.systemMap ? 'system-map' : 'elf-symtab', file: o.systemMap ? resolve(o.systemMap) : null, count: null, ms: 0 },
+        cmdline_source: cmdlineSource,
+        setup_ms: ms,
+      },
+    };
+  }
+
+  const found = await timedMsAsync(ms, 'find_kernel', () => findKernel({ ...(o.kernel !== undefined ? { kernel: o.kernel } : {}), log }));
+  if (found.source !== 'argument') log(`boot-trace: kernel ${found.path} (${found.source === 'host' ? "the host's" : found.source === 'cache' ? 'cached' : 'downloaded'})`);
+  const kernelPath = resolve(found.path);
+  const buf = timedMs(ms, 'read_kernel', () => readKernelFile(kernelPath));
+  const isElf = looksLikeElf(buf);
+  const sha = timedMs(ms, 'hash_kernel', () => sha256Hex(buf));
+
+  // Which file boots.
+  const mode: DecompressMode = isElf ? 'host' : (o.decompress ?? (engine === 'kvm' ? 'host' : 'guest'));
+  let bootKernel = kernelPath;
+  const decompress: CaptureSetup['decompress'] = { mode: isElf ? 'none' : mode, format: null, ms: 0, cached: false, booted: kernelPath };
+  if (isElf && engine === 'qemu') throw new UserError(`${kernelPath}: an ELF vmlinux cannot be booted by QEMU's -kernel; give the bzImage, or --engine kvm`);
+  if (!isElf && engine === 'kvm' && mode === 'host') {
+    const cached = join(cacheDir('vmlinux'), `${sha}.elf`);
+    if (existsSync(cached)) {
+      decompress.cached = true;
+      decompress.format = null;
+    } else {
+      log(`boot-trace: decompressing ${kernelPath} on the host (once per kernel; cached)`);
+      const d = await timedMsAsync(ms, 'decompress', () => decompressKernel(kernelPath));
+      decompress.format = d.format;
+      decompress.ms = Math.round(d.ms);
+      decompress.cached = d.cached;
+    }
+    bootKernel = cached;
+    decompress.booted = cached;
+  }
+
+  // Symbols: only where something will name addresses (KVM always names its exit; QEMU only in step mode).
+  let systemMap: string | undefined;
+  let symbols: CaptureSetup['symbols'] = { source: 'none', file: null, count: null, ms: 0 };
+  if (o.systemMap !== undefined) {
+    readable(o.systemMap, '--system-map');
+    systemMap = resolve(o.systemMap);
+    symbols = { source: 'system-map', file: systemMap, count: null, ms: 0 };
+  } else if (engine === 'kvm' || o.mode === 'step') {
+    const t = performance.now();
+    try {
+      const map = await kernelSystemMap(kernelPath);
+      systemMap = map.cacheFile;
+      symbols = { source: 'kallsyms', file: map.cacheFile, count: map.count, ms: Math.round(performance.now() - t) };
+    } catch (err) {
+      // A kernel without kallsyms still boots; its trace lines are bare addresses (said in the profile).
+      if (!(err instanceof UserError)) throw err;
+      log(`boot-trace: no symbols from the kernel image (${err.message}); addresses stay bare hex`);
+    }
+    ms.symbols = Math.round(performance.now() - t);
+  }
+
+  // The initrd.
+  let initrd: string | undefined;
+  let initrdSetup: CaptureSetup['initrd'];
+  if (o.initrd !== undefined) {
+    readable(o.initrd, '--initrd');
+    initrd = resolve(o.initrd);
+    initrdSetup = { path: initrd, source: 'argument', workload: null };
+  } else {
+    initrd = await timedMsAsync(ms, 'appliance', () => buildAppliance({ ...(o.workload !== undefined ? { workload: o.workload } : {}), log }));
+    initrdSetup = { path: initrd, source: 'appliance', workload: o.workload ?? null };
+  }
+
+  return {
+    engine,
+    bootKernel,
+    cmdline,
+    ...(initrd !== undefined ? { initrd } : {}),
+    ...(systemMap !== undefined ? { systemMap } : {}),
+    setup: {
+      engine: engineSetup,
+      kernel: { path: kernelPath, source: found.source },
+      decompress,
+      initrd: initrdSetup,
+      symbols,
+      cmdline_source: cmdlineSource,
+      setup_ms: ms,
+    },
+  };
+}
+
+function readable(path: string, what: string): void {
+  try {
+    readFileSync(path, { flag: 'r' }).length;
+  } catch (err) {
+    throw new UserError(`${what} ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+}
+
+/** Add `extra` to a profile.json written by an engine (QEMU's; the KVM engine takes it as profileExtra). */
+export function annotateProfile(file: string, extra: Record<string, unknown>): Record<string, unknown> {
+  const p = { ...(JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>), ...extra };
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(p, null, 2) + '\n');
+  renameSync(tmp, file);
+  return p;
+}
