@@ -100,6 +100,17 @@ describe('first-calls', () => {
     expect(r.stdout).toBe('first_us,function\n18000744.034,tick_handle_periodic\n18000745.929,tick_periodic\n');
   });
 
+  it('writes an aligned table', () => {
+    const r = runCli(['first-calls', sample('2016-init-module.log'), '--format', 'table', '--match', 'capable$']);
+    expect(r.stdout).toBe(
+      '   first (us)  function\n' +
+      '7,806,801.945  capable\n' +
+      '7,806,802.912  security_capable\n' +
+      '7,806,804.308  cap_capable\n' +
+      '7,806,805.436  ns_capable\n',
+    );
+  });
+
   it('rejects a bad regular expression in one line', () => {
     const r = runCli(['first-calls', sample('2016-timer-interrupt.log'), '--match', '(']);
     expect(r.status).toBe(1);
@@ -132,6 +143,14 @@ describe('syscalls', () => {
       { syscall: 'getpid', count: 1, total_us: 6, mean_us: 6, max_us: 6 },
       { syscall: 'exit_group', count: 1, total_us: 4, mean_us: 4, max_us: 4 },
     ]);
+    const table = runCli(['syscalls', sample('syscalls.log'), '--format', 'table', '--summary']);
+    expect(table.stdout.split('\n').slice(0, 3)).toEqual([
+      'syscall     count  total (us)  mean (us)  max (us)',
+      'write           1      24.000     24.000    24.000',
+      'read            1      10.000     10.000    10.000',
+    ]);
+    const calls = runCli(['syscalls', sample('syscalls.log'), '--format', 'table']);
+    expect(calls.stdout.split('\n')[1]).toBe('  102.000  write              24.000  400a14');
     const csv = runCli(['syscalls', sample('syscalls.log'), '--format', 'csv']);
     expect(csv.stdout.split('\n')[0]).toBe('time_us,syscall,duration_us,user_address');
     expect(csv.stdout.split('\n')[1]).toBe('102,write,24,400a14');
