@@ -29,7 +29,7 @@ export function describeSample(values: readonly number[]): SampleStats {
   const mean = sum / n;
   let squares = 0;
   for (const v of values) squares += (v - mean) * (v - mean); // summed, not overwritten
-  const sorted = [...values].sort((a, b) => a - b);
+  const sorted = Float64Array.from(values).sort(); // typed arrays sort numerically
   const mid = n >> 1;
   const median = n % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
   return { n, mean, sd: n > 1 ? Math.sqrt(squares / (n - 1)) : null, min: sorted[0]!, median, max: sorted[n - 1]! };

@@ -14,8 +14,9 @@
  * decompressor and start_kernel, and would carry their time).
  */
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
+import { parseFreeM, type GuestMemory } from '../../analyzers/guest-memory.js';
 import { messageOf, UserError } from '../../src/errors.js';
 import type { StopReason } from '../exits.js';
 import { chooseAccel, qemuArgs, QEMU_BINARY, type Accel } from './qemu-args.js';
@@ -68,6 +69,8 @@ export interface QemuProfile {
   /** QEMU's peak RSS; null if it could not be measured. */
   peak_rss_bytes: number | null;
   peak_rss_source: 'rusage' | 'vmhwm' | null;
+  /** The guest's own `free -m` (the appliance's /init prints it), or null when the console has none. */
+  guest_memory: GuestMemory | null;
   symbols_us: 0;
 }
 
@@ -154,6 +157,7 @@ export async function captureWithQemu(o: QemuCaptureOptions): Promise<QemuCaptur
     trace_lines: 0,
     peak_rss_bytes: run.peakRss,
     peak_rss_source: run.peakRssSource,
+    guest_memory: parseFreeM(readFileSync(consoleFile, 'utf8')),
     symbols_us: 0,
   };
   const tmp = `${profileFile}.tmp-${process.pid}`;

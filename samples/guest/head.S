@@ -24,9 +24,11 @@ _start:
 /*
  * PVH entry (XEN_ELFNOTE_PHYS32_ENTRY below), for `qemu-system-x86_64 -kernel demo.elf`: QEMU's pvh.bin
  * option ROM jumps here at the physical address, in 32-bit protected mode with flat segments, paging off
- * and EBX = hvm_start_info (not used: the demo only wants its command line, which it reports as absent).
- * It switches to long mode with page tables of its own (identity + the high kernel mapping, as the
- * boot-trace VMM sets up) and enters _start as the VMM does, with RSI = 0 for "no zero page".
+ * and EBX = hvm_start_info. It copies the command line's address from hvm_start_info into a zero page of
+ * its own (the only boot_params fields the demo reads), switches to long mode with page tables of its own
+ * (identity + the high kernel mapping, as the boot-trace VMM sets up) and enters _start as the VMM does,
+ * with RSI = that zero page, or 0 ("no zero page") when EBX holds no hvm_start_info. So under QEMU the
+ * demo prints the same command line, and runs the same instructions, as under the KVM engine.
  * The KVM engine never runs this code: it enters _start (e_entry) in 64-bit mode directly.
  */
 #define PA(x) ((x) - KERNEL_VIRT + KERNEL_PHYS)
@@ -34,12 +36,26 @@ _start:
 #define EFER_LME 0x100
 #define CR4_PAE 0x20
 #define CR0_PE_PG 0x80000001
+/* struct hvm_start_info (xen/include/public/arch-x86/hvm/start_info.h) */
+#define HVM_START_MAGIC 0x336ec578
+#define HVM_CMDLINE_PADDR 24
 	.code32
 	.globl pvh_start
 	.type pvh_start, @function
 pvh_start:
 	cli
 	cld
+	xor	%edi, %edi		/* EDI: the zero page for RSI, 0 if none */
+	test	%ebx, %ebx
+	jz	1f
+	cmpl	$HVM_START_MAGIC, (%ebx)
+	jne	1f
+	mov	HVM_CMDLINE_PADDR(%ebx), %eax
+	mov	%eax, PA(pvh_zero_page) + BP_CMD_LINE_PTR
+	mov	HVM_CMDLINE_PADDR + 4(%ebx), %eax
+	mov	%eax, PA(pvh_zero_page) + BP_EXT_CMD_LINE_PTR
+	mov	$PA(pvh_zero_page), %edi
+1:
 	mov	$PA(pvh_pml4), %eax
 	mov	%eax, %cr3
 	mov	%cr4, %eax
@@ -62,7 +78,7 @@ pvh_start:
 	mov	%eax, %ss
 	mov	%eax, %fs
 	mov	%eax, %gs
-	xor	%esi, %esi		/* no zero page */
+	mov	%edi, %esi		/* the zero page or 0; zero-extended */
 	mov	$PA(_start), %eax	/* identity-mapped, like the VMM's entry */
 	jmp	*%rax
 	.size pvh_start, . - pvh_start
@@ -164,6 +180,9 @@ entry_SYSCALL_64:
 	.size entry_SYSCALL_64, . - entry_SYSCALL_64
 
 	.section .bss
+	.balign 4096
+pvh_zero_page:
+	.skip 4096
 	.balign 16
 boot_stack:
 	.skip 16384

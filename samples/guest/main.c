@@ -143,7 +143,7 @@ __attribute__((noinline)) void run_user(void)
 
 /*
  * The command line the VMM put in boot_params (32-bit pointer plus its ext_ high half). Entered through
- * PVH (QEMU's -kernel) there is no zero page: RSI = 0.
+ * PVH without a start_info (head.S's pvh_start) there is no zero page: RSI = 0.
  */
 __attribute__((noinline)) void print_cmdline(const u8 *zero_page)
 {

@@ -18,6 +18,8 @@ import type { ConsoleLine, ConsoleVisitor } from '../../analyzers/console-lines.
 import { GuestMemoryReader, type GuestMemory } from '../../analyzers/guest-memory.js';
 import { Stages, type StageRow } from '../../analyzers/stages.js';
 import { defaultOutDir } from '../../capture/capture.js';
+import { findExecutable } from '../../capture/engines/qemu.js';
+import { DEFAULT_CMDLINE } from '../../capture/layout.js';
 import { UserError } from '../errors.js';
 import { OUTPUT_FORMATS, defaultFormat, writeRows, type Column, type OutputFormat } from '../output/write.js';
 import * as captureCommandModule from './capture.js';
@@ -56,11 +58,22 @@ function adapterOptions<T>(y: Argv<T>): Argv<T> {
 /** Command line for a real kernel + appliance under QEMU: power off ends the run, a panic resets. */
 const QEMU_CMDLINE = 'console=ttyS0 panic=-1 reboot=t';
 
-async function adapterRunCapture(a: CaptureArgs): Promise<CaptureOutcome> {
-  const { captureWithQemu, findExecutable } = await import('../../capture/engines/qemu.js');
+/** The engine the adapter runs: --engine, or for auto KVM with the demo guest, else QEMU when installed. */
+function adapterEngine(a: CaptureArgs): 'kvm' | 'qemu' {
   const engine = (a.engine as string | undefined) ?? 'auto';
+  if (engine === 'kvm' || engine === 'qemu') return engine;
+  return a.guest !== 'demo' && findExecutable('qemu-system-x86_64') !== null ? 'qemu' : 'kvm';
+}
+
+/** What `cmdline+=` appends to when --cmdline is not given: the command line the engine would use. */
+export function defaultCmdline(a: CaptureArgs): string {
+  return adapterEngine(a) === 'qemu' ? QEMU_CMDLINE : DEFAULT_CMDLINE;
+}
+
+async function adapterRunCapture(a: CaptureArgs): Promise<CaptureOutcome> {
+  const { captureWithQemu } = await import('../../capture/engines/qemu.js');
   const demo = a.guest === 'demo';
-  const useQemu = engine === 'qemu' || (engine === 'auto' && !demo && findExecutable('qemu-system-x86_64') !== null);
+  const useQemu = adapterEngine(a) === 'qemu';
   const out = a.out as string;
   if (!useQemu) {
     const { capture } = await import('../../capture/capture.js');
@@ -92,6 +105,7 @@ async function adapterRunCapture(a: CaptureArgs): Promise<CaptureOutcome> {
     outDir: out,
     timeoutS: a.timeout as number,
     accel: (a.accel as 'kvm' | 'tcg' | 'auto' | undefined) ?? 'auto',
+    ...(a.signal instanceof AbortSignal ? { signal: a.signal } : {}),
   });
   return { outDir: r.outDir, profile: r.profile as unknown as Record<string, unknown>, status: r.failed ? 2 : 0 };
 }
@@ -200,7 +214,8 @@ function describeUntil(u: Until): string {
   return u.kind === 'exit' ? 'exit' : u.kind === 'marker' ? `a BOOT_TIME:${u.stage}: line` : `a line matching /${u.re.source}/`;
 }
 
-export async function readRun(run: number, out: CaptureOutcome, until: Until): Promise<RunFigures> {
+/** @param run the run's number; @param label how errors name it (default `run <n>`, e.g. `warm-up 1`). */
+export async function readRun(run: number, out: CaptureOutcome, until: Until, label = `run ${run}`): Promise<RunFigures> {
   const consoleFile = join(out.outDir, 'console.log');
   const stages = new Stages();
   const memory = new GuestMemoryReader();
@@ -211,7 +226,7 @@ export async function readRun(run: number, out: CaptureOutcome, until: Until): P
   const exit = p.exit?.reason ?? 'unknown';
   const us = until.kind === 'exit' ? p.phases?.total ?? null : finder.at;
   if (us === null || us === undefined) {
-    throw new UserError(`${consoleFile}: run ${run} never reached ${describeUntil(until)} (the boot ended with "${exit}")`);
+    throw new UserError(`${consoleFile}: ${label} never reached ${describeUntil(until)} (the boot ended with "${exit}")`);
   }
   return {
     run,
@@ -362,7 +377,7 @@ export const benchmarkCommand: CommandModule<object, Args> = {
     if (!Number.isInteger(args.runs) || args.runs < 1) throw new UserError(`--runs ${args.runs}: give a whole number >= 1`);
     if (!Number.isInteger(args.warmup) || args.warmup < 0) throw new UserError(`--warmup ${args.warmup}: give a whole number >= 0`);
     const until = parseUntil(args.until);
-    const baseCmdline = typeof args.cmdline === 'string' ? args.cmdline : args.engine === 'kvm' || args.guest === 'demo' ? undefined : QEMU_CMDLINE;
+    const baseCmdline = typeof args.cmdline === 'string' ? args.cmdline : defaultCmdline(args);
     const configs = parseVary(args.vary, baseCmdline);
     const varied = args.vary.length > 0;
     const root = args.out ? resolve(args.out) : defaultOutDir().replace(/([^/]+)$/, 'benchmark-$1');
@@ -384,10 +399,13 @@ export const benchmarkCommand: CommandModule<object, Args> = {
           const warm = i <= args.warmup;
           const name = warm ? `warmup-${i}` : `run-${i - args.warmup}`;
           if (tty) process.stderr.write(`\r\x1b[K${varied ? `[${k + 1}/${configs.length}] ` : ''}${warm ? `warm-up ${i}/${args.warmup}` : `run ${i - args.warmup}/${args.runs}`} (${++done}/${total})`);
-          const out = await runCapture({ ...args, ...config.set, out: join(dir, name), quiet: true, echo: false, progress: false });
+          const out = await runCapture({ ...args, ...config.set, out: join(dir, name), quiet: true, echo: false, progress: false, signal: interrupt.signal });
+          if (interrupt.signal.aborted || (out.profile.exit as { reason?: string } | undefined)?.reason === 'interrupted') {
+            throw new UserError(`benchmark interrupted during ${config.label === 'default' ? '' : `${config.label} `}${name}; captures so far in ${root}`, 130);
+          }
           if (out.status !== 0) throw new UserError(`${out.outDir}: boot ${name} of ${config.label} failed (status ${out.status}, exit ${String((out.profile.exit as { reason?: string } | undefined)?.reason)})`);
           // Warm-ups are read too: a configuration that never reaches the point fails before the measured runs.
-          const f = await readRun(i - args.warmup, out, until);
+          const f = await readRun(i - args.warmup, out, until, warm ? `warm-up ${i}` : undefined);
           if (!warm) {
             figures.push(f);
             profiles.push(out.profile);
