@@ -11,7 +11,6 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { filterCpuid } from '../capture/boot/cpuid.js';
 import { bootMsrs } from '../capture/boot/msrs.js';
 import { demoGuestPath, repoRoot } from '../capture/guest/build.js';
@@ -21,6 +20,7 @@ import { buildVm } from '../capture/vm.js';
 import { capture, type CaptureOptions } from '../capture/capture.js';
 import type { Profile } from '../capture/profile.js';
 import { cacheDir } from '../src/cache.js';
+import { median, runWhenMain } from './measure.js';
 
 /** Runs of each step loop. The machine is shared and its KVM is software-backed, so rates swing by ±30%
  * from run to run; the runs are interleaved and both the median and the best run are reported. */
@@ -30,7 +30,6 @@ const SETUP_RUNS = 3;
 /** Guest RAM dumped for the C loop: the demo guest lives below 17 MiB. */
 const DUMP_MIB = 32;
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const best = (xs: number[]): number => Math.max(...xs);
 
 /** The VM builder's initial state for the demo guest, as the files step-loop.c reads. */
@@ -180,9 +179,4 @@ export async function run(): Promise<string> {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  run().then((s) => process.stdout.write(s), (err) => {
-    process.stderr.write(String(err instanceof Error ? err.stack : err) + '\n');
-    process.exit(1);
-  });
-}
+runWhenMain(import.meta.url, run);

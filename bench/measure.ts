@@ -1,6 +1,10 @@
-/** Measuring commands for benchmarks: wall time and peak RSS through GNU time, the median of a few runs. */
+/**
+ * Helpers shared by the benchmarks: measuring commands (wall time and peak RSS through GNU time, the
+ * median of a few runs), and running a benchmark module on its own (`node dist/bench/<name>.js`).
+ */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 export interface Measurement {
   seconds: number;
@@ -24,3 +28,19 @@ export function measure(command: string, runs = 3): Measurement {
 }
 
 export const fmt = (v: number, digits = 2): string => v.toFixed(digits);
+
+/** The middle value (the upper one of the two middles for an even count). */
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * When `moduleUrl` (the caller's import.meta.url) is the program Node was started with, run the
+ * benchmark and print its markdown section; a failure prints its stack and exits 1. Imported by
+ * bench/run.ts instead, the module does nothing here.
+ */
+export function runWhenMain(moduleUrl: string, run: () => Promise<string>): void {
+  if (process.argv[1] !== fileURLToPath(moduleUrl)) return;
+  run().then((s) => process.stdout.write(s), (err) => {
+    process.stderr.write(String(err instanceof Error ? err.stack : err) + '\n');
+    process.exit(1);
+  });
+}

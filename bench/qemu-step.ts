@@ -19,12 +19,12 @@ import { findExecutable } from '../capture/engines/qemu.js';
 import { stepWithQemu } from '../capture/engines/qemu-step.js';
 import { findKernel } from '../capture/kernel/discover.js';
 import { kernelSymbolTable } from '../capture/kernel/symbols.js';
+import { median, runWhenMain } from './measure.js';
 
 const RUNS = 3;
 const STEPS = 5000;
 const RAW = 2000;
 const CMDLINE = 'console=ttyS0 panic=-1 reboot=t nokaslr';
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const n = (v: number): string => Math.round(v).toLocaleString('en-US');
 
 /** Rates of the raw protocol loops on one paused-at-start_kernel QEMU. */
@@ -141,9 +141,4 @@ export async function run(): Promise<string> {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  run().then((s) => process.stdout.write(s), (err) => {
-    process.stderr.write(String(err instanceof Error ? err.stack : err) + '\n');
-    process.exit(1);
-  });
-}
+runWhenMain(import.meta.url, run);

@@ -36,11 +36,19 @@ export interface EngineChoice {
   probe?: ProbeVerdict;
 }
 
-export function chooseEngine(asked: EngineAsked, guest: 'demo' | undefined, f: EngineFacts): EngineChoice {
+/**
+ * `kernel`: what is booted: the demo guest, an ELF (vmlinux or a test guest), or a bzImage. QEMU's -kernel
+ * boots only the bzImage (a 64-bit ELF without a PVH note is refused), so the first two always mean KVM.
+ */
+export function chooseEngine(asked: EngineAsked, kernel: 'demo' | 'elf' | 'bzimage', f: EngineFacts): EngineChoice {
   const kvmDevice = process.env.BOOT_TRACE_KVM_DEVICE ?? '/dev/kvm';
-  if (guest === 'demo') {
+  if (kernel === 'demo') {
     if (asked === 'qemu') throw new UserError('--guest demo runs only under the KVM engine (QEMU cannot boot its 64-bit ELF); drop --engine qemu');
     return { engine: 'kvm', reason: asked === 'kvm' ? '--engine kvm' : 'the demo guest needs only a working /dev/kvm' };
+  }
+  if (kernel === 'elf') {
+    if (asked === 'qemu') throw new UserError("--engine qemu boots a bzImage; QEMU's -kernel cannot boot a 64-bit ELF vmlinux (give the bzImage, or --engine kvm)");
+    return { engine: 'kvm', reason: asked === 'kvm' ? '--engine kvm' : 'an ELF kernel: only the KVM engine boots it' };
   }
   if (asked === 'kvm') return { engine: 'kvm', reason: '--engine kvm' };
   if (asked === 'qemu') {

@@ -11,12 +11,13 @@
  *   cmdline  --cmdline, else the engine's default (KVM: layout.ts; QEMU: QEMU_DEFAULT_CMDLINE)
  * The `setup` record says where each came from and what it cost; it goes into profile.json.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cacheDir } from '../src/cache.js';
-import { UserError } from '../src/errors.js';
+import { messageOf, UserError } from '../src/errors.js';
+import { loadKernelImage } from './boot/kernel-image.js';
+import { readPayload, SUPPORTED_FORMATS } from './kernel/payload.js';
 import { buildAppliance } from './appliance/appliance.js';
-import { looksLikeElf } from './boot/elf.js';
 import { chooseEngine, gatherFacts, type Engine, type EngineAsked, type EngineFacts } from './engine-choice.js';
 import { demoGuestPath } from './guest/build.js';
 import { decompressKernel, readKernelFile, sha256Hex } from './kernel/decompress.js';
@@ -102,7 +103,43 @@ export async function prepareCapture(o: SetupOptions): Promise<PreparedCapture> 
   if (o.workload !== undefined && o.guest !== undefined) throw new UserError('--workload needs a Linux kernel; the demo guest has no userspace');
   if (o.decompress !== undefined && o.guest !== undefined) throw new UserError('--decompress applies to a Linux bzImage, not --guest demo');
 
-  const choice = timedMs(ms, 'engine_probe', () => chooseEngine(asked, o.guest, o.facts ?? gatherFacts()));
+  // The demo guest: no discovery, no appliance, symbols from its own .symtab (in the VMM's worker).
+  if (o.guest === 'demo') {
+    const choice = chooseEngine(asked, 'demo', o.facts ?? gatherFacts());
+    const cmdline = o.cmdline ?? DEFAULT_CMDLINE;
+    const path = timedMs(ms, 'demo_build', () => demoGuestPath());
+    if (o.systemMap !== undefined) readable(o.systemMap, 'symbol file');
+    return {
+      engine: choice.engine,
+      bootKernel: path,
+      cmdline,
+      ...(o.initrd !== undefined ? { initrd: resolve(o.initrd) } : {}),
+      ...(o.systemMap !== undefined ? { systemMap: resolve(o.systemMap) } : {}),
+      setup: {
+        engine: { asked, chosen: choice.engine, reason: choice.reason, probe_ms: null, probe_cached: null },
+        kernel: { path, source: 'demo' },
+        decompress: { mode: 'none', format: null, ms: 0, cached: false, booted: path },
+        initrd: { path: o.initrd ? resolve(o.initrd) : null, source: o.initrd ? 'argument' : 'none', workload: null },
+        symbols: { source: o.systemMap ? 'system-map' : 'elf-symtab', file: o.systemMap ? resolve(o.systemMap) : null, count: null, ms: 0 },
+        cmdline_source: o.cmdline !== undefined ? 'argument' : 'default',
+        setup_ms: ms,
+      },
+    };
+  }
+
+  // The kernel: a bad --kernel fails here, in one line, before any probe or download.
+  let found: { path: string; source: KernelSource };
+  if (o.kernel !== undefined) found = { path: o.kernel, source: 'argument' };
+  else {
+    found = await timedMsAsync(ms, 'find_kernel', () => findKernel({ log }));
+    log(`boot-trace: kernel ${found.path} (${found.source === 'host' ? "the host's" : found.source === 'cache' ? 'cached' : 'downloaded'})`);
+  }
+  const kernelPath = resolve(found.path);
+  const buf = timedMs(ms, 'read_kernel', () => readKernelFile(kernelPath));
+  const image = loadKernelImage(buf, kernelPath); // the VMM's own check: bzImage or ELF, with the same errors
+  const isElf = image.kind === 'elf';
+
+  const choice = timedMs(ms, 'engine_probe', () => chooseEngine(asked, isElf ? 'elf' : 'bzimage', o.facts ?? gatherFacts()));
   if (choice.message) log(choice.message);
   const engine = choice.engine;
   if (engine === 'qemu' && o.decompress === 'host' && asked === 'qemu') {
@@ -118,46 +155,27 @@ export async function prepareCapture(o: SetupOptions): Promise<PreparedCapture> 
   };
   const cmdlineSource = o.cmdline !== undefined ? 'argument' : 'default';
   const cmdline = o.cmdline ?? (engine === 'qemu' ? QEMU_DEFAULT_CMDLINE : DEFAULT_CMDLINE);
-
-  // The demo guest: no discovery, no appliance, symbols from its own .symtab (in the VMM's worker).
-  if (o.guest === 'demo') {
-    const path = timedMs(ms, 'demo_build', () => demoGuestPath());
-    if (o.systemMap !== undefined) readable(o.systemMap, '--system-map');
-    return {
-      engine,
-      bootKernel: path,
-      cmdline,
-      ...(o.initrd !== undefined ? { initrd: resolve(o.initrd) } : {}),
-      ...(o.systemMap !== undefined ? { systemMap: resolve(o.systemMap) } : {}),
-      setup: {
-        engine: engineSetup,
-        kernel: { path, source: 'demo' },
-        decompress: { mode: 'none', format: null, ms: 0, cached: false, booted: path },
-        initrd: { path: o.initrd ? resolve(o.initrd) : null, source: o.initrd ? 'argument' : 'none', workload: null },
-        symbols: { source: o.systemMap ? 'system-map' : 'elf-symtab', file: o.systemMap ? resolve(o.systemMap) : null, count: null, ms: 0 },
-        cmdline_source: cmdlineSource,
-        setup_ms: ms,
-      },
-    };
-  }
-
-  const found = await timedMsAsync(ms, 'find_kernel', () => findKernel({ ...(o.kernel !== undefined ? { kernel: o.kernel } : {}), log }));
-  if (found.source !== 'argument') log(`boot-trace: kernel ${found.path} (${found.source === 'host' ? "the host's" : found.source === 'cache' ? 'cached' : 'downloaded'})`);
-  const kernelPath = resolve(found.path);
-  const buf = timedMs(ms, 'read_kernel', () => readKernelFile(kernelPath));
-  const isElf = looksLikeElf(buf);
   const sha = timedMs(ms, 'hash_kernel', () => sha256Hex(buf));
 
-  // Which file boots.
-  const mode: DecompressMode = isElf ? 'host' : (o.decompress ?? (engine === 'kvm' ? 'host' : 'guest'));
+  // Which file boots. Host decompression needs a payload this tool can decompress; asked for explicitly
+  // it must work, by default a bzImage without one (a test image, bzip2/lzo) boots as it is.
+  let mode: DecompressMode = isElf ? 'host' : (o.decompress ?? (engine === 'kvm' ? 'host' : 'guest'));
+  if (!isElf && engine === 'kvm' && mode === 'host' && o.decompress === undefined) {
+    try {
+      const payload = readPayload(buf, kernelPath);
+      if (!SUPPORTED_FORMATS.includes(payload.format)) throw new UserError(`${payload.format}-compressed payload`);
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      log(`boot-trace: booting the bzImage as it is (no payload to decompress on the host: ${err.message})`);
+      mode = 'guest';
+    }
+  }
   let bootKernel = kernelPath;
   const decompress: CaptureSetup['decompress'] = { mode: isElf ? 'none' : mode, format: null, ms: 0, cached: false, booted: kernelPath };
-  if (isElf && engine === 'qemu') throw new UserError(`${kernelPath}: an ELF vmlinux cannot be booted by QEMU's -kernel; give the bzImage, or --engine kvm`);
   if (!isElf && engine === 'kvm' && mode === 'host') {
     const cached = join(cacheDir('vmlinux'), `${sha}.elf`);
     if (existsSync(cached)) {
       decompress.cached = true;
-      decompress.format = null;
     } else {
       log(`boot-trace: decompressing ${kernelPath} on the host (once per kernel; cached)`);
       const d = await timedMsAsync(ms, 'decompress', () => decompressKernel(kernelPath));
@@ -173,7 +191,7 @@ export async function prepareCapture(o: SetupOptions): Promise<PreparedCapture> 
   let systemMap: string | undefined;
   let symbols: CaptureSetup['symbols'] = { source: 'none', file: null, count: null, ms: 0 };
   if (o.systemMap !== undefined) {
-    readable(o.systemMap, '--system-map');
+    readable(o.systemMap, 'symbol file');
     systemMap = resolve(o.systemMap);
     symbols = { source: 'system-map', file: systemMap, count: null, ms: 0 };
   } else if (engine === 'kvm' || o.mode === 'step') {
@@ -185,7 +203,8 @@ export async function prepareCapture(o: SetupOptions): Promise<PreparedCapture> 
     } catch (err) {
       // A kernel without kallsyms still boots; its trace lines are bare addresses (said in the profile).
       if (!(err instanceof UserError)) throw err;
-      log(`boot-trace: no symbols from the kernel image (${err.message}); addresses stay bare hex`);
+      if (isElf) symbols = { source: 'elf-symtab', file: null, count: null, ms: 0 }; // the VMM reads .symtab, if any
+      else log(`boot-trace: no symbols from the kernel image (${err.message}); addresses stay bare hex`);
     }
     ms.symbols = Math.round(performance.now() - t);
   }
@@ -194,12 +213,16 @@ export async function prepareCapture(o: SetupOptions): Promise<PreparedCapture> 
   let initrd: string | undefined;
   let initrdSetup: CaptureSetup['initrd'];
   if (o.initrd !== undefined) {
-    readable(o.initrd, '--initrd');
+    readable(o.initrd, 'initrd');
     initrd = resolve(o.initrd);
     initrdSetup = { path: initrd, source: 'argument', workload: null };
-  } else {
+  } else if (!isElf || symbols.source === 'kallsyms') {
+    // The appliance is for Linux: a bzImage, or an ELF with kallsyms (not a freestanding test guest).
     initrd = await timedMsAsync(ms, 'appliance', () => buildAppliance({ ...(o.workload !== undefined ? { workload: o.workload } : {}), log }));
     initrdSetup = { path: initrd, source: 'appliance', workload: o.workload ?? null };
+  } else {
+    if (o.workload !== undefined) throw new UserError(`--workload: ${kernelPath} is not a Linux kernel (no kallsyms), so it gets no appliance`);
+    initrdSetup = { path: null, source: 'none', workload: null };
   }
 
   return {
@@ -222,9 +245,9 @@ export async function prepareCapture(o: SetupOptions): Promise<PreparedCapture> 
 
 function readable(path: string, what: string): void {
   try {
-    readFileSync(path, { flag: 'r' }).length;
+    accessSync(path, constants.R_OK);
   } catch (err) {
-    throw new UserError(`${what} ${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw new UserError(`${path}: cannot read ${what} (${messageOf(err)})`);
   }
 }
 

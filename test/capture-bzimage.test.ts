@@ -59,7 +59,7 @@ describe.skipIf(missing !== null)('capture --kernel bzImage (KVM)', () => {
     const initrd = join(dir, 'initrd.img');
     writeFileSync(initrd, Buffer.from('Zinitrd contents'));
     const out = join(dir, 'run');
-    const r = runCli(['capture', '--kernel', kernel, '--initrd', initrd, '--timeout', '20', '--out', out]);
+    const r = runCli(['capture', '--engine', 'kvm', '--kernel', kernel, '--initrd', initrd, '--timeout', '20', '--out', out]);
     expect(r.status, r.stderr).toBe(0);
     const lines = readFileSync(join(out, 'console.log'), 'utf8').trimEnd().split('\n');
     expect(lines.map((l) => l.slice(l.indexOf(' ') + 1))).toEqual(['UBZ']);
@@ -70,7 +70,7 @@ describe.skipIf(missing !== null)('capture --kernel bzImage (KVM)', () => {
 
   it('traces the entry in step mode as bare addresses (no symbols)', () => {
     const out = join(dir, 'step');
-    const r = runCli(['capture', '--kernel', kernel, '--mode', 'step', '--clock', 'steps', '--timeout', '20', '--out', out]);
+    const r = runCli(['capture', '--engine', 'kvm', '--kernel', kernel, '--mode', 'step', '--clock', 'steps', '--timeout', '20', '--out', out]);
     expect(r.status, r.stderr).toBe(0);
     const events = readFileSync(join(out, 'trace.log'), 'utf8').trimEnd().split('\n').filter((l) => !l.startsWith('#'));
     expect(events[0]).toBe('0 100200');

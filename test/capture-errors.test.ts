@@ -51,8 +51,9 @@ describe('capture: bad input', () => {
     fails(['--guest', 'demo', '--out', '/proc/boot-trace-no-such-dir'], /\/proc\/boot-trace-no-such-dir: cannot write the capture's output folder/);
   });
 
-  it('asks for a kernel when none is given', () => {
-    fails([], /--kernel FILE or --guest demo/);
+  it('refuses a kernel and the demo guest together', () => {
+    // (With neither, capture boots the default kernel: test/capture-linux.test.ts.)
+    fails(['--kernel', join(dir, 'no-such-kernel'), '--guest', 'demo'], /give either --kernel or --guest, not both/);
   });
 
   it('says so when there is no KVM device', () => {

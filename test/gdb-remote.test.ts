@@ -113,10 +113,15 @@ interface Stub {
   /** NAK the next packet from the client once. */
   nakNext: boolean;
   multiprocess: boolean;
+  /** Guest memory for `m`: bytes readable from memoryBase up to memoryBase + memory.length; E14 for a read past it. */
+  memoryBase: bigint;
+  memory: Buffer;
+  /** Answer the next register read with `W00` and close, as QEMU does when the guest resets under -no-reboot. */
+  exitOnRead: boolean;
 }
 
 async function startStub(): Promise<Stub> {
-  const stub: Stub = { server: createServer(), port: 0, received: [], acksFromClient: 0, noAck: false, rip: 0xffffffff8304ce41n, inlineRip: false, corruptNext: false, nakNext: false, multiprocess: false };
+  const stub: Stub = { server: createServer(), port: 0, received: [], acksFromClient: 0, noAck: false, rip: 0xffffffff8304ce41n, inlineRip: false, corruptNext: false, nakNext: false, multiprocess: false, memoryBase: 0n, memory: Buffer.alloc(0), exitOnRead: false };
   stub.server.on('connection', (sock: Socket) => {
     let buf = '';
     const reply = (data: string): void => {
@@ -130,6 +135,7 @@ async function startStub(): Promise<Stub> {
     };
     let pendingResend: string | null = null;
     sock.on('data', (chunk) => {
+      if (sock.writableEnded) return; // after a W: gone, as QEMU is
       buf += chunk.toString('latin1');
       for (;;) {
         if (buf.startsWith('+')) {
@@ -194,9 +200,22 @@ async function startStub(): Promise<Stub> {
       }
       if (data === '?') return reply('T05thread:01;');
       if (data === 'vCont?') return reply('vCont;c;C;s;S');
+      if ((data === 'p10' || data === 'p2') && stub.exitOnRead) {
+        reply('W00');
+        sock.end();
+        return;
+      }
       if (data === 'p10' || data === 'p2') return reply(le(stub.rip)); // rip is register 2 in this stub's description
       if (data === 'g') return reply('0'.repeat(32) + le(stub.rip) + '00000200');
-      if (data.startsWith('m')) return reply('f4');
+      const mem = /^m([0-9a-f]+),([0-9a-f]+)$/.exec(data);
+      if (mem) {
+        const off = BigInt(`0x${mem[1]}`) - stub.memoryBase;
+        const len = parseInt(mem[2]!, 16);
+        // As QEMU: a read that runs into unmapped memory fails as a whole
+        if (stub.memory.length === 0) return reply('f4');
+        if (off < 0n || off + BigInt(len) > BigInt(stub.memory.length)) return reply('E14');
+        return reply(stub.memory.subarray(Number(off), Number(off) + len).toString('hex'));
+      }
       if (data === 'vCont;s' || data === 's') {
         stub.rip += 3n;
         return reply(stub.inlineRip ? `T05thread:01;2:${le(stub.rip)};` : 'T05thread:01;');
@@ -290,6 +309,27 @@ describe('GdbRemote against a fake stub on 127.0.0.1', () => {
     stub!.inlineRip = true;
     const s2 = await g.resume('s');
     expect(hexLe(s2.registers.get(2)!)).toBe(start + 6n);
+  });
+
+  it('reads memory up to a length, or up to the end of the page when the rest is unmapped', async () => {
+    const g = await connect();
+    stub!.memoryBase = 0xffffffff81000000n;
+    stub!.memory = Buffer.from(Array.from({ length: 0x2000 }, (_, i) => i & 0xff));
+    expect((await g.readMemoryUpTo(0xffffffff81000010n, 15)).toString('hex')).toBe('101112131415161718191a1b1c1d1e');
+    // 5 bytes left on the last mapped page: m with 15 is refused, m with 5 is not
+    const end = stub!.memoryBase + 0x2000n - 5n;
+    expect((await g.readMemoryUpTo(end, 15)).toString('hex')).toBe('fbfcfdfeff');
+    expect(stub!.received.slice(-2)).toEqual([`m${end.toString(16)},f`, `m${end.toString(16)},5`]);
+    expect((await g.readMemoryUpTo(stub!.memoryBase + 0x3000n, 15)).length).toBe(0);
+    await expect(g.readMemory(end, 15)).rejects.toThrow(/E14/);
+  });
+
+  it('takes a W (target exited) in place of a register or memory answer as the end of the session', async () => {
+    const g = await connect();
+    await g.resume('vCont;s');
+    stub!.exitOnRead = true;
+    await expect(g.readRegister(2)).rejects.toThrow(GdbClosedError);
+    await expect(g.readRegister(2)).rejects.toThrow(GdbClosedError);
   });
 
   it('falls back to a software breakpoint when Z1 is refused, and continues to it', async () => {

@@ -19,6 +19,10 @@ describe('qemu command line', () => {
     expect(kvm.slice(9, 11)).toEqual(['-serial', 'stdio']);
     expect(kvm).not.toContain('-initrd');
     expect(kvm.slice(-2)).toEqual(['-cpu', 'host']);
+    // Without SeaBIOS on the serial port (bootQemuTcg): no display, and not -nographic
+    const quiet = qemuArgs({ kernel: 'k', cmdline: '', memoryMiB: 64, accel: 'tcg', serial: 'stdio', firmwareOnSerial: false });
+    expect(quiet.slice(6, 8)).toEqual(['-display', 'none']);
+    expect(quiet).not.toContain('-nographic');
   });
 
   it('takes KVM on auto only with /dev/kvm and vmx/svm; refuses an explicit kvm that cannot open', () => {

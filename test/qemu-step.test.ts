@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAppliance } from '../capture/appliance/appliance.js';
 import { findExecutable } from '../capture/engines/qemu.js';
 import { parseTraceFrom, qemuStepSummary, stepWithQemu, withNokaslr, type QemuStepResult } from '../capture/engines/qemu-step.js';
+import { canRepeatInPlace } from '../capture/engines/repeat-in-place.js';
 import { SymbolTable as Table } from '../src/symbols/symbol-table.js';
 import { findKernel } from '../capture/kernel/discover.js';
 import { kernelSymbolTable } from '../capture/kernel/symbols.js';
@@ -50,6 +51,24 @@ describe('step-mode options', () => {
     expect(withNokaslr('console=ttyS0')).toBe('console=ttyS0 nokaslr');
     expect(withNokaslr('nokaslr console=ttyS0')).toBe('nokaslr console=ttyS0');
     expect(withNokaslr('console=ttyS0 nokaslrx')).toBe('console=ttyS0 nokaslrx nokaslr');
+  });
+
+  it('a repeated rip is a real step only at a rep string instruction or a jump to itself', () => {
+    const can = (hex: string): boolean => canRepeatInPlace(Buffer.from(hex.replace(/ /g, ''), 'hex'));
+    // rep stos/movs/cmps/scas/ins/outs/lods, with REX, operand-size and segment prefixes around the rep
+    for (const hex of ['f3 ab', 'f3 48 ab', 'f3 a4', 'f3 48 a5', 'f2 ae', 'f3 a6', '66 f3 ab', 'f3 6c', 'f3 6f', 'f3 ac', 'f3 64 48 a5']) {
+      expect(can(hex), hex).toBe(true);
+    }
+    // the same string instructions without rep: one iteration, rip moves on
+    for (const hex of ['ab', '48 ab', 'a4', '66 a5', 'ae']) expect(can(hex), hex).toBe(false);
+    // jumps and calls to themselves: jmp rel8/rel32, jcc rel8/rel32, loop, jrcxz, call rel32
+    for (const hex of ['eb fe', 'e9 fb ff ff ff', '75 fe', '0f 85 fa ff ff ff', 'e2 fe', 'e3 fe', 'e8 fb ff ff ff', '3e eb fd']) {
+      expect(can(hex), hex).toBe(true);
+    }
+    // jumps elsewhere, ordinary instructions, a rep in front of something that is not a string op, nothing
+    for (const hex of ['eb fc', 'eb 00', 'e9 00 00 00 00', '75 f0', '0f 85 00 00 00 00', 'f3 c3', 'f3 90', '48 89 c7', 'e6 80', 'f4', '', 'f3', 'eb', 'e9 fb ff']) {
+      expect(can(hex), hex).toBe(false);
+    }
   });
 
   it('a QEMU binary that is not there, or a bad --max-steps, is a one-line error', async () => {

@@ -392,25 +392,50 @@ export class GdbRemote {
     return null;
   }
 
+  /**
+   * A request whose answer may instead be the target's end: a stub sends `W`/`X` when the target exits
+   * (QEMU: a guest reset under -no-reboot), which can arrive after a stop reply, in place of the answer
+   * to the next request. That ends the session (GdbClosedError) rather than being read as data.
+   */
+  private async query(data: string): Promise<string> {
+    const r = await this.request(data);
+    if ((r[0] === 'W' || r[0] === 'X') && parseStopReply(r)) throw new GdbClosedError(`the target ended (${r}) before answering "${data.slice(0, 40)}"`);
+    return r;
+  }
+
   /** A register read with `p<n>` (hex number), little-endian. */
   async readRegister(n: number): Promise<bigint> {
-    const r = await this.request(`p${n.toString(16)}`);
+    const r = await this.query(`p${n.toString(16)}`);
     if (r === '' || r[0] === 'E' || !/^[0-9a-fA-F]+$/.test(r)) throw new Error(`gdbstub: p${n.toString(16)} answered "${r.slice(0, 40)}"`);
     return hexLe(r);
   }
 
   /** All registers with `g`, as target-order hex. */
   async readAllRegisters(): Promise<string> {
-    const r = await this.request('g');
+    const r = await this.query('g');
     if (r === '' || r[0] === 'E') throw new Error(`gdbstub: g answered "${r.slice(0, 40)}"`);
     return r;
   }
 
   /** Read guest memory (`m addr,len`). */
   async readMemory(addr: bigint, len: number): Promise<Buffer> {
-    const r = await this.request(`m${addr.toString(16)},${len.toString(16)}`);
+    const r = await this.query(`m${addr.toString(16)},${len.toString(16)}`);
     if (r === '' || r[0] === 'E') throw new Error(`gdbstub: m${addr.toString(16)},${len} answered "${r}"`);
     return Buffer.from(r, 'hex');
+  }
+
+  /**
+   * Up to `len` bytes from `addr` (e.g. an instruction's worth from rip): all of them, else those up
+   * to the end of addr's 4 KiB page (QEMU refuses a whole `m` with E14 when part of it is unmapped, and
+   * code near the end of the last mapped page is common), else none. Never throws on a refusal.
+   */
+  async readMemoryUpTo(addr: bigint, len: number): Promise<Buffer> {
+    const toPageEnd = Number(0x1000n - (addr & 0xfffn));
+    for (const n of toPageEnd < len ? [len, toPageEnd] : [len]) {
+      const r = await this.query(`m${addr.toString(16)},${n.toString(16)}`);
+      if (r !== '' && r[0] !== 'E') return Buffer.from(r, 'hex');
+    }
+    return Buffer.alloc(0);
   }
 
   /**

@@ -26,6 +26,12 @@ export interface QemuArgsOptions {
    * came out as "uble" on a loaded machine). A FIFO holds 64 KiB of bytes however they are written.
    */
   serial: string;
+  /**
+   * Whether SeaBIOS prints on the serial port too (default true: its lines get stamps). SeaBIOS's serial
+   * console also sends terminal resets (`ESC c ESC [?7l ESC [2J`) before the kernel's first byte, glued
+   * to the guest's first line; a caller that wants only the guest's own text says false.
+   */
+  firmwareOnSerial?: boolean;
   extraArgs?: readonly string[];
 }
 
@@ -36,7 +42,7 @@ export function qemuArgs(o: QemuArgsOptions): string[] {
     '-smp', '1',
     // No monitor and no display. -nographic (rather than -display none) also tells SeaBIOS to print on
     // the serial port (fw_cfg etc/sercon-port), so the firmware's lines get stamps too.
-    '-nographic',
+    ...(o.firmwareOnSerial === false ? ['-display', 'none'] : ['-nographic']),
     '-monitor', 'none',
     // Every byte the guest sends reaches us through one FIFO as it is written (output only).
     ...(o.serial === 'stdio'

@@ -14,33 +14,31 @@
  * hardware breakpoint at --trace-from (software if refused), continue, then alternate `vCont;s` (one
  * instruction) and `p<rip>` (QEMU's T05 stop reply carries no registers). Line i is the instruction at
  * rip before step i executes it, as in the KVM engine: N lines = N instructions, the first being the
- * breakpoint's. Afterwards QEMU is killed (`k`), or with `after: 'run'` detached and left to run to its
- * end (power-off or timeout).
+ * breakpoint's. A step that leaves rip where it was, at an instruction that cannot repeat in place, is
+ * one QEMU answered without executing anything (RepeatFilter): no line. Afterwards QEMU is killed (`k`),
+ * or with `after: 'run'` detached and left to run to its end (power-off or timeout).
  *
  * Never hangs: QEMU is killed at timeoutS by runQemu (the socket then closes and ends any wait), each
  * step has its own deadline (a HLT with interrupts masked never completes a step), and an abort signal
  * stops the loop, kills QEMU and still writes every file.
  */
-import { execFileSync } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, mkdirSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { messageOf, UserError } from '../../src/errors.js';
+import { physicalAliasesFromElf, symbolsFromElf } from '../../src/symbols/elf-symbols.js';
 import type { SymbolTable } from '../../src/symbols/symbol-table.js';
+import { looksLikeElf, parseElf64, type Elf64 } from '../boot/elf.js';
 import type { StopReason } from '../exits.js';
 import { kernelSymbolTable } from '../kernel/symbols.js';
 import { HOST_CLOCK_DECIMALS, TraceWriter } from '../trace-writer.js';
 import { GdbClosedError, GdbRemote, GdbTimeoutError, hexLe } from './gdb-remote.js';
-import { findExecutable, PARTIAL_LINE_MS, QEMU_MISSING } from './qemu.js';
-import { chooseAccel, qemuArgs, QEMU_BINARY, type Accel } from './qemu-args.js';
+import { canRepeatInPlace, MAX_INSTRUCTION_BYTES } from './repeat-in-place.js';
+import { qemuArgs, QEMU_BINARY, type Accel } from './qemu-args.js';
+import { PARTIAL_LINE_MS, qemuInputs, qemuVersion, writeProfile, type QemuBaseOptions, type QemuProfileBase } from './qemu-common.js';
 import { runQemu, type QemuRunResult } from './qemu-process.js';
 
-export interface QemuStepOptions {
-  kernel: string;
-  initrd?: string;
-  cmdline: string;
-  memoryMiB: number;
-  outDir: string;
+export interface QemuStepOptions extends QemuBaseOptions {
   /** Seconds until QEMU is killed, counted from its start (the boot to --trace-from included). */
   timeoutS: number;
   /** Where tracing starts: a symbol of `symbols`, or a hex address (`0xffffffff81000000`). Default: QEMU's first instruction (the reset vector). */
@@ -48,8 +46,10 @@ export interface QemuStepOptions {
   /** Lines (instructions) to record; Infinity: until the guest ends, a step stalls, or the timeout. */
   maxSteps: number;
   /**
-   * Names for the trace lines. Undefined: the kernel's own kallsyms (kernelSymbolTable, cached), or
-   * none when it has no kallsyms (noted in the trace header); null: none, every line is a bare address.
+   * Names for the trace lines. Undefined: an ELF kernel's .symtab, else the kernel's own kallsyms
+   * (kernelSymbolTable, cached), or none when it has neither (noted in the trace header); null: none,
+   * every line is a bare address. For an ELF kernel the table also gets the ELF's physical aliases
+   * (setPhysicalAliases), as in the KVM engine: code run at its physical address is named.
    */
   symbols?: SymbolTable | null;
   /** 'host': microseconds since QEMU was started (as console.log); 'steps': the instruction index. */
@@ -66,40 +66,28 @@ export interface QemuStepOptions {
   stepTimeoutMs?: number;
   /** Default 'tcg' (KVM's gdbstub works too where KVM can run the guest). */
   accel?: Accel;
-  extraArgs?: readonly string[];
-  echo?: boolean | ((text: string) => void);
-  qemu?: string;
-  signal?: AbortSignal;
   /** Called every `progressEvery` steps (default 4096) with the steps so far. */
   onProgress?: (steps: number) => void;
 }
 
-export interface QemuStepProfile {
-  engine: 'qemu';
-  accel: 'kvm' | 'tcg';
-  qemu_version: string;
-  qemu_args: string[];
-  kernel: string;
-  initrd: string | null;
-  cmdline: string;
+export interface QemuStepProfile extends QemuProfileBase {
   mode: 'step';
   clock: 'host' | 'steps';
-  memory_mib: number;
   /** Host microseconds: qemu_start, connect, trace_from (boot up to the breakpoint), stepping, boot_wait, total. */
   phases: Record<string, number>;
-  guest: Record<string, number>;
   exit: { reason: StopReason; rip: string | null; symbol: string | null; detail: string; qemu_status: number | null; qemu_signal: string | null };
   steps: number;
   steps_per_second: number;
   exits: number;
-  console_lines: number;
   trace_lines: number;
-  peak_rss_bytes: number | null;
-  peak_rss_source: 'rusage' | 'vmhwm' | null;
   symbols_us: number;
   trace_from: { spec: string; address: string; breakpoint: 'hw' | 'sw'; reached_us: number } | null;
   /** The Qqemu.sstep flags in force, and the gdb packets the steps took. */
-  gdbstub: { sstep_flags: number; step_packet: string; packets_sent: number; bad_packets: number; stop_replies_with_rip: number };
+  gdbstub: {
+    sstep_flags: number; step_packet: string; packets_sent: number; bad_packets: number; stop_replies_with_rip: number;
+    /** Steps answered without executing anything (rip unchanged, and the instruction there cannot repeat in place): no line. */
+    no_progress_steps: number;
+  };
 }
 
 export interface QemuStepResult {
@@ -114,6 +102,12 @@ export interface QemuStepResult {
 const CONNECT_TIMEOUT_MS = 15_000;
 const DEFAULT_SSTEP = 0x7;
 const HLT = 0xf4;
+/**
+ * More no-progress steps in a row than this at one rip, and the instruction does repeat in a way its
+ * bytes do not show (an indirect jump to itself): its lines are kept from then on, so the trace shows
+ * the loop instead of running silently to the timeout. QEMU's no-progress answers come one at a time.
+ */
+const MAX_NO_PROGRESS_IN_A_ROW = 16;
 
 /** `0x...` or bare hex of at least 8 digits is an address; anything else is a symbol name. */
 export function parseTraceFrom(spec: string, symbols: SymbolTable | null): bigint {
@@ -131,35 +125,34 @@ export function withNokaslr(cmdline: string): string {
 }
 
 export async function stepWithQemu(o: QemuStepOptions): Promise<QemuStepResult> {
-  const qemu = findExecutable(o.qemu ?? QEMU_BINARY);
-  if (!qemu) throw new UserError(o.qemu && o.qemu !== QEMU_BINARY ? `${o.qemu} not found or not executable` : QEMU_MISSING);
-  if (!(o.timeoutS > 0)) throw new UserError(`--timeout ${o.timeoutS}: give a positive number of seconds`);
+  const { qemu, kernel, initrd, accel } = qemuInputs(o, 'tcg');
   if (o.maxSteps !== Infinity && (!Number.isInteger(o.maxSteps) || o.maxSteps <= 0)) {
     throw new UserError(`--max-steps ${o.maxSteps}: give a positive whole number`);
   }
-  const kernel = resolve(o.kernel);
-  readable(kernel, '--kernel');
-  const initrd = o.initrd ? resolve(o.initrd) : undefined;
-  if (initrd) readable(initrd, '--initrd');
-  const chosen = chooseAccel(o.accel ?? 'tcg');
-  if ('error' in chosen) throw new UserError(chosen.error);
-  const accel = chosen.accel;
-  const qemuBin = qemu;
   const sstepFlags = o.sstepFlags ?? DEFAULT_SSTEP;
   if (!Number.isInteger(sstepFlags) || sstepFlags < 1 || sstepFlags > 7 || !(sstepFlags & 1)) {
     throw new UserError(`single-step flags ${sstepFlags}: give 1..7 with bit 0 (step) set`);
   }
 
   const symbolsStart = performance.now();
+  const elf = o.symbols === null ? null : kernelElf(kernel);
   let symbolsNote = o.symbols === null ? 'none (bare addresses)' : o.symbols ? 'given' : 'kallsyms of the kernel';
-  let symbols: SymbolTable | null;
+  let symbols: SymbolTable | null = o.symbols ?? null;
   try {
-    symbols = o.symbols === undefined ? await kernelSymbolTable(kernel) : o.symbols;
+    if (o.symbols === undefined) {
+      // As the KVM engine: an ELF's own .symtab when it has one (the demo guest, an unstripped vmlinux).
+      symbols = elf ? symbolsFromElf(elf) : null;
+      if (symbols) symbolsNote = 'ELF .symtab of the kernel';
+      else symbols = await kernelSymbolTable(kernel);
+    }
   } catch (err) {
     // A kernel without kallsyms (a small test guest) still traces, with bare addresses.
     symbols = null;
     symbolsNote = `none: ${messageOf(err)}`;
   }
+  // An ELF kernel is entered at its physical address (the demo guest's _start at 0x1000000, through PVH)
+  // and runs there until it jumps to its link address: name those instructions as the KVM engine does.
+  if (symbols && elf) symbols.setPhysicalAliases(physicalAliasesFromElf(elf));
   const symbolsUs = (performance.now() - symbolsStart) * 1000;
   const traceFromAddr = o.traceFrom === undefined ? null : parseTraceFrom(o.traceFrom, symbols);
   const cmdline = symbols ? withNokaslr(o.cmdline) : o.cmdline;
@@ -206,7 +199,7 @@ export async function stepWithQemu(o: QemuStepOptions): Promise<QemuStepResult> 
   }
   function startQemu(): Promise<QemuRunResult> {
     return runQemu({
-      qemu: qemuBin,
+      qemu,
       args: (serial) => [
         ...qemuArgs({ kernel, initrd, cmdline, memoryMiB: o.memoryMiB, accel, serial, extraArgs: o.extraArgs }),
         // Paused at the first instruction until we say continue; gdbstub on our private socket.
@@ -233,6 +226,7 @@ export async function stepWithQemu(o: QemuStepOptions): Promise<QemuStepResult> 
   let gdb: GdbRemote | null = null;
   let stepStart = 0;
   let inlineRips = 0;
+  let noProgress = 0;
   let failure: unknown = null;
 
   try {
@@ -261,19 +255,23 @@ export async function stepWithQemu(o: QemuStepOptions): Promise<QemuStepResult> 
     const decimals = hostClock ? HOST_CLOCK_DECIMALS : 0;
     const stepTimeout = o.stepTimeoutMs ?? 10_000;
     const progressEvery = 4096;
+    const repeats = new RepeatFilter(gdb);
     stepStart = performance.now();
     let pc = await gdb.readRegister(rip);
+    let record = true;
     for (;;) {
-      lastRip = pc;
-      trace.event(hostClock ? since() : steps, decimals, Number(pc >> 32n), Number(pc & 0xffffffffn));
-      steps++;
-      if (steps >= o.maxSteps) {
-        stopReason = 'max-steps';
-        stopDetail = `--max-steps ${o.maxSteps} reached`;
-        break;
+      if (record) {
+        lastRip = pc;
+        trace.event(hostClock ? since() : steps, decimals, Number(pc >> 32n), Number(pc & 0xffffffffn));
+        steps++;
+        if (steps >= o.maxSteps) {
+          stopReason = 'max-steps';
+          stopDetail = `--max-steps ${o.maxSteps} reached`;
+          break;
+        }
+        if ((steps & (progressEvery - 1)) === 0) o.onProgress?.(steps);
       }
       if (stopQemu.signal.aborted) break;
-      if ((steps & (progressEvery - 1)) === 0) o.onProgress?.(steps);
       let stop;
       try {
         stop = await gdb.resume(stepPacket, stepTimeout);
@@ -297,6 +295,8 @@ export async function stepWithQemu(o: QemuStepOptions): Promise<QemuStepResult> 
         inlineRips++;
         pc = hexLe(inline);
       } else pc = await gdb.readRegister(rip);
+      record = await repeats.keep(pc, lastRip!);
+      if (!record) noProgress++;
     }
   } catch (err) {
     failure = err;
@@ -368,7 +368,7 @@ export async function stepWithQemu(o: QemuStepOptions): Promise<QemuStepResult> 
   phases.total = Math.round(since());
   const profile: QemuStepProfile = {
     engine: 'qemu',
-    accel: chosen.accel,
+    accel,
     qemu_version: qemuVersion(qemu),
     qemu_args: run.args,
     kernel,
@@ -396,12 +396,58 @@ export async function stepWithQemu(o: QemuStepOptions): Promise<QemuStepResult> 
     peak_rss_source: run.peakRssSource,
     symbols_us: Math.round(symbolsUs),
     trace_from: traceFrom,
-    gdbstub: { sstep_flags: sstepFlags, step_packet: stepPacket, packets_sent: gdb?.packetsSent ?? 0, bad_packets: gdb?.badPackets ?? 0, stop_replies_with_rip: inlineRips },
+    gdbstub: { sstep_flags: sstepFlags, step_packet: stepPacket, packets_sent: gdb?.packetsSent ?? 0, bad_packets: gdb?.badPackets ?? 0, stop_replies_with_rip: inlineRips, no_progress_steps: noProgress },
   };
-  const tmp = `${profileFile}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(profile, null, 2) + '\n');
-  renameSync(tmp, profileFile);
+  writeProfile(profileFile, profile);
   return { outDir, profile, profileFile, consoleFile, traceFile, failed: reason === 'internal-error' };
+}
+
+/**
+ * Tells a real step from one QEMU 7.2's gdbstub answered without executing anything (it does so a few
+ * times per 50 000 steps, at any instruction). A step that leaves rip where it was is real only when the
+ * instruction there can repeat in place (canRepeatInPlace: a rep-prefixed string instruction, a jump to
+ * itself). The bytes are read with `m` once per distinct address (code is assumed not to change under
+ * the same rip during a capture) and only for repeats, so ordinary steps cost nothing.
+ */
+class RepeatFilter {
+  private readonly verdicts = new Map<bigint, boolean>();
+  private inARow = 0;
+
+  constructor(private readonly gdb: GdbRemote) {}
+
+  /** Whether the step that brought rip to `pc` (from `previous`) gets a trace line. */
+  async keep(pc: bigint, previous: bigint): Promise<boolean> {
+    if (pc !== previous) {
+      this.inARow = 0;
+      return true;
+    }
+    let verdict = this.verdicts.get(pc);
+    if (verdict === undefined) {
+      const code = await this.gdb.readMemoryUpTo(pc, MAX_INSTRUCTION_BYTES);
+      // Unreadable code: keep the line rather than guess.
+      verdict = code.length === 0 || canRepeatInPlace(code);
+      this.verdicts.set(pc, verdict);
+    }
+    if (verdict) return true;
+    return ++this.inARow > MAX_NO_PROGRESS_IN_A_ROW;
+  }
+}
+
+/** The kernel file parsed as an ELF (vmlinux, the demo guest), or null when it is not one (a bzImage). */
+function kernelElf(path: string): Elf64 | null {
+  const head = Buffer.alloc(4);
+  const fd = openSync(path, 'r');
+  try {
+    readSync(fd, head, 0, 4, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (!looksLikeElf(head)) return null;
+  try {
+    return parseElf64(readFileSync(path), path);
+  } catch {
+    return null; // an ELF QEMU may still boot (32-bit multiboot) but with nothing here to name
+  }
 }
 
 /** Wait up to 2 s for QEMU to end by itself, then stop it (runQemu kills its process group). */
@@ -426,22 +472,6 @@ async function connectOrFail(sock: string, signal: AbortSignal, ended: () => Qem
     }
   }
   throw new GdbClosedError(`no gdbstub on ${sock}`);
-}
-
-function readable(path: string, what: string): void {
-  try {
-    accessSync(path, constants.R_OK);
-  } catch (err) {
-    throw new UserError(`${what} ${path}: cannot read (${messageOf(err)})`);
-  }
-}
-
-function qemuVersion(qemu: string): string {
-  try {
-    return execFileSync(qemu, ['--version'], { encoding: 'utf8', timeout: 10_000 }).split('\n')[0]!.trim();
-  } catch {
-    return 'unknown';
-  }
 }
 
 /** The stderr summary of a step capture, in the KVM engine's `[boot-profile]` style. */

@@ -152,7 +152,9 @@ export function probeKvm(opts: { noCache?: boolean } = {}): ProbeVerdict {
   let run: ProbeRun;
   try {
     const elf = probeGuestPath();
-    const main = join(dirname(fileURLToPath(import.meta.url)), 'probe-main.js');
+    // The child runs compiled JavaScript: next to this file in dist/, or dist/'s copy when this is the .ts source (vitest).
+    const here = fileURLToPath(import.meta.url);
+    const main = here.endsWith('.ts') ? join(repoRoot(), 'dist', 'capture', 'probe', 'probe-main.js') : join(dirname(here), 'probe-main.js');
     const r = spawnSync(process.execPath, [main, elf], { encoding: 'utf8', timeout: PROBE_TIMEOUT_MS, killSignal: 'SIGKILL' });
     run = r.error && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT'
       ? { stages: [], end: 'timeout', detail: `the probe did not finish within ${PROBE_TIMEOUT_MS / 1000} s` }
@@ -161,7 +163,8 @@ export function probeKvm(opts: { noCache?: boolean } = {}): ProbeVerdict {
     run = { stages: [], end: 'crash', detail: messageOf(err), error: messageOf(err) };
   }
   const verdict: ProbeVerdict = { ...probeVerdict(run), ms: performance.now() - t0, cached: false };
-  if (useCache) {
+  // Only a verdict about KVM is cached; a probe that could not run at all (build, crash) is asked again next time.
+  if (useCache && run.error === undefined) {
     const tmp = `${cacheFile}.tmp-${process.pid}`;
     try {
       writeFileSync(tmp, JSON.stringify({ ...verdict, run }) + '\n');

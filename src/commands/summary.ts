@@ -6,6 +6,7 @@ import { renderTable, showUs } from '../output/write.js';
 import { allOf } from '../trace/multi-visitor.js';
 import { readTrace } from '../trace/reader.js';
 import { sample } from '../samples.js';
+import { captureSummaryLines, isCaptureDir } from './capture-summary.js';
 
 interface Args {
   trace: string;
@@ -15,12 +16,16 @@ interface Args {
 /** The three trace analyzers in one pass, as short tables: what a person looks at first. */
 export const summaryCommand: CommandModule<object, Args> = {
   command: 'summary [trace]',
-  describe: 'hot functions, first calls and system calls of a trace, in one pass',
+  describe: 'hot functions, first calls and system calls of a trace in one pass; or the report of a capture folder',
   builder: (y) =>
     y
-      .positional('trace', { type: 'string', default: sample('2016-init-module.log'), defaultDescription: 'a bundled 2016 boot trace excerpt' })
+      .positional('trace', { type: 'string', default: sample('2016-init-module.log'), defaultDescription: 'a bundled 2016 boot trace excerpt', describe: 'a trace file, or a capture folder (profile, markers, stages, initcalls, hot functions)' })
       .option('top', { type: 'number', default: 10, describe: 'rows per table' }) as never,
   handler: async (args) => {
+    if (isCaptureDir(args.trace)) {
+      process.stdout.write((await captureSummaryLines(args.trace, args.top)).join('\n') + '\n');
+      return;
+    }
     const hot = new HotFunctions();
     const first = new FirstCalls();
     let calls: Syscalls | undefined;

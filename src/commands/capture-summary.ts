@@ -1,0 +1,105 @@
+/**
+ * The short report at the end of `boot-trace capture`, and what `boot-trace summary CAPTURE_DIR` prints:
+ * how the capture ended, the guest's BOOT_TIME markers, boot stages from console.log (analyzers/stages.ts),
+ * the five longest initcalls when the console has initcall_debug lines, the hottest functions when a
+ * trace.log exists, and where the files are. Each part is left out when its input is missing.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { HotFunctions } from '../../analyzers/hot-functions.js';
+import { Initcalls } from '../../analyzers/initcalls.js';
+import { Stages } from '../../analyzers/stages.js';
+import type { ConsoleMessage, ConsoleVisitor } from '../../analyzers/console-lines.js';
+import { UserError } from '../errors.js';
+import { readTrace } from '../trace/reader.js';
+import { readConsole } from './console-input.js';
+
+/** True when `path` looks like a capture folder (has profile.json or console.log). */
+export function isCaptureDir(path: string): boolean {
+  try {
+    return statSync(path).isDirectory() && (existsSync(join(path, 'profile.json')) || existsSync(join(path, 'console.log')));
+  } catch {
+    return false;
+  }
+}
+
+const ms = (us: number): string => `${(us / 1000).toFixed(us < 10_000 ? 2 : 1)} ms`;
+
+export async function captureSummaryLines(dir: string, top = 5): Promise<string[]> {
+  if (!isCaptureDir(dir)) throw new UserError(`${dir}: not a capture folder (no profile.json or console.log)`);
+  const out: string[] = [];
+  const profileFile = join(dir, 'profile.json');
+  let profile: Record<string, any> | undefined;
+  if (existsSync(profileFile)) {
+    try {
+      profile = JSON.parse(readFileSync(profileFile, 'utf8')) as Record<string, any>;
+    } catch (err) {
+      throw new UserError(`${profileFile}: not valid JSON (${(err as Error).message})`);
+    }
+  }
+  if (profile) {
+    const setup = profile.setup as Record<string, any> | undefined;
+    const engine = profile.engine === 'qemu' ? `QEMU (${String(profile.accel ?? '?').toUpperCase()})` : 'KVM (boot-trace VMM)';
+    const kernel = setup?.kernel ? `${setup.kernel.path} (${setup.kernel.source})` : String(profile.kernel);
+    out.push(`Capture: ${engine}, ${profile.mode} mode, kernel ${kernel}`);
+    if (setup?.decompress && setup.decompress.mode !== 'none') out.push(`  decompression: ${setup.decompress.mode}${setup.decompress.mode === 'host' ? ` -> ${setup.decompress.booted}` : ''}`);
+    if (setup?.initrd?.path) out.push(`  initrd: ${setup.initrd.path} (${setup.initrd.source})`);
+    const phases = (profile.phases ?? {}) as Record<string, number>;
+    if (phases.total !== undefined) {
+      const wait = phases.boot_wait ?? 0;
+      out.push(`  time: ${ms(phases.total)} total, ${ms(wait)} guest running, ${ms(phases.total - wait)} host setup`);
+    }
+    const setupMs = setup?.setup_ms as Record<string, number> | undefined;
+    if (setupMs && Object.keys(setupMs).length > 0) {
+      const total = Object.values(setupMs).reduce((a, b) => a + b, 0);
+      const parts = Object.entries(setupMs).filter(([, v]) => v >= 1).map(([k, v]) => `${k} ${v.toFixed(0)}`);
+      out.push(`  before the engine: ${ms(total * 1000)}${parts.length ? ` (${parts.join(', ')} ms)` : ''}`);
+    }
+    const exit = profile.exit as Record<string, any> | undefined;
+    if (exit) out.push(`  end: ${exit.reason}${exit.symbol ? ` at ${exit.rip} (${exit.symbol})` : ''}: ${exit.detail}`);
+    if (profile.mode === 'step') out.push(`  steps: ${Number(profile.steps).toLocaleString('en-US')}`);
+    const guest = (profile.guest ?? {}) as Record<string, number>;
+    if (Object.keys(guest).length > 0) {
+      out.push('', 'Guest markers (BOOT_TIME, guest clock)');
+      for (const [stage, ns] of Object.entries(guest)) out.push(`  ${stage.padEnd(16)} ${ms(ns / 1000).padStart(12)}`);
+    }
+  }
+
+  const consoleFile = join(dir, 'console.log');
+  if (existsSync(consoleFile) && statSync(consoleFile).size > 0) {
+    const stages = new Stages();
+    const initcalls = new Initcalls();
+    const both: ConsoleVisitor = {
+      message(m: ConsoleMessage) {
+        stages.message(m);
+        initcalls.message?.(m);
+      },
+    };
+    await readConsole(consoleFile, both);
+    const { rows } = stages.result();
+    if (rows.length > 0) {
+      out.push('', 'Stages (console.log, host clock)');
+      for (const r of rows) out.push(`  ${r.name.padEnd(26)} at ${ms(r.start_us).padStart(12)}  for ${ms(r.duration_us).padStart(12)}${r.percent !== null ? `  ${r.percent.toFixed(1).padStart(5)}%` : ''}`);
+    }
+    const ic = initcalls.result().rows.filter((r) => r.duration_us !== null).slice(0, top);
+    if (ic.length > 0) {
+      out.push('', `Longest initcalls (top ${ic.length})`);
+      for (const r of ic) out.push(`  ${ms(r.duration_us!).padStart(12)}  ${r.initcall}${r.module ? ` [${r.module}]` : ''}`);
+    }
+  }
+
+  const traceFile = join(dir, 'trace.log');
+  if (existsSync(traceFile) && statSync(traceFile).size > 0) {
+    const hot = new HotFunctions();
+    const r = await readTrace(traceFile, () => hot);
+    const rows = hot.rows(r.functions, top);
+    if (rows.length > 0) {
+      out.push('', `Hottest functions (self time, ${r.events.toLocaleString('en-US')} trace lines)`);
+      for (const h of rows) out.push(`  ${h.percent.toFixed(2).padStart(6)}%  ${String(h.lines).padStart(9)} lines  ${h.function}`);
+    }
+  }
+
+  out.push('', `Files in ${dir}:`);
+  for (const f of ['profile.json', 'console.log', 'trace.log']) if (existsSync(join(dir, f))) out.push(`  ${f}`);
+  return out;
+}
