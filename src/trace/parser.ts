@@ -37,16 +37,13 @@ export type MalformedHandler = (line: number, text: string) => void;
 const SPACE = 32, TAB = 9, CR = 13, LF = 10, HASH = 35, DOT = 46, PLUS = 43;
 /** Bare addresses at or above this are kernel-half (x86-64 canonical split). */
 const USER_LIMIT = 0x800000000000;
-const IN_SECTION = Buffer.from(' in section ', 'latin1');
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
 
 const hexValue = (c: number): number => (c <= 57 ? c - 48 : (c | 32) - 87);
-const isNameByte = (c: number): boolean => c > SPACE && c < 127;
-
-function isBlankTo(buf: Buffer, i: number, e: number): boolean {
-  while (i < e && (buf[i] === SPACE || buf[i] === TAB)) i++;
-  return i === e;
-}
+const isHex = (c: number): boolean => (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70);
+/** "in section " after the blank(s) that follow a name or offset. */
+const IN_SECTION = [105, 110, 32, 115, 101, 99, 116, 105, 111, 110, 32];
+const NEWLINE = Buffer.from([LF]);
 
 export class TraceParser {
   readonly counts: ParseCounts = {
@@ -85,99 +82,115 @@ export class TraceParser {
   /** Ends the input: a last line without a newline is still a line. */
   end(): void {
     if (this.carry) {
-      const tail = this.carry;
+      // Give the last line its newline: every line the parser sees then ends in LF, which is what
+      // lets its scans run without bounds checks (LF stops each of them).
+      const tail = Buffer.concat([this.carry, NEWLINE]);
       this.carry = null;
-      this.parseLine(tail, 0, tail.length);
+      this.parseLines(tail, 0, tail.length);
     }
   }
 
   /** Parses the complete lines in buf[start, end), which ends with a newline. */
   private parseLines(buf: Buffer, start: number, end: number): void {
     let s = start;
-    while (s < end) {
-      let e = buf.indexOf(LF, s);
-      if (e < 0 || e >= end) e = end;
-      this.parseLine(buf, s, e);
-      s = e + 1;
-    }
+    while (s < end) s = this.parseLine(buf, s);
   }
 
   /**
-   * Parses one line buf[s, e) without its newline. This is the hot loop of every analyzer: one pass
-   * over the bytes, the name hashed while it is scanned, no allocation.
+   * Parses the line that starts at buf[s] and returns where the next one starts. The line ends in LF
+   * (push and end see to that), so every scan below stops at the LF at the latest, and no scan needs a
+   * bounds check. This is the hot loop of every analyzer: one pass over the bytes, the name hashed while
+   * it is scanned, no allocation, no per-line native call.
    */
-  private parseLine(buf: Buffer, s: number, e: number): void {
+  private parseLine(buf: Buffer, s: number): number {
     const counts = this.counts;
     counts.lines++;
-    if (e > s && buf[e - 1] === CR) e--;
     let i = s;
     let c = buf[i]!;
-    while (i < e && (c === SPACE || c === TAB)) c = buf[++i]!;
-    if (i === e) {
+    while (c === SPACE || c === TAB) c = buf[++i]!;
+    if (c === LF) {
       counts.blank++;
-      return;
+      return i + 1;
+    }
+    if (c === CR && buf[i + 1] === LF) {
+      counts.blank++;
+      return i + 2;
     }
     if (c === HASH) {
       counts.comments++;
-      return;
+      return buf.indexOf(LF, i) + 1;
     }
 
     // Timestamp: digits [. digits], parsed without building a string.
     let whole = 0, frac = 0, fracDigits = 0;
     const tStart = i;
-    while (i < e && c >= 48 && c <= 57) {
+    while (c >= 48 && c <= 57) {
       whole = whole * 10 + (c - 48);
       c = buf[++i]!;
     }
-    if (i < e && c === DOT) {
+    if (c === DOT) {
       c = buf[++i]!;
-      while (i < e && c >= 48 && c <= 57) {
+      while (c >= 48 && c <= 57) {
         // Digits past 22 add nothing a double can hold.
         if (fracDigits < 22) { frac = frac * 10 + (c - 48); fracDigits++; }
         c = buf[++i]!;
       }
     }
-    if (i === tStart || i === e || (c !== SPACE && c !== TAB)) return this.malformed(buf, s, e);
+    if (i === tStart || (c !== SPACE && c !== TAB)) return this.malformed(buf, s, i);
     const t = fracDigits ? whole + frac / POW10[fracDigits]! : whole;
-    while (i < e && (c === SPACE || c === TAB)) c = buf[++i]!;
+    while (c === SPACE || c === TAB) c = buf[++i]!;
 
     // The symbol or address token, FNV-1a hashed as it is scanned.
     const nameStart = i;
-    let allHex = true;
     let h = 0x811c9dc5;
-    while (i < e && c > SPACE && c < 127) {
-      if (allHex && !((c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70))) allHex = false;
+    while (c > SPACE && c < 127) {
       h = Math.imul(h ^ c, 0x01000193);
       c = buf[++i]!;
     }
     const nameEnd = i;
-    if (nameEnd === nameStart) return this.malformed(buf, s, e);
+    if (nameEnd === nameStart) return this.malformed(buf, s, i);
+    while (c === SPACE || c === TAB) c = buf[++i]!;
+    if (c === CR && buf[i + 1] === LF) c = buf[++i]!;
 
     let fn: number, offset = 0, addr = 0;
-    if (i === e || (allHex && isBlankTo(buf, i, e))) {
-      if (!allHex || nameEnd - nameStart > 16) {
-        // A name alone, without " in section": accepted, as tools other than gdb write it.
-        fn = this.functions.internHashed(buf, nameStart, nameEnd, h);
-      } else {
+    if (c === LF) {
+      if (nameEnd - nameStart <= 16 && this.allHex(buf, nameStart, nameEnd)) {
         // A bare address. Parsed as a double: exact for user addresses, close enough to classify kernel ones.
         for (let k = nameStart; k < nameEnd; k++) addr = addr * 16 + hexValue(buf[k]!);
         fn = addr < USER_LIMIT ? USER : UNRESOLVED;
         offset = -1;
+      } else {
+        // A name alone, without " in section": accepted, as tools other than gdb write it.
+        fn = this.functions.internHashed(buf, nameStart, nameEnd, h);
       }
     } else {
-      // Optional " + <decimal offset>" (gdb's `info symbol` form), then optional " in section <name>".
-      if (buf[i + 1] === PLUS && c === SPACE) {
-        i += 2;
-        while (i < e && buf[i] === SPACE) i++;
+      // After the name: blanks, then "+ <decimal offset>" (gdb's `info symbol` form) and/or "in section <name>".
+      if (i === nameEnd) return this.malformed(buf, s, i);
+      if (c === PLUS) {
+        c = buf[++i]!;
+        while (c === SPACE) c = buf[++i]!;
         const offStart = i;
-        c = buf[i]!;
-        while (i < e && c >= 48 && c <= 57) {
+        while (c >= 48 && c <= 57) {
           offset = offset * 10 + (c - 48);
           c = buf[++i]!;
         }
-        if (i === offStart) return this.malformed(buf, s, e);
+        if (i === offStart) return this.malformed(buf, s, i);
+        const afterOffset = i;
+        while (c === SPACE || c === TAB) c = buf[++i]!;
+        if (c === CR && buf[i + 1] === LF) c = buf[++i]!;
+        if (c !== LF && i === afterOffset) return this.malformed(buf, s, i);
       }
-      if (i < e && !this.sectionFollows(buf, i, e)) return this.malformed(buf, s, e);
+      if (c !== LF) {
+        for (let k = 0; k < 11; k++) if (buf[i + k] !== IN_SECTION[k]) return this.malformed(buf, s, i);
+        i += 11;
+        c = buf[i]!;
+        const sectionStart = i;
+        while (c > SPACE && c < 127) c = buf[++i]!;
+        if (i === sectionStart) return this.malformed(buf, s, i);
+        while (c === SPACE || c === TAB) c = buf[++i]!;
+        if (c === CR && buf[i + 1] === LF) c = buf[++i]!;
+        if (c !== LF) return this.malformed(buf, s, i);
+      }
       fn = this.functions.internHashed(buf, nameStart, nameEnd, h);
     }
 
@@ -185,22 +198,21 @@ export class TraceParser {
     this.lastT = t;
     if (counts.events++ === 0) counts.firstEventLine = counts.lines;
     this.visitor.event(t, fn, offset, addr);
+    return i + 1;
   }
 
-  /** True when buf[i, e) is " in section <name>" with nothing after the name but blanks. */
-  private sectionFollows(buf: Buffer, i: number, e: number): boolean {
-    if (e - i <= IN_SECTION.length) return false;
-    for (let k = 0; k < IN_SECTION.length; k++) if (buf[i + k] !== IN_SECTION[k]) return false;
-    let j = i + IN_SECTION.length;
-    const sectionStart = j;
-    while (j < e && isNameByte(buf[j]!)) j++;
-    if (j === sectionStart) return false;
-    while (j < e && (buf[j] === SPACE || buf[j] === TAB)) j++;
-    return j === e;
+  private allHex(buf: Buffer, start: number, end: number): boolean {
+    for (let k = start; k < end; k++) if (!isHex(buf[k]!)) return false;
+    return true;
   }
 
-  private malformed(buf: Buffer, s: number, e: number): void {
+  /** Counts and reports the malformed line that starts at s; returns where the next line starts. */
+  private malformed(buf: Buffer, s: number, i: number): number {
+    const nl = buf.indexOf(LF, i);
+    let e = nl;
+    if (e > s && buf[e - 1] === CR) e--;
     this.counts.malformed++;
     this.onMalformed(this.counts.lines, buf.toString('latin1', s, Math.min(e, s + 120)));
+    return nl + 1;
   }
 }
