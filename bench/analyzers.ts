@@ -33,7 +33,7 @@ export async function run(): Promise<string> {
     const rows: [string, string, Measurement][] = [];
     const add = (label: string, command: string, runs = 3): Measurement => {
       const m = measure(command, runs);
-      rows.push([label, command.replace(file10, 'trace-10m.log').replace(`${node} ${cli}`, 'boot-trace').replace(`${node} `, 'node '), m]);
+      rows.push([label, command.replace(file10, 'trace-10m.log').replace(`${node} ${cli}`, 'boot-trace').replace(`${node} `, 'node ').replace(`${root}`, ''), m]);
       return m;
     };
     const wc = add('wc -l', `wc -l ${file10} > /dev/null`);
