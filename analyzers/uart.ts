@@ -11,6 +11,7 @@
  */
 import { median } from 'd3-array';
 import type { ConsoleLine, ConsoleVisitor } from './console-lines.js';
+import { mulberry32 } from '../src/random.js';
 
 export interface UartOptions {
   /** Lines further apart than this (us) start a new burst. */
@@ -179,15 +180,6 @@ export function theilSen(xs: readonly number[], ys: readonly number[]): Fit | nu
   return { slope, intercept, low: at(Math.floor((count - c) / 2)), high: at(Math.ceil((count + c) / 2)) };
 }
 
-function mulberry32(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const r4 = (v: number): number => Math.round(v * 1e4) / 1e4;
 const r3 = (v: number): number => Math.round(v * 1e3) / 1e3;

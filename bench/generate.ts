@@ -7,6 +7,7 @@
  *   node dist/bench/generate.js LINES [FILE]    (no FILE: stdout)
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { mulberry32 } from '../src/random.js';
 
 const SUBSYSTEMS = ['ext4', 'blk_mq', 'tcp', 'udp', 'ip', 'sched', 'rcu', 'mm', 'vfs', 'kmem_cache', 'pci', 'acpi', 'virtio',
   'irq', 'tick', 'hrtimer', 'page', 'folio', 'filemap', 'jbd2', 'security', 'cgroup', 'kobject', 'sysfs', 'devtmpfs', 'tty',
@@ -16,15 +17,8 @@ const VERBS = ['init', 'alloc', 'free', 'lookup', 'insert', 'remove', 'flush', '
 const OBJECTS = ['', '_page', '_inode', '_entry', '_task', '_queue', '_request', '_buffer', '_node', '_range', '_irq', '_timer'];
 export const SYSCALLS = ['read', 'write', 'openat', 'close', 'mmap', 'brk', 'newfstatat', 'ioctl', 'getdents64', 'execve', 'mount', 'clone'];
 
-/** A small, fast, seeded PRNG (mulberry32): the same trace every run. */
-export function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The same trace every run. */
+export const rng = mulberry32;
 
 export function functionNames(count: number, random = rng(1)): string[] {
   const names = new Set<string>();

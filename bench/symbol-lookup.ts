@@ -8,18 +8,12 @@
  */
 import { performance } from 'node:perf_hooks';
 import { SymbolTable, type SymbolEntry } from '../src/symbols/symbol-table.js';
+import { mulberry32 } from '../src/random.js';
 
 const SYMBOLS = 87_000;
 const LOOKUPS = 2_000_000;
 
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 function table(random: () => number): { t: SymbolTable; starts: bigint[]; sizes: number[] } {
   const entries: SymbolEntry[] = [];

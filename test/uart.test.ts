@@ -5,16 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { UartCost, theilSen, type UartRow } from '../analyzers/uart.js';
 import { cliJson, runCli, sample, testOutput } from './helpers.js';
 import { feedConsole } from './console-lines-fixture.js';
+import { mulberry32 } from '../src/random.js';
 
-function rng(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 /**
  * A console.log whose UART costs `usPerChar` per byte sent (text + "\r\n"), plus the guest's own work

@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { EXPORT_FORMATS, exportTrace, type ExportFormat } from '../export/run.js';
-import { readOptions } from './options.js';
+import { readOptions, inputPositional } from './options.js';
 
 interface Args {
   trace: string;
@@ -14,13 +14,7 @@ export const exportCommand: CommandModule<object, Args> = {
   command: 'export <trace>',
   describe: 'rebuild call stacks and write them for a viewer: Chrome/Perfetto JSON, collapsed stacks, speedscope',
   builder: (y) =>
-    y
-      .positional('trace', {
-        type: 'string',
-        demandOption: true,
-        describe: 'trace file, .gz, - for stdin, or a capture folder',
-        coerce: (v: unknown) => (typeof v === 'string' && v !== '' ? v : '-'),
-      })
+    inputPositional(y, 'trace', 'trace file, .gz, - for stdin, or a capture folder')
       .option('to', { choices: EXPORT_FORMATS, demandOption: true, describe: 'chrome (Perfetto, chrome://tracing), collapsed (flamegraph.pl, inferno), speedscope' })
       .option('output', { alias: 'o', type: 'string', describe: 'output file (default: stdout)' })
       .option('tracks', { type: 'boolean', default: true, describe: 'chrome: add stages, markers, initcalls and host phases from console.log/profile.json beside the trace' })

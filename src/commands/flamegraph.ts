@@ -5,7 +5,7 @@ import { traceOf } from '../export/run.js';
 import { TextSink } from '../export/sink.js';
 import { flameSvg } from '../report/flame-svg.js';
 import { readTrace } from '../trace/reader.js';
-import { readOptions } from './options.js';
+import { readOptions, inputPositional } from './options.js';
 
 interface Args {
   trace: string;
@@ -20,13 +20,7 @@ export const flamegraphCommand: CommandModule<object, Args> = {
   command: 'flamegraph <trace>',
   describe: 'a standalone SVG flame graph of the rebuilt call stacks (width = inclusive time)',
   builder: (y) =>
-    y
-      .positional('trace', {
-        type: 'string',
-        demandOption: true,
-        describe: 'trace file, .gz, - for stdin, or a capture folder',
-        coerce: (v: unknown) => (typeof v === 'string' && v !== '' ? v : '-'),
-      })
+    inputPositional(y, 'trace', 'trace file, .gz, - for stdin, or a capture folder')
       .option('output', { alias: 'o', type: 'string', describe: 'SVG file to write (default: stdout)' })
       .option('width', { type: 'number', default: 1200, describe: 'image width in pixels' })
       .option('icicle', { type: 'boolean', default: false, describe: 'outermost frame at the top' })

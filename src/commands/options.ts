@@ -9,16 +9,20 @@ export interface TraceArgs {
   strict: boolean;
 }
 
-/** An input positional (a path, .gz, or - for stdin) and `--format`: what every analyzer takes. */
+/** An input positional: a path, .gz, or - for stdin. */
+export function inputPositional<T>(y: Argv<T>, name: string, describe: string) {
+  return y.positional(name, {
+    type: 'string',
+    demandOption: true,
+    describe,
+    // yargs reads a lone "-" as a flag with no name (true or ''); it means stdin here.
+    coerce: (v: unknown) => (typeof v === 'string' && v !== '' ? v : '-'),
+  });
+}
+
+/** An input positional and `--format`: what every analyzer takes. */
 export function inputOptions<T>(y: Argv<T>, name: string, describe: string) {
-  return y
-    .positional(name, {
-      type: 'string',
-      demandOption: true,
-      describe,
-      // yargs reads a lone "-" as a flag with no name (true or ''); it means stdin here.
-      coerce: (v: unknown) => (typeof v === 'string' && v !== '' ? v : '-'),
-    })
+  return inputPositional(y, name, describe)
     .option('format', {
       choices: OUTPUT_FORMATS,
       default: defaultFormat(),
