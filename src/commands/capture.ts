@@ -139,19 +139,21 @@ async function runQemu(args: CaptureArgs, mode: 'run' | 'step', p: PreparedCaptu
   const abort = new AbortController();
   const onSigint = (): void => abort.abort();
   process.on('SIGINT', onSigint);
+  // What both QEMU modes take.
+  const common = {
+    kernel: p.bootKernel,
+    ...(p.initrd !== undefined ? { initrd: p.initrd } : {}),
+    cmdline: p.cmdline,
+    memoryMiB: args.memory,
+    outDir,
+    timeoutS: args.timeout,
+    echo: args.echo,
+    signal: abort.signal,
+  };
   try {
-    if (mode === 'step') return await runQemuStep(args, p, outDir, abort.signal);
+    if (mode === 'step') return await runQemuStep(args, p, common);
     if (args['block-irq']) throw new UserError('--block-irq applies to step mode');
-    const r = await captureWithQemu({
-      kernel: p.bootKernel,
-      ...(p.initrd !== undefined ? { initrd: p.initrd } : {}),
-      cmdline: p.cmdline,
-      memoryMiB: args.memory,
-      outDir,
-      timeoutS: args.timeout,
-      echo: args.echo,
-      signal: abort.signal,
-    });
+    const r = await captureWithQemu(common);
     annotateProfile(r.profileFile, { setup: p.setup });
     return { outDir: r.outDir, lines: phaseLines(r.profile.phases, r.profile.exit), reason: r.profile.exit.reason, failed: r.failed };
   } finally {
@@ -160,23 +162,20 @@ async function runQemu(args: CaptureArgs, mode: 'run' | 'step', p: PreparedCaptu
 }
 
 /** QEMU step mode through the gdbstub engine (capture/engines/qemu-step.ts). */
-async function runQemuStep(args: CaptureArgs, p: PreparedCapture, outDir: string, signal: AbortSignal): Promise<EngineRun> {
+async function runQemuStep(
+  args: CaptureArgs,
+  p: PreparedCapture,
+  common: { kernel: string; initrd?: string; cmdline: string; memoryMiB: number; outDir: string; timeoutS: number; echo: boolean; signal: AbortSignal },
+): Promise<EngineRun> {
   const mod = await import('../../capture/engines/qemu-step.js');
   const { loadSymbolFile } = await import('../symbols/load.js');
   const r = await mod.stepWithQemu({
-    kernel: p.bootKernel,
-    ...(p.initrd !== undefined ? { initrd: p.initrd } : {}),
-    cmdline: p.cmdline,
-    memoryMiB: args.memory,
-    outDir,
-    timeoutS: args.timeout,
+    ...common,
     ...(args['trace-from'] !== undefined ? { traceFrom: args['trace-from'] } : {}),
     maxSteps: args['max-steps'] ?? Infinity,
     // No --system-map: leave symbols out, so the engine names lines from the kernel's own tables.
     ...(p.systemMap !== undefined ? { symbols: loadSymbolFile(p.systemMap) } : {}),
     clock: args.clock,
-    echo: args.echo,
-    signal,
   });
   annotateProfile(r.profileFile, { setup: p.setup });
   return { outDir: r.outDir, lines: mod.qemuStepSummary(r.profile), reason: r.profile.exit.reason, failed: r.failed };
