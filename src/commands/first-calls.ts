@@ -2,8 +2,9 @@ import type { CommandModule } from 'yargs';
 import { FirstCalls } from '../../analyzers/first-calls.js';
 import { UserError } from '../errors.js';
 import { readTrace } from '../trace/reader.js';
-import { showUs, writeRows } from '../output/write.js';
+import { writeRows } from '../output/write.js';
 import { readOptions, traceOptions, type TraceArgs } from './options.js';
+import { FIRST_CALL_COLUMNS } from '../output/columns.js';
 
 interface Args extends TraceArgs {
   match?: string;
@@ -25,9 +26,6 @@ export const firstCallsCommand: CommandModule<object, Args> = {
     }
     const analyzer = new FirstCalls();
     const result = await readTrace(args.trace, () => analyzer, readOptions(args));
-    await writeRows(analyzer.rows(result.functions, match), [
-      { key: 'first_us', header: 'first (us)', show: showUs },
-      { key: 'function', header: 'function' },
-    ], args.format);
+    await writeRows(analyzer.rows(result.functions, match), FIRST_CALL_COLUMNS, args.format);
   },
 };

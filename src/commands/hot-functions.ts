@@ -3,8 +3,9 @@ import { HotFunctions, type HotFunctionRow } from '../../analyzers/hot-functions
 import { CallStacks } from '../../analyzers/call-stacks.js';
 import { tee, withInclusive } from '../../analyzers/inclusive.js';
 import { readTrace } from '../trace/reader.js';
-import { showUs, writeRows } from '../output/write.js';
+import { showUs, writeRows, type Column } from '../output/write.js';
 import { readOptions, traceOptions, type TraceArgs } from './options.js';
+import { HOT_FUNCTION_COLUMNS } from '../output/columns.js';
 
 interface Args extends TraceArgs {
   top: number;
@@ -25,10 +26,7 @@ export const hotFunctionsCommand: CommandModule<object, Args> = {
     stacks?.finish();
     const rows: Array<HotFunctionRow & { inclusive_us?: number }> = analyzer.rows(result.functions, args.top);
     await writeRows(stacks ? withInclusive(rows, stacks) : rows, [
-      { key: 'function', header: 'function' },
-      { key: 'time_us', header: 'time (us)', show: showUs },
-      { key: 'percent', header: '%', show: (v) => (v as number).toFixed(2) },
-      { key: 'lines', header: 'lines', show: (v) => (v as number).toLocaleString('en-US') },
+      ...(HOT_FUNCTION_COLUMNS as Column<HotFunctionRow & { inclusive_us?: number }>[]),
       ...(stacks ? [{ key: 'inclusive_us' as const, header: 'inclusive (us)', show: showUs }] : []),
     ], args.format);
   },

@@ -2,11 +2,12 @@ import type { CommandModule } from 'yargs';
 import { FirstCalls } from '../../analyzers/first-calls.js';
 import { HotFunctions } from '../../analyzers/hot-functions.js';
 import { Syscalls } from '../../analyzers/syscalls.js';
-import { renderTable, showUs } from '../output/write.js';
+import { renderTable } from '../output/write.js';
 import { allOf } from '../trace/multi-visitor.js';
 import { readTrace } from '../trace/reader.js';
 import { sample } from '../samples.js';
 import { captureSummaryLines, isCaptureDir } from './capture-summary.js';
+import { FIRST_CALL_COLUMNS, HOT_FUNCTION_COLUMNS, SYSCALL_COLUMNS } from '../output/columns.js';
 
 interface Args {
   trace: string;
@@ -33,23 +34,10 @@ export const summaryCommand: CommandModule<object, Args> = {
     const out = process.stdout;
     out.write(`${args.trace}: ${r.events.toLocaleString('en-US')} events, ${r.functions.size - 2} functions\n\n`);
     out.write(`Hottest functions (self time)\n`);
-    out.write(renderTable(hot.rows(r.functions, args.top), [
-      { key: 'function', header: 'function' },
-      { key: 'time_us', header: 'time (us)', show: showUs },
-      { key: 'percent', header: '%', show: (v) => (v as number).toFixed(2) },
-      { key: 'lines', header: 'lines' },
-    ]));
+    out.write(renderTable(hot.rows(r.functions, args.top), HOT_FUNCTION_COLUMNS));
     out.write(`\nFirst calls\n`);
-    out.write(renderTable(first.rows(r.functions).slice(0, args.top), [
-      { key: 'first_us', header: 'first (us)', show: showUs },
-      { key: 'function', header: 'function' },
-    ]));
+    out.write(renderTable(first.rows(r.functions).slice(0, args.top), FIRST_CALL_COLUMNS));
     out.write(`\nSystem calls\n`);
-    out.write(renderTable(calls!.finish(), [
-      { key: 'time_us', header: 'time (us)', show: showUs },
-      { key: 'syscall', header: 'syscall' },
-      { key: 'duration_us', header: 'duration (us)', show: showUs },
-      { key: 'user_address', header: 'from' },
-    ]));
+    out.write(renderTable(calls!.finish(), SYSCALL_COLUMNS));
   },
 };

@@ -2,9 +2,9 @@
  * Reads a trace from a path, `-` (stdin) or a `.gz` file, in chunks, into a TraceVisitor.
  * Never holds the file or a whole-file string: memory is the chunk plus the analyzers' tables.
  */
-import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { checkNotBinary, describeOpenError, inputName, inputSize, looksBinary, openChunks } from '../input.js';
+import { checkNotBinary, inputName, inputSize, looksBinary, openChunks } from '../input.js';
 import { UserError, messageOf } from '../errors.js';
 import { Progress } from '../progress.js';
 import { FunctionTable } from './functions.js';
@@ -80,8 +80,9 @@ export async function readTrace(
       });
       bytes = size;
     } else if (size >= 0) {
-      readFileSync(input, name, options.chunkSize ?? DEFAULT_CHUNK, feed);
+      readFileSync(input, size, options.chunkSize ?? DEFAULT_CHUNK, feed);
     } else {
+      // stdin has no size; a .gz file's is its compressed size, which is what the stream reports consumed.
       const total = input === '-' ? 0 : inputSize(input, 'trace file');
       const { chunks, consumed } = openChunks(input);
       for await (const chunk of chunks) {
@@ -108,23 +109,20 @@ export async function readTrace(
   return { ...c, functions, bytes };
 }
 
-/** Synchronous chunked reads: the fastest path for a plain file, and it needs no event loop turn per chunk. */
-function readFileSync(path: string, name: string, chunkSize: number, feed: (c: Buffer, consumed: number, total: number) => void): void {
-  let fd: number;
+/**
+ * Synchronous chunked reads: the fastest path for a plain file, and it needs no event loop turn per chunk.
+ * The caller has already opened and sized it through inputSize(), which names a missing or unreadable file.
+ */
+function readFileSync(path: string, size: number, chunkSize: number, feed: (c: Buffer, consumed: number, total: number) => void): void {
+  const fd = openSync(path, 'r');
   try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    throw new UserError(`${name}: cannot open: ${describeOpenError(err)}`);
-  }
-  try {
-    const st = fstatSync(fd);
     const buf = Buffer.allocUnsafe(chunkSize);
     let consumed = 0;
     for (;;) {
       const n = readSync(fd, buf, 0, chunkSize, null);
       if (n === 0) break;
       consumed += n;
-      feed(buf.subarray(0, n), consumed, st.size);
+      feed(buf.subarray(0, n), consumed, size);
     }
   } finally {
     closeSync(fd);
