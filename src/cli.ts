@@ -36,6 +36,13 @@ export async function main(argv: string[]): Promise<void> {
   await parser.parseAsync();
 }
 
+// A closed pipe (boot-trace ... | head) is not an error: the reader stopped reading, so stop quietly.
+// Stream write errors arrive as 'error' events, not as rejections, so catch them here, once for every command.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  fail(`cannot write output: ${err.message}`);
+});
+
 main(hideBin(process.argv)).catch((err: unknown) => {
   if (err instanceof UserError) fail(err.message, err.exitCode);
   // A closed pipe (boot-trace ... | head) is not an error.

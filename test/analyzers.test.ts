@@ -1,7 +1,8 @@
 /** Exact answers of the three trace analyzers on the samples, through the CLI, in all three formats. */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { cliJson, runCli, sample } from './helpers.js';
+import { spawnSync } from 'node:child_process';
+import { CLI, cliJson, runCli, sample } from './helpers.js';
 
 interface Hot { function: string; time_us: number; percent: number; lines: number }
 interface First { function: string; first_us: number }
@@ -154,6 +155,15 @@ describe('syscalls', () => {
     const csv = runCli(['syscalls', sample('syscalls.log'), '--format', 'csv']);
     expect(csv.stdout.split('\n')[0]).toBe('time_us,syscall,duration_us,user_address');
     expect(csv.stdout.split('\n')[1]).toBe('102,write,24,400a14');
+  });
+});
+
+describe('a closed pipe', () => {
+  it('ends quietly with status 0 when the reader of stdout goes away (| head)', () => {
+    // bash's PIPESTATUS gives boot-trace's own status; its stderr must hold no stack trace.
+    const r = spawnSync('bash', ['-c', `"${process.execPath}" "${CLI}" summary | head -1; echo "status=\${PIPESTATUS[0]}" >&2`], { encoding: 'utf8' });
+    expect(r.stdout).toMatch(/^\S*2016-init-module\.log: 21 events, 7 functions\n$/);
+    expect(r.stderr).toBe('status=0\n');
   });
 });
 
