@@ -3,15 +3,11 @@
  * (or one line and 1), writes a bounded console.log, and writes nothing outside --out and the cache (run
  * with an empty working folder, HOME and TMPDIR, which must stay empty). The guests: test/fuzz/hostile-guests.ts.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cacheDir } from '../src/cache.js';
 import { haveCc } from './elf-fixture.js';
-import { buildHostileGuest, HOSTILE_GUESTS, type HostileGuest } from './fuzz/hostile-guests.js';
-import { CLI, ROOT } from './helpers.js';
+import { files, HOSTILE_GUESTS, repoChangedSince, runHostileGuest } from './fuzz/hostile-guests.js';
 
 /**
  * Console lines are cut at 64 KiB of guest bytes (capture/console.ts); a byte that is not UTF-8 is written
@@ -20,33 +16,6 @@ import { CLI, ROOT } from './helpers.js';
 const CONSOLE_LINE_MAX = 3 * 64 * 1024 + 64;
 
 const kvm = existsSync('/dev/kvm');
-
-/** Every file under `dir`, recursively, relative to it. */
-function files(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => relative(dir, join(e.parentPath, e.name)));
-}
-
-/** Files of the repository (outside dependencies, builds and test output) changed since `since` (ms). */
-function repoChangedSince(since: number): string[] {
-  return files(ROOT).filter((f) => !/^(node_modules|\.git|dist|dist-base|test-output)\//.test(f) && statSync(join(ROOT, f)).mtimeMs > since);
-}
-
-function capture(g: HostileGuest) {
-  const elf = buildHostileGuest(g);
-  const sandbox = mkdtempSync(join(tmpdir(), `bt-hostile-${g.name}-`));
-  const [cwd, home, tmp, out] = ['cwd', 'home', 'tmp', 'out'].map((d) => join(sandbox, d));
-  for (const d of [cwd, home, tmp]) mkdirSync(d!);
-  const started = Date.now();
-  const r = spawnSync(process.execPath, [CLI, 'capture', '--kernel', elf, '--engine', 'kvm', '--timeout', String(g.timeout), '--out', out!, '--no-summary'], {
-    cwd, encoding: 'utf8', timeout: (g.timeout + 60) * 1000,
-    // The cache stays where it is (the guest was built there); everything else a process might write to is fresh.
-    env: { ...process.env, HOME: home, TMPDIR: tmp, XDG_CACHE_HOME: undefined, BOOT_TRACE_CACHE: cacheDir() },
-  });
-  const seconds = (Date.now() - started) / 1000;
-  const profile = existsSync(join(out!, 'profile.json')) ? (JSON.parse(readFileSync(join(out!, 'profile.json'), 'utf8')) as { exit: { reason: string; detail: string } }) : null;
-  return { r, seconds, profile, out: out!, stray: [cwd, home, tmp].flatMap((d) => files(d!).map((f) => join(d!, f))), started };
-}
 
 describe('hostile guests', () => {
   for (const g of HOSTILE_GUESTS) {
@@ -57,7 +26,7 @@ describe('hostile guests', () => {
     test(`${g.name} (${g.does}) ends with a named stop (${g.stops.join('/')}) within ${g.within} s`, (ctx) => {
       if (!kvm) ctx.skip('no /dev/kvm: the KVM engine cannot run');
       if (!haveCc()) ctx.skip('no cc to build the hostile guests: apt-get install gcc');
-      const c = capture(g);
+      const c = runHostileGuest(g);
       expect(c.r.error, c.r.stderr).toBeUndefined();
       expect(c.r.stderr).not.toMatch(/internal error|\n\s+at /);
       expect(c.r.status, c.r.stderr).toBe(0);

@@ -189,8 +189,7 @@ export class TraceParser {
       }
       if (i === fracStart) return this.malformed(buf, s, i, BAD_TIMESTAMP);
     }
-    const atEnd = c === LF || (c === CR && buf[i + 1] === LF);
-    if (c !== SPACE && c !== TAB && !atEnd) return this.malformed(buf, s, i, BAD_TIMESTAMP);
+    if (c !== SPACE && c !== TAB && c !== LF && !(c === CR && buf[i + 1] === LF)) return this.malformed(buf, s, i, BAD_TIMESTAMP);
     const t = fracDigits ? whole + frac / POW10[fracDigits]! : whole;
     // 400 digits make Infinity; past 2^53 whole microseconds are no longer exact.
     if (!(t <= MAX_TIMESTAMP)) return this.malformed(buf, s, i, TIMESTAMP_RANGE);

@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { runCli } from '../helpers.js';
+import { runCli } from './paths.js';
 import { int, pick, rng } from './mutate.js';
 import { addFailure, emptyFuzzCounts, mutatedTrace, traceSeeds, type FuzzCounts } from './trace-fuzz.js';
 import { modelTrace } from './trace-model.js';

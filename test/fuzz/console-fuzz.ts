@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { ConsoleParser } from '../../analyzers/console-lines.js';
 import { UserError } from '../../src/errors.js';
-import { ROOT } from '../helpers.js';
+import { ROOT } from './paths.js';
 import { int, mutateText, pick, rng } from './mutate.js';
 import { addFailure, emptyFuzzCounts, type FuzzCounts } from './trace-fuzz.js';
 

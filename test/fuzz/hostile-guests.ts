@@ -7,9 +7,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
 import { cacheDir } from '../../src/cache.js';
+import { CLI, ROOT } from './paths.js';
 
 export interface HostileGuest {
   name: string;
@@ -164,4 +166,35 @@ export function buildHostileGuest(g: HostileGuest): string {
   if (r.status !== 0) throw new Error(`cannot build hostile guest ${g.name}: ${(r.stderr || r.stdout || String(r.error)).trim().split('\n')[0]}`);
   renameSync(tmp, elf);
   return elf;
+}
+
+/** Every file under `dir`, recursively, relative to it. */
+export function files(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => relative(dir, join(e.parentPath, e.name)));
+}
+
+/** Files of the repository (outside dependencies, builds and test output) changed since `since` (ms). */
+export function repoChangedSince(since: number): string[] {
+  return files(ROOT).filter((f) => !/^(node_modules|\.git|dist|dist-base|test-output)\//.test(f) && statSync(join(ROOT, f)).mtimeMs > since);
+}
+
+/**
+ * Captures the guest with the built CLI (`capture --kernel X.elf --engine kvm --timeout N --out DIR`) in a
+ * sandbox: an empty working folder, HOME and TMPDIR, which must stay empty (`stray` lists what appeared).
+ */
+export function runHostileGuest(g: HostileGuest) {
+  const elf = buildHostileGuest(g);
+  const sandbox = mkdtempSync(join(tmpdir(), `bt-hostile-${g.name}-`));
+  const [cwd, home, tmp, out] = ['cwd', 'home', 'tmp', 'out'].map((d) => join(sandbox, d)) as [string, string, string, string];
+  for (const d of [cwd, home, tmp]) mkdirSync(d);
+  const started = Date.now();
+  const r = spawnSync(process.execPath, [CLI, 'capture', '--kernel', elf, '--engine', 'kvm', '--timeout', String(g.timeout), '--out', out, '--no-summary'], {
+    cwd, encoding: 'utf8', timeout: (g.timeout + 60) * 1000,
+    // The cache stays where it is (the guest was built there); everything else a process might write to is fresh.
+    env: { ...process.env, HOME: home, TMPDIR: tmp, XDG_CACHE_HOME: undefined, BOOT_TRACE_CACHE: cacheDir() },
+  });
+  const seconds = (Date.now() - started) / 1000;
+  const profile = existsSync(join(out, 'profile.json')) ? (JSON.parse(readFileSync(join(out, 'profile.json'), 'utf8')) as { exit: { reason: string; detail: string } }) : null;
+  return { r, seconds, profile, out, stray: [cwd, home, tmp].flatMap((d) => files(d).map((f) => join(d, f))), started };
 }

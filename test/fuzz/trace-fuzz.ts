@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { FunctionTable } from '../../src/trace/functions.js';
 import { MALFORMED_CODES } from '../../src/trace/malformed.js';
 import { TraceParser } from '../../src/trace/parser.js';
-import { ROOT } from '../helpers.js';
+import { ROOT } from './paths.js';
 import { int, mutateText, pick, rng, type Rng } from './mutate.js';
 import { modelTrace, type LineOutcome } from './trace-model.js';
 
