@@ -176,7 +176,11 @@ export function files(dir: string): string[] {
 
 /** Files of the repository (outside dependencies, builds and test output) changed since `since` (ms). */
 export function repoChangedSince(since: number): string[] {
-  return files(ROOT).filter((f) => !/^(node_modules|\.git|dist|dist-base|test-output)\//.test(f) && statSync(join(ROOT, f)).mtimeMs > since);
+  const skip = new Set(['node_modules', '.git', 'dist', 'dist-base', 'test-output']);
+  return readdirSync(ROOT, { withFileTypes: true })
+    .filter((e) => !skip.has(e.name))
+    .flatMap((e) => (e.isDirectory() ? files(join(ROOT, e.name)).map((f) => join(e.name, f)) : [e.name]))
+    .filter((f) => statSync(join(ROOT, f)).mtimeMs > since);
 }
 
 /**
