@@ -16,9 +16,9 @@ import { bootMsrs } from '../capture/boot/msrs.js';
 import { demoGuestPath, repoRoot } from '../capture/guest/build.js';
 import { encodeRegs, MSR_ENTRY_SIZE, MSRS_HEADER, CPUID2_HEADER, CPUID_ENTRY_SIZE } from '../capture/kvm/structs.js';
 import { DEFAULT_CMDLINE, MIB } from '../capture/layout.js';
-import { buildVm } from '../capture/vm.js';
-import { capture, type CaptureOptions } from '../capture/capture.js';
-import type { Profile } from '../capture/profile.js';
+import { buildVm } from '../capture/engines/kvm/vm.js';
+import { capture, type CaptureOptions } from '../capture/engines/kvm/capture.js';
+import type { Profile } from '../capture/output/profile.js';
 import { cacheDir } from '../src/cache.js';
 import { median, runWhenMain } from './measure.js';
 

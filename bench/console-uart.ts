@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { ConsoleParser } from '../analyzers/console-lines.js';
 import { UartCost, type UartRow } from '../analyzers/uart.js';
 import { buildAppliance } from '../capture/appliance/appliance.js';
-import { capture } from '../capture/capture.js';
-import { captureWithQemu, findExecutable } from '../capture/engines/qemu.js';
+import { capture } from '../capture/engines/kvm/capture.js';
+import { captureWithQemu, findExecutable } from '../capture/engines/qemu/qemu.js';
 import { findKernel } from '../capture/kernel/discover.js';
 
 const RUNS = 3;

@@ -10,8 +10,8 @@
  */
 import { closeSync, openSync } from 'node:fs';
 import { messageOf, UserError } from '../src/errors.js';
-import { findExecutable } from './engines/qemu.js';
-import { chooseAccel, QEMU_BINARY } from './engines/qemu-args.js';
+import { findExecutable } from './engines/qemu/qemu.js';
+import { chooseAccel, QEMU_BINARY } from './engines/qemu/qemu-args.js';
 import { probeKvm, type ProbeVerdict } from './probe/kvm-probe.js';
 
 export type EngineAsked = 'kvm' | 'qemu' | 'auto';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { describeSample } from '../analyzers/benchmark.js';
-import { findExecutable } from '../capture/engines/qemu.js';
+import { findExecutable } from '../capture/engines/qemu/qemu.js';
 import { parseUntil, parseVary, readRun, type ConfigurationResult } from '../src/commands/benchmark.js';
 import { kvmMissing } from './capture-helpers.js';
 import { runCli, sample, testOutput } from './helpers.js';

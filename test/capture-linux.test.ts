@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { findExecutable } from '../capture/engines/qemu.js';
+import { findExecutable } from '../capture/engines/qemu/qemu.js';
 import { findKernel } from '../capture/kernel/discover.js';
 import { probeKvm } from '../capture/probe/kvm-probe.js';
 import { kvmMissing } from './capture-helpers.js';

@@ -3,9 +3,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { chooseAccel, hardwareVirtualisation, qemuArgs } from '../capture/engines/qemu-args.js';
-import { captureWithQemu, findExecutable, QEMU_MISSING } from '../capture/engines/qemu.js';
-import { parseTimeOutput, readVmHwm } from '../capture/engines/peak-rss.js';
+import { chooseAccel, hardwareVirtualisation, qemuArgs } from '../capture/engines/qemu/qemu-args.js';
+import { captureWithQemu, findExecutable, QEMU_MISSING } from '../capture/engines/qemu/qemu.js';
+import { parseTimeOutput, readVmHwm } from '../capture/engines/qemu/peak-rss.js';
 
 describe('qemu command line', () => {
   it('puts the serial port on a FIFO (commas doubled), ends on reset, and passes kernel, initrd and cmdline through', () => {

@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Initcalls } from '../analyzers/initcalls.js';
 import { Stages } from '../analyzers/stages.js';
 import { buildAppliance } from '../capture/appliance/appliance.js';
-import { captureWithQemu, findExecutable, type QemuCaptureResult } from '../capture/engines/qemu.js';
+import { captureWithQemu, findExecutable, type QemuCaptureResult } from '../capture/engines/qemu/qemu.js';
 import { findKernel } from '../capture/kernel/discover.js';
 import { feedConsole } from './console-lines-fixture.js';
 

@@ -17,8 +17,8 @@ import { describeSample, isSignificantChange, meanOrNull, percentChange, roundMs
 import type { ConsoleLine, ConsoleVisitor } from '../../analyzers/console-lines.js';
 import { GuestMemoryReader, type GuestMemory } from '../../analyzers/guest-memory.js';
 import { Stages, type StageRow } from '../../analyzers/stages.js';
-import { defaultOutDir } from '../../capture/capture.js';
-import { findExecutable } from '../../capture/engines/qemu.js';
+import { defaultOutDir } from '../../capture/engines/kvm/capture.js';
+import { findExecutable } from '../../capture/engines/qemu/qemu.js';
 import { DEFAULT_CMDLINE } from '../../capture/layout.js';
 import { UserError } from '../errors.js';
 import { OUTPUT_FORMATS, defaultFormat, writeRows, type Column, type OutputFormat } from '../output/write.js';
@@ -71,12 +71,12 @@ export function defaultCmdline(a: CaptureArgs): string {
 }
 
 async function adapterRunCapture(a: CaptureArgs): Promise<CaptureOutcome> {
-  const { captureWithQemu } = await import('../../capture/engines/qemu.js');
+  const { captureWithQemu } = await import('../../capture/engines/qemu/qemu.js');
   const demo = a.guest === 'demo';
   const useQemu = adapterEngine(a) === 'qemu';
   const out = a.out as string;
   if (!useQemu) {
-    const { capture } = await import('../../capture/capture.js');
+    const { capture } = await import('../../capture/engines/kvm/capture.js');
     const kernel = demo ? undefined : await defaultKernel(a);
     const r = await capture({
       ...(demo ? { guest: 'demo' as const } : { kernel: kernel! }),

@@ -6,9 +6,9 @@
  * only the output folder, so scripts can take it.
  */
 import type { CommandModule } from 'yargs';
-import { capture, defaultOutDir, DEFAULT_TIMEOUT_S } from '../../capture/capture.js';
-import { captureWithQemu } from '../../capture/engines/qemu.js';
-import { summaryLines } from '../../capture/profile.js';
+import { capture, defaultOutDir, DEFAULT_TIMEOUT_S } from '../../capture/engines/kvm/capture.js';
+import { captureWithQemu } from '../../capture/engines/qemu/qemu.js';
+import { summaryLines } from '../../capture/output/profile.js';
 import { annotateProfile, prepareCapture, type PreparedCapture } from '../../capture/setup.js';
 import { DEFAULT_MEMORY_MIB } from '../../capture/layout.js';
 import { UserError } from '../errors.js';
@@ -161,13 +161,13 @@ async function runQemu(args: CaptureArgs, mode: 'run' | 'step', p: PreparedCaptu
   }
 }
 
-/** QEMU step mode through the gdbstub engine (capture/engines/qemu-step.ts). */
+/** QEMU step mode through the gdbstub engine (capture/engines/qemu/qemu-step.ts). */
 async function runQemuStep(
   args: CaptureArgs,
   p: PreparedCapture,
   common: { kernel: string; initrd?: string; cmdline: string; memoryMiB: number; outDir: string; timeoutS: number; echo: boolean; signal: AbortSignal },
 ): Promise<EngineRun> {
-  const mod = await import('../../capture/engines/qemu-step.js');
+  const mod = await import('../../capture/engines/qemu/qemu-step.js');
   const { loadSymbolFile } = await import('../symbols/load.js');
   const r = await mod.stepWithQemu({
     ...common,

@@ -1,7 +1,7 @@
 /**
  * The files of a capture folder, as `boot-trace capture --out DIR` writes them:
  *   DIR/trace.log     the single-step trace (docs/trace-format.md)
- *   DIR/console.log   `<t_us> <text>` lines from the serial port (capture/console.ts)
+ *   DIR/console.log   `<t_us> <text>` lines from the serial port (capture/output/console-log.ts)
  *   DIR/profile.json  host phases (us), guest BOOT_TIME stages (ns), exit, step and memory figures
  * Given a trace file, its folder is searched for the other two. Every part is optional except what the
  * command needs; parsing is tolerant (an unknown field is ignored, a bad one is reported and skipped).
@@ -62,7 +62,7 @@ export interface HostPhase {
 
 /**
  * Host phases laid end to end in the order profile.json lists them (the order they ran). The trace and
- * console clocks start right after vm_create (capture/vm.ts), so it and the phases before it get negative
+ * console clocks start right after vm_create (capture/engines/kvm/vm.ts), so it and the phases before it get negative
  * start times.
  */
 export function hostPhases(profile: CaptureProfile): HostPhase[] {

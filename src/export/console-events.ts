@@ -56,7 +56,7 @@ export function parseConsoleEvents(text: string): ConsoleEvents {
     const body = m[2]!;
     out.end = Math.max(out.end, t);
     for (const mk of body.matchAll(MARKER)) {
-      // The first occurrence of a stage wins, as in capture/console.ts.
+      // The first occurrence of a stage wins, as in capture/output/console-log.ts.
       if (seenMarker.has(mk[1]!)) continue;
       seenMarker.add(mk[1]!);
       out.markers.push({ name: mk[1]!, t, ns: Number(mk[2]) });

@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, renameSync, writeFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
-import { messageOf, UserError } from '../../src/errors.js';
+import { messageOf, UserError } from '../../../src/errors.js';
 import { chooseAccel, QEMU_BINARY, type Accel } from './qemu-args.js';
 
 export const QEMU_MISSING = `${QEMU_BINARY} not found: apt-get install qemu-system-x86`;

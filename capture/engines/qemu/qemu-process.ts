@@ -9,9 +9,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, createReadStream, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { messageOf, UserError } from '../../src/errors.js';
-import { ConsoleRecorder } from '../console.js';
-import type { StopReason } from '../exits.js';
+import { messageOf, UserError } from '../../../src/errors.js';
+import { ConsoleRecorder } from '../../output/console-log.js';
+import type { StopReason } from '../kvm/exits.js';
 import { GNU_TIME, haveGnuTime, parseTimeOutput, qemuPid, readVmHwm } from './peak-rss.js';
 
 export interface QemuRunOptions {

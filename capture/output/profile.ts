@@ -5,7 +5,7 @@
  * has one `[boot-profile] <phase>: <ms>ms (<percent>%)` line per phase, then the exit line.
  */
 import { renameSync, writeFileSync } from 'node:fs';
-import type { StopReason } from './exits.js';
+import type { StopReason } from '../engines/kvm/exits.js';
 
 /**
  * Phases in the order they are listed; `total` covers them all, from reading the kernel file to the

@@ -15,9 +15,9 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseFreeM, type GuestMemory } from '../../analyzers/guest-memory.js';
-import { UserError } from '../../src/errors.js';
-import type { StopReason } from '../exits.js';
+import { parseFreeM, type GuestMemory } from '../../../analyzers/guest-memory.js';
+import { UserError } from '../../../src/errors.js';
+import type { StopReason } from '../kvm/exits.js';
 import { qemuArgs, QEMU_BINARY, type Accel } from './qemu-args.js';
 import { PARTIAL_LINE_MS, qemuInputs, qemuVersion, writeProfile, type QemuBaseOptions, type QemuProfileBase } from './qemu-common.js';
 import { runQemu, type QemuRunResult } from './qemu-process.js';

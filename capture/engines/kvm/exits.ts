@@ -5,9 +5,9 @@
  *
  * Single-step DEBUG exits do not come here: the run loop handles them inline, as they are 99.9% of exits.
  */
-import type { PortBus } from './devices/bus.js';
-import * as K from './kvm/ioctls.js';
-import { RUN } from './kvm/structs.js';
+import type { PortBus } from '../../devices/bus.js';
+import * as K from '../../kvm/ioctls.js';
+import { RUN } from '../../kvm/structs.js';
 
 export interface IoExit {
   /** 0 = in (guest reads), 1 = out. */
