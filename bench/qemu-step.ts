@@ -100,7 +100,7 @@ export async function run(): Promise<string> {
         traceFrom: 'start_kernel', maxSteps: STEPS, symbols, clock: 'host',
       });
       if (r.profile.exit.reason !== 'max-steps') throw new Error(`QEMU step run ended with ${r.profile.exit.reason}: ${r.profile.exit.detail}`);
-      rates.push(r.profile.steps_per_second);
+      rates.push(r.profile.step!.steps_per_second);
       const k = kvmDemo(work); // interleaved, so load from other processes hits both alike
       if (typeof k === 'string') kvmNote = k;
       else {

@@ -10,9 +10,13 @@
  */
 import { closeSync, openSync } from 'node:fs';
 import { messageOf, UserError } from '../src/errors.js';
-import { findExecutable } from './engines/qemu/qemu.js';
+import { findExecutable } from './engines/qemu/qemu-common.js';
 import { chooseAccel, QEMU_BINARY } from './engines/qemu/qemu-args.js';
 import { probeKvm, type ProbeVerdict } from './probe/kvm-probe.js';
+import type { CaptureMode } from './output/profile.js';
+
+/** The modes the KVM engine does (capture/engines/kvm/capture.ts kvmEngine; not imported, to keep this pure and light). */
+const KVM_MODES: readonly CaptureMode[] = ['run', 'step'];
 
 export type EngineAsked = 'kvm' | 'qemu' | 'auto';
 export type Engine = 'kvm' | 'qemu';
@@ -40,8 +44,13 @@ export interface EngineChoice {
  * `kernel`: what is booted: the demo guest, an ELF (vmlinux or a test guest), or a bzImage. QEMU's -kernel
  * boots only the bzImage (a 64-bit ELF without a PVH note is refused), so the first two always mean KVM.
  */
-export function chooseEngine(asked: EngineAsked, kernel: 'demo' | 'elf' | 'bzimage', f: EngineFacts): EngineChoice {
+export function chooseEngine(asked: EngineAsked, kernel: 'demo' | 'elf' | 'bzimage', f: EngineFacts, mode: CaptureMode = 'run'): EngineChoice {
   const kvmDevice = process.env.BOOT_TRACE_KVM_DEVICE ?? '/dev/kvm';
+  // A mode only QEMU does (trace): auto means QEMU, whatever KVM could do.
+  if (asked === 'auto' && kernel === 'bzimage' && !KVM_MODES.includes(mode)) {
+    if (!f.qemuInstalled) throw new UserError(`--mode ${mode} needs QEMU: ${QEMU_BINARY} not found: apt-get install qemu-system-x86`);
+    return { engine: 'qemu', reason: `--mode ${mode}: only the QEMU engine does it` };
+  }
   if (kernel === 'demo') {
     if (asked === 'qemu') throw new UserError('--guest demo runs only under the KVM engine (QEMU cannot boot its 64-bit ELF); drop --engine qemu');
     return { engine: 'kvm', reason: asked === 'kvm' ? '--engine kvm' : 'the demo guest needs only a working /dev/kvm' };

@@ -1,12 +1,13 @@
 /**
- * `capture(options)`: boot a kernel under KVM and record it. The VM and its vCPU loop live in a worker
- * thread (vcpu-worker.ts); this side keeps the clock and the user's Ctrl-C. To stop the guest it stores
- * a code in the shared control array, sets kvm_run.immediate_exit (closing the race with a KVM_RUN that
- * is about to start) and sends SIGUSR2 to the vCPU thread (interrupting one already running), so a
- * capture ends even when the guest spins without a single exit.
+ * The KVM engine: boots a kernel on /dev/kvm with this VMM and records it (run and step mode). The VM and
+ * its vCPU loop live in a worker thread (vcpu-worker.ts); this side keeps the clock and the stop requests
+ * (timeout, the request's abort signal). To stop the guest it stores a code in the shared control array,
+ * sets kvm_run.immediate_exit (closing the race with a KVM_RUN that is about to start) and sends SIGUSR2
+ * to the vCPU thread (interrupting one already running), so a capture ends even when the guest spins
+ * without a single exit.
  */
-import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import koffi from 'koffi';
 import { messageOf, UserError } from '../../../src/errors.js';
@@ -15,79 +16,83 @@ import { symbolsFromElf } from '../../../src/symbols/elf-symbols.js';
 import { loadSymbolFile } from '../../../src/symbols/load.js';
 import type { SymbolTable } from '../../../src/symbols/symbol-table.js';
 import { looksLikeElf, parseElf64 } from '../../boot/elf.js';
-import { needsSymbols, parseTraceSpec } from '../../trace-window.js';
-import { FAILURE_REASONS } from './exits.js';
 import { demoGuestPath } from '../../guest/build.js';
 import { tgkill } from '../../kvm/libc.js';
 import { RUN } from '../../kvm/structs.js';
 import { DEFAULT_CMDLINE, DEFAULT_MEMORY_MIB } from '../../layout.js';
-import { writeProfile, type Profile } from '../../output/profile.js';
-import { CTRL_STEPS, CTRL_STOP, STOP_INTERRUPT, STOP_TIMEOUT, type Clock, type Mode } from './run-loop.js';
-import { CONSOLE_FILE, TRACE_FILE, type WorkerMessage, type WorkerRequest, type WorkerResult } from './worker-protocol.js';
+import { defaultOutDir } from '../../output/folder.js';
+import type { StepPart } from '../../output/profile.js';
+import { needsSymbols, parseTraceSpec } from '../../trace-window.js';
+import { markersToUs, type CaptureEngine, type EngineOutcome, type EngineRequest } from '../engine.js';
+import { DEFAULT_TIMEOUT_S } from '../defaults.js';
+import { recordCapture, type CaptureRun } from '../record.js';
+import { CTRL_STEPS, CTRL_STOP, STOP_INTERRUPT, STOP_TIMEOUT } from './run-loop.js';
+import type { WorkerMessage, WorkerRequest, WorkerResult } from './worker-protocol.js';
 
-export interface CaptureOptions {
-  /** A kernel file (bzImage or ELF), or undefined with guest: 'demo'. */
-  kernel?: string;
-  guest?: 'demo';
-  memoryMiB?: number;
-  cmdline?: string;
-  initrd?: string;
-  systemMap?: string;
-  mode?: Mode;
-  clock?: Clock;
-  blockIrq?: boolean;
-  /** Seconds; default 60. */
-  timeout?: number;
-  maxSteps?: number;
-  /** Output folder; default a new timestamped folder under ./captures/. */
-  out?: string;
-  /** Copy the guest's serial output to stderr as it arrives. */
-  echo?: boolean;
-  /** Show steps/s on stderr (default: when stderr is a TTY). */
-  progress?: boolean;
-  /** Step mode: run freely to this symbol or address, then step (trace-window.ts). */
-  traceFrom?: string;
-  /** Step mode: stop at this symbol or address, or at `marker:STAGE`. */
-  traceUntil?: string;
-  /** More fields for profile.json (the capture command records where kernel, initrd and symbols came from). */
-  profileExtra?: Record<string, unknown>;
-}
+/**
+ * Phases in the order they are listed; `total` covers them all, from reading the kernel file to the
+ * guest's stop. Besides the Rust VMM's phases: `devices` (UART, i8042, CMOS, output files) and, in step
+ * mode only, `symbols` (loading the symbol table; in run mode it is loaded after the stop, untimed).
+ */
+export const PHASES = ['kernel_load', 'rootfs_load', 'kvm_open', 'vm_create', 'memory', 'boot_params', 'vcpu_setup', 'symbols', 'devices', 'boot_wait', 'total'] as const;
 
-export interface CaptureResult {
-  outDir: string;
-  profile: Profile;
-  profileFile: string;
-  traceFile?: string;
-  consoleFile: string;
-  /** True when the guest ended in a way that should fail the command (internal error, failed entry). */
-  failed: boolean;
-}
-
-export const DEFAULT_TIMEOUT_S = 60;
 /** Signal used to kick the vCPU thread out of KVM_RUN (a handler is installed while capturing). */
 const KICK_SIGNAL = 12; // SIGUSR2
 /** How often a stop request is repeated while the worker has not answered, and when to give up. */
 const KICK_EVERY_MS = 100;
 const GIVE_UP_MS = 10_000;
 
-/** The default output folder: captures/<UTC timestamp> under the working directory. */
-export function defaultOutDir(now = new Date()): string {
-  const stamp = now.toISOString().replace(/[:.]/g, '-').replace('T', '_').replace('Z', '');
-  return resolve('captures', stamp);
+/** The KVM engine (this VMM on /dev/kvm): run and step mode. */
+export const kvmEngine: CaptureEngine = {
+  name: 'kvm',
+  modes: ['run', 'step'],
+  defaultCmdline: DEFAULT_CMDLINE,
+  run: runKvm,
+};
+
+/** Options of `capture()`, the KVM engine called directly (benchmarks): the request with its defaults. */
+export interface CaptureOptions extends Partial<Omit<EngineRequest, 'kernel' | 'signal'>> {
+  /** A kernel file (bzImage or ELF), or undefined with guest: 'demo'. */
+  kernel?: string;
+  guest?: 'demo';
+  signal?: AbortSignal;
+  /** Empty a non-empty output folder first. */
+  force?: boolean;
 }
 
-export async function capture(o: CaptureOptions): Promise<CaptureResult> {
-  const mode = o.mode ?? 'run';
-  const clock = o.clock ?? 'host';
-  const timeout = o.timeout ?? DEFAULT_TIMEOUT_S;
+/** Boot under the KVM engine with the defaults of `boot-trace capture --engine kvm`, writing the capture folder. */
+export async function capture(o: CaptureOptions): Promise<CaptureRun> {
+  if (o.kernel && o.guest) throw new UserError('give either --kernel or --guest, not both');
+  const kernel = o.kernel ? resolve(o.kernel) : o.guest === 'demo' ? demoGuestPath() : undefined;
+  if (!kernel) throw new UserError('nothing to boot: give --kernel FILE or --guest demo');
+  const { guest: _g, force, ...rest } = o;
+  return recordCapture(kvmEngine, {
+    cmdline: DEFAULT_CMDLINE,
+    memoryMiB: DEFAULT_MEMORY_MIB,
+    mode: 'run',
+    clock: 'host',
+    timeoutS: DEFAULT_TIMEOUT_S,
+    outDir: defaultOutDir(),
+    blockIrq: false,
+    echo: false,
+    progress: Boolean(process.stderr.isTTY),
+    ...rest,
+    kernel,
+    signal: o.signal ?? new AbortController().signal,
+  }, { force: force ?? false });
+}
+
+async function runKvm(o: EngineRequest): Promise<EngineOutcome> {
+  const mode = o.mode;
+  if (mode !== 'run' && mode !== 'step') throw new UserError(`--mode ${mode}: the KVM engine runs or steps`);
+  const clock = o.clock;
+  const timeout = o.timeoutS;
   if (!(timeout > 0)) throw new UserError(`--timeout ${timeout}: give a positive number of seconds`);
   const maxSteps = o.maxSteps ?? Infinity;
   if (!(maxSteps > 0)) throw new UserError(`--max-steps ${maxSteps}: give a positive number`);
   if (mode === 'run' && o.maxSteps !== undefined) throw new UserError('--max-steps needs --mode step');
   if (mode === 'run' && (o.traceFrom !== undefined || o.traceUntil !== undefined)) throw new UserError('--trace-from/--trace-until need --mode step');
-  if (o.kernel && o.guest) throw new UserError('give either --kernel or --guest, not both');
-  const kernelPath = o.kernel ? resolve(o.kernel) : o.guest === 'demo' ? demoGuestPath() : undefined;
-  if (!kernelPath) throw new UserError('nothing to boot: give --kernel FILE or --guest demo');
+  const kernelPath = resolve(o.kernel);
   if (o.systemMap !== undefined) {
     try {
       accessSync(o.systemMap, constants.R_OK);
@@ -111,9 +116,8 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
       else untilMarker = u.stage;
     }
   }
-  const outDir = o.out ? resolve(o.out) : defaultOutDir();
+  const outDir = o.outDir;
   try {
-    makeDir(outDir);
     accessSync(outDir, constants.W_OK);
   } catch (err) {
     throw new UserError(`${outDir}: cannot write the capture's output folder (${messageOf(err)})`);
@@ -123,77 +127,55 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
   const ctrl = new Int32Array(control);
   const req: WorkerRequest = {
     kernelPath,
-    memoryMiB: o.memoryMiB ?? DEFAULT_MEMORY_MIB,
-    cmdline: o.cmdline ?? DEFAULT_CMDLINE,
+    memoryMiB: o.memoryMiB,
+    cmdline: o.cmdline,
     ...(o.initrd !== undefined ? { initrdPath: resolve(o.initrd) } : {}),
     ...(o.systemMap !== undefined ? { systemMap: resolve(o.systemMap) } : {}),
     mode,
     clock,
-    blockIrq: o.blockIrq ?? false,
+    blockIrq: o.blockIrq,
     maxSteps,
     outDir,
-    echo: o.echo ?? false,
+    echo: o.echo,
     control,
     ...(traceFrom !== undefined ? { traceFrom } : {}),
     ...(traceUntil !== undefined ? { traceUntil } : {}),
     ...(untilMarker !== undefined ? { untilMarker } : {}),
   };
 
-  const result = await runWorker(req, ctrl, timeout, o.progress ?? Boolean(process.stderr.isTTY));
-  const profile: Profile = {
-    engine: 'kvm',
-    kernel: kernelPath,
+  const result = await runWorker(req, ctrl, timeout, o.progress, o.signal);
+  const phases: Record<string, number> = {};
+  for (const name of [...PHASES, ...Object.keys(result.phases)]) {
+    if (result.phases[name] !== undefined && phases[name] === undefined) phases[name] = Math.round(result.phases[name]!);
+  }
+  const bootWait = result.phases.boot_wait ?? 0;
+  const step: StepPart | null = mode === 'step'
+    ? {
+        steps: result.steps,
+        steps_per_second: bootWait > 0 ? Math.round(result.steps / (bootWait / 1e6)) : 0,
+        trace_lines: result.traceLines,
+        symbols_us: Math.round(result.symbolsUs),
+        trace_from: o.traceFrom !== undefined
+          ? {
+              spec: o.traceFrom,
+              address: traceFrom !== undefined ? '0x' + traceFrom.toString(16) : o.traceFrom,
+              reached_us: result.windowStartUs !== undefined ? Math.round(result.windowStartUs) : null,
+            }
+          : null,
+        trace_until: o.traceUntil ?? null,
+      }
+    : null;
+  return {
     cmdline: result.cmdline,
-    mode,
-    clock,
-    memory_mib: req.memoryMiB,
-    phases: roundAll({ ...result.phases }),
-    guest: result.guest,
+    phases_us: phases,
+    guest_markers_us: markersToUs(result.guest),
     exit: { reason: result.reason, rip: result.rip, symbol: result.symbol, detail: result.detail },
-    steps: result.steps,
-    steps_per_second: result.phases.boot_wait! > 0 ? Math.round(result.steps / (result.phases.boot_wait! / 1e6)) : 0,
-    exits: result.exits,
     console_lines: result.consoleLines,
-    trace_lines: result.traceLines,
-    peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
-    symbols_us: Math.round(result.symbolsUs),
+    peak_rss_mib: process.resourceUsage().maxRSS / 1024,
+    peak_rss_source: 'self',
+    step,
+    part: { kvm: { exits: result.exits, block_irq: o.blockIrq } },
   };
-  if (o.traceFrom !== undefined || o.traceUntil !== undefined) {
-    profile.trace_window = {
-      from: o.traceFrom ?? null,
-      from_address: traceFrom !== undefined ? '0x' + traceFrom.toString(16) : null,
-      until: o.traceUntil ?? null,
-      reached_us: result.windowStartUs !== undefined ? Math.round(result.windowStartUs) : null,
-    };
-  }
-  if (o.profileExtra) Object.assign(profile, o.profileExtra);
-  const profileFile = join(outDir, 'profile.json');
-  writeProfile(profileFile, profile);
-  const res: CaptureResult = {
-    outDir,
-    profile,
-    profileFile,
-    consoleFile: join(outDir, CONSOLE_FILE),
-    failed: FAILURE_REASONS.has(result.reason),
-  };
-  if (mode === 'step') res.traceFile = join(outDir, TRACE_FILE);
-  return res;
-}
-
-/**
- * mkdir -p without Node's recursive mode for the last level: on some file systems (/proc) mkdir answers
- * ENOENT under an existing parent, and `mkdirSync(..., {recursive: true})` then retries forever.
- */
-function makeDir(dir: string): void {
-  try {
-    mkdirSync(dir);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return;
-    if (code !== 'ENOENT' || existsSync(dirname(dir))) throw err;
-    makeDir(dirname(dir));
-    mkdirSync(dir);
-  }
 }
 
 /** The symbols --trace-from/--trace-until are looked up in: --system-map, else the kernel ELF's .symtab. */
@@ -208,12 +190,7 @@ function lookupTable(kernelPath: string, systemMap: string | undefined): SymbolT
   return looksLikeElf(buf) ? symbolsFromElf(parseElf64(buf, kernelPath)) : null;
 }
 
-function roundAll(r: Record<string, number>): Record<string, number> {
-  for (const k of Object.keys(r)) r[k] = Math.round(r[k]!);
-  return r;
-}
-
-function runWorker(req: WorkerRequest, ctrl: Int32Array, timeoutS: number, showProgress: boolean): Promise<WorkerResult> {
+function runWorker(req: WorkerRequest, ctrl: Int32Array, timeoutS: number, showProgress: boolean, signal: AbortSignal): Promise<WorkerResult> {
   return new Promise<WorkerResult>((resolvePromise, reject) => {
     const worker = new Worker(new URL('./vcpu-worker.js', import.meta.url), { workerData: req });
     const progress = new Progress('capture', showProgress && req.mode === 'step', 'steps');
@@ -223,16 +200,16 @@ function runWorker(req: WorkerRequest, ctrl: Int32Array, timeoutS: number, showP
     let settled = false;
     const timers: NodeJS.Timeout[] = [];
     const onKick = (): void => {}; // a handler must exist so the signal interrupts KVM_RUN instead of killing us
-    const onSigint = (): void => requestStop(STOP_INTERRUPT);
+    const onAbort = (): void => requestStop(STOP_INTERRUPT);
     process.on('SIGUSR2', onKick);
-    process.on('SIGINT', onSigint);
+    signal.addEventListener('abort', onAbort, { once: true });
 
     const finish = (fn: () => void): void => {
       if (settled) return;
       settled = true;
       for (const t of timers) clearInterval(t);
       progress.done();
-      process.off('SIGINT', onSigint);
+      signal.removeEventListener('abort', onAbort);
       // Leave the SIGUSR2 handler a moment: a kick may still be in flight.
       setTimeout(() => process.off('SIGUSR2', onKick), 200).unref();
       fn();
@@ -252,6 +229,7 @@ function runWorker(req: WorkerRequest, ctrl: Int32Array, timeoutS: number, showP
       kick();
     }
 
+    if (signal.aborted) requestStop(STOP_INTERRUPT);
     timers.push(setTimeout(() => requestStop(STOP_TIMEOUT), timeoutS * 1000));
     timers.push(
       setInterval(() => {

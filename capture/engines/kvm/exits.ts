@@ -31,23 +31,12 @@ export interface Exit {
   systemEvent?: { type: number };
 }
 
-export type StopReason =
-  | 'reset'
-  | 'shutdown'
-  | 'halt'
-  | 'timeout'
-  | 'max-steps'
-  | 'trace-until'
-  | 'interrupted'
-  | 'internal-error'
-  | 'fail-entry'
-  | 'system-event'
-  | 'unhandled-exit';
+export type { StopReason } from '../../output/profile.js';
+import type { StopReason } from '../../output/profile.js';
 
 export type ExitAction = { kind: 'continue' } | { kind: 'stop'; reason: StopReason; detail: string };
 
-/** Reasons that mean the guest did not end the way a boot should: the capture exits non-zero. */
-export const FAILURE_REASONS: ReadonlySet<StopReason> = new Set(['internal-error', 'fail-entry', 'unhandled-exit']);
+export { FAILURE_REASONS } from '../../output/profile.js';
 
 export interface ExitContext {
   bus: PortBus;

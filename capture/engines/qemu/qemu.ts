@@ -3,9 +3,12 @@
  * records, in the same files: console.log (`<t_us> <text>`, host microseconds since QEMU was started,
  * stamped when each line's newline reached us through the serial port's FIFO) and profile.json.
  *
- *   const r = await captureWithQemu({ kernel, initrd, cmdline: 'console=ttyS0 ...', memoryMiB: 512,
+ *   const r = await captureWithQemu({ kernel, initrd, cmdline: 'console=ttyS0 ...', memoryMiB: 256,
  *                                     outDir, timeoutS: 60, accel: 'auto' });
  *   r.profile.exit.reason   // 'shutdown' after the guest powers off
+ *
+ * As an engine (capture/engines/engine.ts) it is qemuRunEngine(); captureWithQemu runs it through
+ * recordCapture, which writes profile.json.
  *
  * A capture always ends: QEMU runs with -no-reboot, so a guest power-off or reset ends the process; a
  * guest that does neither is killed (its whole process group) at the timeout.
@@ -13,100 +16,108 @@
  * and stamped with the time its last byte came (the kernel's real-mode "Probing EDD ... o" otherwise waits for the
  * decompressor and start_kernel, and would carry their time).
  */
-import { mkdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { parseFreeM, type GuestMemory } from '../../../analyzers/guest-memory.js';
+import { resolve } from 'node:path';
 import { UserError } from '../../../src/errors.js';
-import type { StopReason } from '../kvm/exits.js';
+import type { QemuPart } from '../../output/profile.js';
+import { markersToUs, type CaptureEngine, type EngineOutcome, type EngineRequest } from '../engine.js';
+import { recordCapture, type CaptureRun } from '../record.js';
 import { qemuArgs, QEMU_BINARY, type Accel } from './qemu-args.js';
-import { PARTIAL_LINE_MS, qemuInputs, qemuVersion, writeProfile, type QemuBaseOptions, type QemuProfileBase } from './qemu-common.js';
+import { PARTIAL_LINE_MS, QEMU_DEFAULT_CMDLINE, qemuInputs, qemuVersion, type QemuBaseOptions } from './qemu-common.js';
 import { runQemu, type QemuRunResult } from './qemu-process.js';
 
 // Imported from here by the CLI, tests and benchmarks.
-export { findExecutable, PARTIAL_LINE_MS, QEMU_MISSING } from './qemu-common.js';
+export { findExecutable, PARTIAL_LINE_MS, QEMU_DEFAULT_CMDLINE, QEMU_MISSING } from './qemu-common.js';
 
-export interface QemuCaptureOptions extends QemuBaseOptions {
+/** What the QEMU run engine takes besides the common request. */
+export interface QemuRunSettings {
   /** Default 'auto': KVM only where it can run a guest (see chooseAccel), else TCG. */
   accel?: Accel;
   /** Close a partial line after this many ms without a byte (default 250). */
   partialLineMs?: number;
+  /** More QEMU arguments, appended as given. */
+  extraArgs?: readonly string[];
+  /** The QEMU binary (a name looked up on PATH, or a path). */
+  qemu?: string;
+  /** Console lines to a function instead of stderr (with the request's echo). */
+  echo?: (text: string) => void;
 }
 
-export interface QemuProfile extends QemuProfileBase {
-  mode: 'run';
-  clock: 'host';
-  /** Host microseconds: qemu_start (spawn to running), first_output (to the first serial byte), boot_wait, total. */
-  phases: Record<string, number>;
-  /** rip and symbol are null: run mode under QEMU does not see the vCPU's registers. */
-  exit: { reason: StopReason; rip: null; symbol: null; detail: string; qemu_status: number | null; qemu_signal: string | null };
-  steps: 0;
-  steps_per_second: 0;
-  exits: 0;
-  trace_lines: 0;
-  /** The guest's own `free -m` (the appliance's /init prints it), or null when the console has none. */
-  guest_memory: GuestMemory | null;
-  symbols_us: 0;
+/** The QEMU engine in run mode. */
+export function qemuRunEngine(settings: QemuRunSettings = {}): CaptureEngine {
+  return {
+    name: 'qemu',
+    modes: ['run'],
+    defaultCmdline: QEMU_DEFAULT_CMDLINE,
+    check(r) {
+      if (r.blockIrq) throw new UserError('--block-irq applies to step mode');
+    },
+    run: (r) => runQemuEngine(r, settings),
+  };
 }
 
-export interface QemuCaptureResult {
-  outDir: string;
-  profile: QemuProfile;
-  profileFile: string;
-  consoleFile: string;
-  /** True when the run should fail the command: QEMU failed after the guest started. */
-  failed: boolean;
+export interface QemuCaptureOptions extends QemuBaseOptions, Omit<QemuRunSettings, 'echo'> {
+  /** Empty a non-empty output folder first. */
+  force?: boolean;
 }
 
-export async function captureWithQemu(o: QemuCaptureOptions): Promise<QemuCaptureResult> {
-  const { qemu, kernel, initrd, accel } = qemuInputs(o, 'auto');
+/** Boot under QEMU in run mode and write the capture folder (recordCapture: the same profile as `capture`). */
+export function captureWithQemu(o: QemuCaptureOptions): Promise<CaptureRun> {
+  return recordCapture(
+    qemuRunEngine({
+      ...(o.accel !== undefined ? { accel: o.accel } : {}),
+      ...(o.partialLineMs !== undefined ? { partialLineMs: o.partialLineMs } : {}),
+      ...(o.extraArgs !== undefined ? { extraArgs: o.extraArgs } : {}),
+      ...(o.qemu !== undefined ? { qemu: o.qemu } : {}),
+      ...(typeof o.echo === 'function' ? { echo: o.echo } : {}),
+    }),
+    {
+      kernel: resolve(o.kernel),
+      ...(o.initrd !== undefined ? { initrd: resolve(o.initrd) } : {}),
+      cmdline: o.cmdline,
+      memoryMiB: o.memoryMiB,
+      mode: 'run',
+      clock: 'host',
+      timeoutS: o.timeoutS,
+      outDir: o.outDir,
+      blockIrq: false,
+      echo: o.echo !== undefined && o.echo !== false,
+      progress: false,
+      signal: o.signal ?? new AbortController().signal,
+    },
+    { force: o.force ?? false },
+  );
+}
 
-  const outDir = resolve(o.outDir);
-  mkdirSync(outDir, { recursive: true });
-  const consoleFile = join(outDir, 'console.log');
-  const profileFile = join(outDir, 'profile.json');
+async function runQemuEngine(r: EngineRequest, s: QemuRunSettings): Promise<EngineOutcome> {
+  const { qemu, kernel, initrd, accel } = qemuInputs({ kernel: r.kernel, ...(r.initrd !== undefined ? { initrd: r.initrd } : {}), timeoutS: r.timeoutS, accel: s.accel ?? 'auto', ...(s.qemu !== undefined ? { qemu: s.qemu } : {}) }, 'auto');
   const version = qemuVersion(qemu);
-
   const run = await runQemu({
     qemu,
-    args: (serial) => qemuArgs({ kernel, initrd, cmdline: o.cmdline, memoryMiB: o.memoryMiB, accel, serial, extraArgs: o.extraArgs }),
-    consoleFile,
-    timeoutS: o.timeoutS,
-    echo: o.echo,
-    partialLineMs: o.partialLineMs ?? PARTIAL_LINE_MS,
-    signal: o.signal,
+    args: (serial) => qemuArgs({ kernel, initrd, cmdline: r.cmdline, memoryMiB: r.memoryMiB, accel, serial, extraArgs: s.extraArgs }),
+    consoleFile: resolve(r.outDir, 'console.log'),
+    timeoutS: r.timeoutS,
+    echo: r.echo ? (s.echo ?? true) : false,
+    partialLineMs: s.partialLineMs ?? PARTIAL_LINE_MS,
+    signal: r.signal,
   });
-  const detail = describeEnd(run);
   if (run.reason === 'internal-error' && run.consoleLines === 0) {
     // QEMU refused to start (bad kernel file, bad option): nothing was captured, say why in one line.
     const first = run.messages.split('\n').find((l) => l.trim()) ?? `exit status ${run.status}`;
     throw new UserError(`${QEMU_BINARY} failed before the guest ran: ${first.trim()}`);
   }
-  const profile: QemuProfile = {
-    engine: 'qemu',
-    accel,
-    qemu_version: version,
-    qemu_args: run.args,
-    kernel,
-    initrd: initrd ?? null,
-    cmdline: o.cmdline,
-    mode: 'run',
-    clock: 'host',
-    memory_mib: o.memoryMiB,
-    phases: run.phases,
-    guest: run.markers,
-    exit: { reason: run.reason, rip: null, symbol: null, detail, qemu_status: run.status, qemu_signal: run.signal },
-    steps: 0,
-    steps_per_second: 0,
-    exits: 0,
+  const part: QemuPart = { accel, version, args: run.args, status: run.status, signal: run.signal, gdbstub: null };
+  return {
+    cmdline: r.cmdline,
+    phases_us: run.phases,
+    guest_markers_us: markersToUs(run.markers),
+    // rip and symbol are null: run mode under QEMU does not see the vCPU's registers.
+    exit: { reason: run.reason, rip: null, symbol: null, detail: describeEnd(run) },
     console_lines: run.consoleLines,
-    trace_lines: 0,
-    peak_rss_bytes: run.peakRss,
+    peak_rss_mib: run.peakRss === null ? null : run.peakRss / (1024 * 1024),
     peak_rss_source: run.peakRssSource,
-    guest_memory: parseFreeM(readFileSync(consoleFile, 'utf8')),
-    symbols_us: 0,
+    step: null,
+    part: { qemu: part },
   };
-  writeProfile(profileFile, profile);
-  return { outDir, profile, profileFile, consoleFile, failed: run.reason === 'internal-error' };
 }
 
 function describeEnd(r: QemuRunResult): string {
