@@ -148,7 +148,7 @@ describe.skipIf(!haveQemu)('the demo guest under QEMU (PVH entry)', () => {
       if (!kvmTrace) ctx.skip();
       const qemu = events(q.traceFile);
       const kvm = events(kvmTrace!);
-      // The instruction after each `out` has no KVM line (this-machine.md); QEMU has one per character.
+      // The instruction after each `out` has no KVM line (docs/kvm-facts.md, the software-backed KVM); QEMU has one per character.
       const inKvm = new Set(kvm);
       const afterOut = new Set(qemu.filter((l) => !inKvm.has(l)));
       expect(afterOut.size).toBe(1);
