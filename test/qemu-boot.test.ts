@@ -38,10 +38,10 @@ describeNeeds(missing, 'QEMU engine, run mode, real kernel under TCG', () => {
     expect(p.exit).toMatchObject({ reason: 'shutdown', rip: null, symbol: null });
     expect(p.exit.detail).toMatch(/reboot: Power down/);
     expect(p.engine).toBe('qemu');
-    expect(Object.keys(p.guest)).toEqual(expect.arrayContaining(['init_entry', 'mounts_done', 'ready', 'workload_done']));
-    expect(p.guest.ready!).toBeGreaterThan(p.guest.init_entry!);
-    expect(p.peak_rss_bytes!).toBeGreaterThan(32 * 1024 * 1024);
-    expect(p.phases.total!).toBeGreaterThanOrEqual(p.phases.boot_wait!);
+    expect(Object.keys(p.guest_markers_us)).toEqual(expect.arrayContaining(['init_entry', 'mounts_done', 'ready', 'workload_done']));
+    expect(p.guest_markers_us.ready!).toBeGreaterThan(p.guest_markers_us.init_entry!);
+    expect(p.peak_rss_mib!).toBeGreaterThan(32);
+    expect(p.phases_us.total!).toBeGreaterThanOrEqual(p.phases_us.boot_wait!);
     expect(JSON.parse(readFileSync(run.profileFile, 'utf8'))).toEqual(p);
     const lines = text.trimEnd().split('\n');
     expect(lines.length).toBe(p.console_lines);

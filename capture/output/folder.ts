@@ -55,7 +55,7 @@ export function prepareOutDir(dir: string, force = false): string {
   try {
     makeDir(out);
   } catch (err) {
-    throw new UserError(`${out}: cannot create the capture's output folder (${(err as NodeJS.ErrnoException).code ?? messageOf(err)})`);
+    throw new UserError(`${out}: cannot write the capture's output folder (${(err as NodeJS.ErrnoException).code ?? messageOf(err)})`);
   }
   return out;
 }

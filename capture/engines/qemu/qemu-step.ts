@@ -114,6 +114,9 @@ export interface QemuStepRunOptions extends QemuStepOptions {
   force?: boolean;
 }
 
+/** What stepWithQemu returns: the capture folder and its profile, as every capture path. */
+export type QemuStepResult = CaptureRun;
+
 /** Step a guest under QEMU and write the capture folder (recordCapture: the same profile as `capture`). */
 export function stepWithQemu(o: QemuStepRunOptions): Promise<CaptureRun> {
   const { kernel, initrd, cmdline, memoryMiB, outDir, timeoutS, traceFrom, maxSteps, clock, signal, echo, force, ...settings } = o;

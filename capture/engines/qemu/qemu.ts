@@ -137,3 +137,6 @@ function describeEnd(r: QemuRunResult): string {
     }
   }
 }
+
+/** What captureWithQemu returns: the capture folder and its profile, as every capture path. */
+export type QemuCaptureResult = CaptureRun;
