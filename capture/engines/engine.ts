@@ -45,7 +45,8 @@ export interface EngineOutcome {
   phases_us: Record<string, number>;
   /** From the console recorder's BOOT_TIME markers, converted to microseconds. */
   guest_markers_us: Record<string, number>;
-  exit: ProfileExit;
+  /** Without `signal`: record.ts adds which signal interrupted the capture. */
+  exit: Omit<ProfileExit, 'signal'>;
   console_lines: number;
   peak_rss_mib: number | null;
   peak_rss_source: 'self' | 'rusage' | 'vmhwm' | null;

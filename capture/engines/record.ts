@@ -4,6 +4,7 @@
  * profile. runCapture (run-capture.ts) calls this after choosing the engine; tests and benchmarks that drive
  * one engine directly call it too, so every path writes the same profile.
  */
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { ConsoleLine, ConsoleMessage } from '../../analyzers/console-lines.js';
 import { GuestMemoryReader, type GuestMemory } from '../../analyzers/guest-memory.js';
@@ -43,6 +44,7 @@ export async function recordCapture(engine: CaptureEngine, request: EngineReques
   const profileFile = join(outDir, PROFILE_FILE);
   writeProfile(profileFile, profile);
   const failed = FAILURE_REASONS.has(profile.exit.reason);
+  const signo = profile.exit.signal !== null ? constants.signals[profile.exit.signal as NodeJS.Signals] : undefined;
   return {
     outDir,
     profile,
@@ -50,7 +52,7 @@ export async function recordCapture(engine: CaptureEngine, request: EngineReques
     consoleFile: join(outDir, CONSOLE_FILE),
     ...(profile.step ? { traceFile: join(outDir, TRACE_FILE) } : {}),
     failed,
-    status: profile.exit.reason === 'interrupted' ? 130 : failed ? 2 : 0,
+    status: profile.exit.reason === 'interrupted' ? 128 + (signo ?? constants.signals.SIGINT) : failed ? 2 : 0,
   };
 }
 
@@ -84,9 +86,15 @@ export function guestMemoryOf(m: GuestMemory | null): ProfileGuestMemory | null 
  * the timeout, and an engine sees only that. Stops the user or a limit asked for (interrupted, max-steps,
  * trace-until) and VMM failures stay as they are.
  */
-function withPanic(exit: ProfileExit, panic: string | null): ProfileExit {
+function withPanic(exit: Omit<ProfileExit, 'signal'>, panic: string | null): Omit<ProfileExit, 'signal'> {
   if (panic === null || !['reset', 'shutdown', 'halt', 'timeout', 'system-event'].includes(exit.reason)) return exit;
   return { ...exit, reason: 'panic', detail: `${panic} (then: ${exit.reason}: ${exit.detail})` };
+}
+
+/** An interrupted capture names the signal that stopped it (the abort reason runCapture gives, e.g. 'SIGTERM'). */
+function withSignal(exit: Omit<ProfileExit, 'signal'>, signal: AbortSignal): ProfileExit {
+  const name = exit.reason === 'interrupted' && typeof signal.reason === 'string' && /^SIG[A-Z]+$/.test(signal.reason) ? signal.reason : null;
+  return { ...exit, signal: name, ...(name ? { detail: `${exit.detail} (${name})` } : {}) };
 }
 
 function buildProfile(engine: CaptureEngine, r: EngineRequest, e: EngineOutcome, after: AfterEngine, setup: CaptureSetup | null): Profile {
@@ -103,7 +111,7 @@ function buildProfile(engine: CaptureEngine, r: EngineRequest, e: EngineOutcome,
     timeout_s: r.timeoutS,
     phases_us: e.phases_us,
     guest_markers_us: e.guest_markers_us,
-    exit: withPanic(e.exit, after.panic),
+    exit: withSignal(withPanic(e.exit, after.panic), r.signal),
     console_lines: e.console_lines,
     peak_rss_mib: e.peak_rss_mib === null ? null : Math.round(e.peak_rss_mib * 1000) / 1000,
     peak_rss_source: e.peak_rss_source,

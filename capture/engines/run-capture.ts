@@ -15,6 +15,9 @@ import type { CaptureMode, Clock } from '../output/profile.js';
 import { recordCapture, type CaptureRun } from './record.js';
 import { engineFor } from './registry.js';
 
+/** Signals that stop a capture cleanly (record.ts turns them into exit status 128 + number). */
+export const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
 export interface RunOptions {
   mode?: CaptureMode;
   /** Default DEFAULT_MEMORY_MIB (256). */
@@ -32,19 +35,21 @@ export interface RunOptions {
   echo?: boolean;
   /** Progress on stderr; default: when stderr is a TTY. */
   progress?: boolean;
-  /** The caller's stop (benchmark's Ctrl-C); runCapture also stops on SIGINT while it runs. */
+  /** The caller's stop (benchmark's Ctrl-C; abort with a signal name as reason to have it recorded); runCapture also stops on SIGINT, SIGTERM and SIGHUP while it runs. */
   signal?: AbortSignal;
 }
 
 export async function runCapture(prepared: PreparedCapture, o: RunOptions = {}): Promise<CaptureRun> {
   const mode = o.mode ?? 'run';
   const engine = engineFor(prepared.engine, mode);
+  // SIGINT, SIGTERM and SIGHUP all end a capture the same way: the engine stops, its files are written,
+  // profile.json says 'interrupted' and which signal (exit.signal), and the status is 128 + the signal's number.
   const stop = new AbortController();
-  const onSigint = (): void => stop.abort();
-  const onCallerAbort = (): void => stop.abort();
-  process.on('SIGINT', onSigint);
+  const onSignal = (name: NodeJS.Signals): void => stop.abort(name);
+  const onCallerAbort = (): void => stop.abort(o.signal?.reason);
+  for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
   o.signal?.addEventListener('abort', onCallerAbort, { once: true });
-  if (o.signal?.aborted) stop.abort();
+  if (o.signal?.aborted) stop.abort(o.signal.reason);
   try {
     return await recordCapture(
       engine,
@@ -69,7 +74,7 @@ export async function runCapture(prepared: PreparedCapture, o: RunOptions = {}):
       { force: o.force ?? false, setup: prepared.setup },
     );
   } finally {
-    process.off('SIGINT', onSigint);
+    for (const sig of STOP_SIGNALS) process.off(sig, onSignal);
     o.signal?.removeEventListener('abort', onCallerAbort);
   }
 }

@@ -56,6 +56,7 @@ export const PROFILE_SCHEMA: Field = {
         detail: str,
         rip: strOrNull,
         symbol: strOrNull,
+        signal: { type: 'string', nullable: true, values: ['SIGINT', 'SIGTERM', 'SIGHUP'] },
       },
     },
     console_lines: int,

@@ -41,6 +41,8 @@ export interface ProfileExit {
   rip: string | null;
   /** `rip` named by the symbol table (`machine_restart + 12 in section .text`); null with rip. */
   symbol: string | null;
+  /** Reason 'interrupted': the signal that stopped the capture (SIGINT, SIGTERM, SIGHUP), else null. */
+  signal: string | null;
 }
 
 /** The guest's `free -m` table, read from console.log once after any engine (analyzers/guest-memory.ts). */
@@ -237,6 +239,7 @@ export function upgradeV1(o: Record<string, unknown>): Record<string, unknown> {
       detail: typeof exit.detail === 'string' ? exit.detail : '',
       rip: typeof exit.rip === 'string' ? (exit.rip.startsWith('0x') ? exit.rip : `0x${exit.rip}`) : null,
       symbol: typeof exit.symbol === 'string' ? exit.symbol : null,
+      signal: null,
     },
     console_lines: num(o.console_lines) ?? 0,
     peak_rss_mib: rss === null ? null : rss / (1024 * 1024),

@@ -22,7 +22,7 @@ import type { QemuPart } from '../../output/profile.js';
 import { markersToUs, type CaptureEngine, type EngineOutcome, type EngineRequest } from '../engine.js';
 import { recordCapture, type CaptureRun } from '../record.js';
 import { qemuArgs, QEMU_BINARY, type Accel } from './qemu-args.js';
-import { PARTIAL_LINE_MS, QEMU_DEFAULT_CMDLINE, qemuInputs, qemuVersion, type QemuBaseOptions } from './qemu-common.js';
+import { PARTIAL_LINE_MS, QEMU_DEFAULT_CMDLINE, qemuInputs, qemuVersion, type QemuBaseOptions, type QemuInputs } from './qemu-common.js';
 import { runQemu, type QemuRunResult } from './qemu-process.js';
 
 // Imported from here by the CLI, tests and benchmarks.
@@ -43,15 +43,16 @@ export interface QemuRunSettings {
 }
 
 /** The QEMU engine in run mode. */
-export function qemuRunEngine(settings: QemuRunSettings = {}): CaptureEngine {
+export function qemuRunEngine(s: QemuRunSettings = {}): CaptureEngine {
   return {
     name: 'qemu',
     modes: ['run'],
     defaultCmdline: QEMU_DEFAULT_CMDLINE,
     check(r) {
       if (r.blockIrq) throw new UserError('--block-irq applies to step mode');
+      inputsOf(r, s); // QEMU, the files and the accelerator: refused before the output folder is touched
     },
-    run: (r) => runQemuEngine(r, settings),
+    run: (r) => runQemuEngine(r, s),
   };
 }
 
@@ -89,7 +90,7 @@ export function captureWithQemu(o: QemuCaptureOptions): Promise<CaptureRun> {
 }
 
 async function runQemuEngine(r: EngineRequest, s: QemuRunSettings): Promise<EngineOutcome> {
-  const { qemu, kernel, initrd, accel } = qemuInputs({ kernel: r.kernel, ...(r.initrd !== undefined ? { initrd: r.initrd } : {}), timeoutS: r.timeoutS, accel: s.accel ?? 'auto', ...(s.qemu !== undefined ? { qemu: s.qemu } : {}) }, 'auto');
+  const { qemu, kernel, initrd, accel } = inputsOf(r, s);
   const version = qemuVersion(qemu);
   const run = await runQemu({
     qemu,
@@ -118,6 +119,10 @@ async function runQemuEngine(r: EngineRequest, s: QemuRunSettings): Promise<Engi
     step: null,
     part: { qemu: part },
   };
+}
+
+function inputsOf(r: Pick<EngineRequest, 'kernel' | 'initrd' | 'timeoutS'>, s: QemuRunSettings): QemuInputs {
+  return qemuInputs({ kernel: r.kernel, ...(r.initrd !== undefined ? { initrd: r.initrd } : {}), timeoutS: r.timeoutS, accel: s.accel ?? 'auto', ...(s.qemu !== undefined ? { qemu: s.qemu } : {}) }, 'auto');
 }
 
 function describeEnd(r: QemuRunResult): string {
