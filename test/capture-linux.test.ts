@@ -5,47 +5,28 @@
  *   b. a trace window: --trace-from start_kernel --max-steps 50000, named from the extracted kallsyms;
  *   c. a bare `capture` (engine auto): the appliance boots to BOOT_TIME:ready and a clean stop.
  * The kernel is the default one (host's, cached, or Debian's cloud kernel downloaded once). Each part
- * skips with a warning when /dev/kvm, QEMU or the kernel is not available.
+ * skips, naming what is missing, when /dev/kvm, QEMU or a way to get the kernel is not there.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { findExecutable } from '../capture/engines/qemu.js';
+import { expect, it } from 'vitest';
+import { validateProfile, type CaptureSetup, type Profile as ProfileV2 } from '../capture/output/profile.js';
 import { findKernel } from '../capture/kernel/discover.js';
 import { probeKvm } from '../capture/probe/kvm-probe.js';
 import { kvmMissing } from './capture-helpers.js';
 import { runCli, testOutput } from './helpers.js';
+import { defaultKernelMissing, describeNeeds, qemuMissing } from './preconditions.js';
 
 const noKvm = kvmMissing();
-const noQemu = findExecutable('qemu-system-x86_64') ? null : 'qemu-system-x86_64 not installed';
-let kernel: string | null = null;
-let noKernel: string | null = null;
-try {
-  kernel = (await findKernel({ log: () => {} })).path;
-} catch (err) {
-  noKernel = `no kernel to boot (${(err as Error).message})`;
-}
+const noQemu = qemuMissing();
+const noKernel = defaultKernelMissing();
+// Once a kernel can be had, failing to get it fails this file.
+const kernel = noKernel ? null : (await findKernel({ log: () => {} })).path;
 const kvmSkip = noKvm ?? noKernel;
-if (kvmSkip) console.warn(`skipping KVM captures of a real kernel: ${kvmSkip}`);
 // Whether this machine's /dev/kvm can run a stock kernel decides what part a must see at the end.
 const kvmRunsLinux = kvmSkip ? false : probeKvm().ok;
 
-interface Profile {
-  engine: string;
-  mode: string;
-  phases: Record<string, number>;
-  guest: Record<string, number>;
-  exit: { reason: string; rip: string | null; symbol: string | null; detail: string };
-  steps: number;
-  trace_window?: { from: string; reached_us: number | null };
-  setup: {
-    engine: { asked: string; chosen: string; reason: string };
-    kernel: { path: string; source: string };
-    decompress: { mode: string; booted: string };
-    initrd: { path: string | null; source: string; workload: string | null };
-    symbols: { source: string; file: string | null; count: number | null };
-  };
-}
+type Profile = Omit<ProfileV2, 'setup'> & { setup: CaptureSetup };
 
 function capture(name: string, args: string[], timeoutMs: number): { dir: string; profile: Profile; stderr: string; status: number | null; console: string } {
   const dir = testOutput('capture-linux', name);
@@ -53,13 +34,14 @@ function capture(name: string, args: string[], timeoutMs: number): { dir: string
   let profile: Profile;
   try {
     profile = JSON.parse(readFileSync(join(dir, 'profile.json'), 'utf8')) as Profile;
+    expect(validateProfile(profile)).toEqual([]);
   } catch {
     throw new Error(`capture ${args.join(' ')} wrote no profile.json (status ${r.status}): ${r.stderr}`);
   }
   return { dir, profile, stderr: r.stderr, status: r.status, console: readFileSync(join(dir, 'console.log'), 'utf8') };
 }
 
-describe.skipIf(kvmSkip !== null)('a real kernel under the KVM engine', () => {
+describeNeeds(kvmSkip, 'a real kernel under the KVM engine', () => {
   it('run mode, host decompression: banner, e820 map, and a named stop within 3 minutes', () => {
     const r = capture('kvm-run', ['--engine', 'kvm', '--kernel', kernel!, '--mode', 'run', '--timeout', '170', '--no-summary'], 200_000);
     expect(r.profile.engine).toBe('kvm');
@@ -69,10 +51,10 @@ describe.skipIf(kvmSkip !== null)('a real kernel under the KVM engine', () => {
     expect(r.profile.setup.initrd.source).toBe('appliance');
     expect(r.console).toMatch(/^\d+\.\d (\[\s*\d+\.\d+\] )?Linux version \d+\.\d+/m);
     expect(r.console).toMatch(/BIOS-e820: \[mem 0x0000000000000000-0x000000000009fbff\] usable/);
-    expect(r.profile.phases.total).toBeLessThan(180e6);
+    expect(r.profile.phases_us.total).toBeLessThan(180e6);
     if (kvmRunsLinux) {
       // Hardware KVM: the appliance boots, powers off, and the kernel resets by triple fault.
-      expect(r.profile.guest.ready).toBeGreaterThan(0);
+      expect(r.profile.guest_markers_us.ready).toBeGreaterThan(0);
       expect(r.profile.exit.reason).toBe('shutdown');
     } else {
       // This machine's software-backed KVM: an emulation failure (at the int3 self-test, ~65-160 s in,
@@ -96,8 +78,8 @@ describe.skipIf(kvmSkip !== null)('a real kernel under the KVM engine', () => {
     const r = capture('kvm-window', ['--engine', 'kvm', '--kernel', kernel!, '--trace-from', 'start_kernel', '--max-steps', '50000', '--mode', 'step', '--timeout', '120', '--no-summary'], 150_000);
     expect(r.status).toBe(0);
     expect(r.profile.exit.reason).toBe('max-steps');
-    expect(r.profile.steps).toBe(50000);
-    expect(r.profile.trace_window!.reached_us).toBeGreaterThan(0);
+    expect(r.profile.step!.steps).toBe(50000);
+    expect(r.profile.step!.trace_from!.reached_us).toBeGreaterThan(0);
     const lines = readFileSync(join(r.dir, 'trace.log'), 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('#'));
     expect(lines.length).toBe(50000);
     expect(lines[0]).toMatch(/^\d+\.\d start_kernel in section \.init\.text$/);
@@ -118,9 +100,8 @@ describe.skipIf(kvmSkip !== null)('a real kernel under the KVM engine', () => {
 });
 
 const autoSkip = noKernel ?? (noQemu && (noKvm || !kvmRunsLinux) ? noQemu : null);
-if (autoSkip) console.warn(`skipping the default capture: ${autoSkip}`);
 
-describe.skipIf(autoSkip !== null)('boot-trace capture with no arguments', () => {
+describeNeeds(autoSkip, 'boot-trace capture with no arguments', () => {
   it('boots the default kernel and the appliance to BOOT_TIME:ready and a clean stop', () => {
     const r = capture('default', [], 120_000);
     expect(r.status).toBe(0);
@@ -128,8 +109,8 @@ describe.skipIf(autoSkip !== null)('boot-trace capture with no arguments', () =>
     expect(r.profile.setup.engine.chosen).toBe(kvmRunsLinux ? 'kvm' : 'qemu');
     if (!kvmRunsLinux && !noKvm) expect(r.stderr).toMatch(/^boot-trace: \/dev\/kvm cannot run this kernel here \(.+\); using QEMU \((TCG|KVM)\)$/m);
     expect(r.profile.setup.initrd.source).toBe('appliance');
-    for (const stage of ['init_entry', 'mounts_done', 'init_ok', 'ready', 'workload_done']) expect(r.profile.guest[stage]).toBeGreaterThan(0);
-    expect(r.profile.guest.ready).toBeGreaterThan(r.profile.guest.init_entry!);
+    for (const stage of ['init_entry', 'mounts_done', 'init_ok', 'ready', 'workload_done']) expect(r.profile.guest_markers_us[stage]).toBeGreaterThan(0);
+    expect(r.profile.guest_markers_us.ready).toBeGreaterThan(r.profile.guest_markers_us.init_entry!);
     expect(r.profile.exit.reason).toBe('shutdown');
     // The summary at the end: markers, stages from the console, where the files are.
     expect(r.stderr).toMatch(/Guest markers \(BOOT_TIME, guest clock\)\n {2}init_entry/);
@@ -147,6 +128,6 @@ describe.skipIf(autoSkip !== null)('boot-trace capture with no arguments', () =>
     expect(r.status).toBe(0);
     expect(r.profile.setup.initrd).toMatchObject({ source: 'appliance', workload: 'echo workload-$((6 * 7))' });
     expect(r.console).toMatch(/^\d+\.\d workload-42$/m);
-    expect(r.profile.guest.workload_done).toBeGreaterThan(r.profile.guest.ready!);
+    expect(r.profile.guest_markers_us.workload_done).toBeGreaterThan(r.profile.guest_markers_us.ready!);
   }, 130_000);
 });

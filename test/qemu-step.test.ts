@@ -8,17 +8,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAppliance } from '../capture/appliance/appliance.js';
-import { findExecutable } from '../capture/engines/qemu.js';
-import { parseTraceFrom, qemuStepSummary, stepWithQemu, withNokaslr, type QemuStepResult } from '../capture/engines/qemu-step.js';
-import { canRepeatInPlace } from '../capture/engines/repeat-in-place.js';
+import { summaryLines } from '../capture/output/profile.js';
+import { parseTraceFrom, stepWithQemu, withNokaslr, type QemuStepResult } from '../capture/engines/qemu/qemu-step.js';
+import { canRepeatInPlace } from '../capture/engines/qemu/repeat-in-place.js';
 import { SymbolTable as Table } from '../src/symbols/symbol-table.js';
 import { findKernel } from '../capture/kernel/discover.js';
 import { kernelSymbolTable } from '../capture/kernel/symbols.js';
 import { UserError } from '../src/errors.js';
 import type { SymbolTable } from '../src/symbols/symbol-table.js';
+import { busyboxMissing, defaultKernelMissing, describeNeeds, firstMissing, qemuMissing } from './preconditions.js';
 
-const haveQemu = findExecutable('qemu-system-x86_64') !== null;
-if (!haveQemu) console.warn('qemu-step tests skipped: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)');
+const missing = firstMissing(qemuMissing(), defaultKernelMissing(), busyboxMissing());
 
 const CMDLINE = 'console=ttyS0 panic=-1 reboot=t';
 const STEPS = 20_000;
@@ -74,58 +74,55 @@ describe('step-mode options', () => {
   it('a QEMU binary that is not there, or a bad --max-steps, is a one-line error', async () => {
     const base = { kernel: '/dev/null', cmdline: '', memoryMiB: 64, outDir: tmp(), timeoutS: 1, maxSteps: 10, symbols: null, clock: 'steps' as const };
     await expect(stepWithQemu({ ...base, qemu: '/nonexistent/qemu-system-x86_64' })).rejects.toThrow(/not found or not executable/);
-    if (haveQemu) await expect(stepWithQemu({ ...base, maxSteps: 0 })).rejects.toThrow(/--max-steps 0/);
+  });
+
+  it('a bad --max-steps is a one-line error before QEMU starts', async (ctx) => {
+    if (qemuMissing()) ctx.skip(qemuMissing()!);
+    const base = { kernel: '/dev/null', cmdline: '', memoryMiB: 64, outDir: tmp(), timeoutS: 1, maxSteps: 0, symbols: null, clock: 'steps' as const };
+    await expect(stepWithQemu(base)).rejects.toThrow(/--max-steps 0/);
   });
 });
 
-describe.skipIf(!haveQemu)('QEMU engine, step mode through the gdbstub, real kernel under TCG', () => {
+describeNeeds(missing, 'QEMU engine, step mode through the gdbstub, real kernel under TCG', () => {
   let kernel = '';
   let initrd = '';
   let symbols: SymbolTable;
-  let missing = '';
   let run: QemuStepResult;
   let lines: string[] = [];
 
   beforeAll(async () => {
-    try {
-      kernel = (await findKernel({ log: () => {} })).path;
-      initrd = await buildAppliance({ log: () => {} });
-      symbols = await kernelSymbolTable(kernel);
-    } catch (err) {
-      missing = `no kernel or busybox for the appliance (${(err as Error).message})`;
-      console.warn(`qemu-step tests skipped: ${missing}`);
-      return;
-    }
+    kernel = (await findKernel({ log: () => {} })).path;
+    initrd = await buildAppliance({ log: () => {} });
+    symbols = await kernelSymbolTable(kernel);
     run = await stepWithQemu({
       kernel, initrd, cmdline: CMDLINE, memoryMiB: 512, outDir: tmp(), timeoutS: 240,
       traceFrom: 'start_kernel', maxSteps: STEPS, symbols, clock: 'steps',
     });
-    lines = body(readFileSync(run.traceFile, 'utf8'));
+    lines = body(readFileSync(run.traceFile!, 'utf8'));
   }, 400_000);
 
-  it(`--trace-from start_kernel --max-steps ${STEPS}: exactly ${STEPS} lines, the first at start_kernel`, (ctx) => {
-    if (missing) ctx.skip();
+  it(`--trace-from start_kernel --max-steps ${STEPS}: exactly ${STEPS} lines, the first at start_kernel`, () => {
     const p = run.profile;
     expect(p.exit.reason).toBe('max-steps');
-    expect(p.steps).toBe(STEPS);
-    expect(p.trace_lines).toBe(STEPS);
+    expect(p.step!.steps).toBe(STEPS);
+    expect(p.step!.trace_lines).toBe(STEPS);
     expect(lines.length).toBe(STEPS);
     expect(lines[0]).toMatch(/^0 start_kernel in section \S+$/);
     expect(lines[0]).toBe(`0 ${symbols.describe(symbols.resolve('start_kernel')!)}`);
-    expect(p.trace_from).toMatchObject({ spec: 'start_kernel', address: symbols.resolve('start_kernel')!.toString(16) });
+    // profile v2: addresses are 0x-prefixed like exit.rip, and the breakpoint kind moved to qemu.gdbstub
+    expect(p.step!.trace_from).toMatchObject({ spec: 'start_kernel', address: '0x' + symbols.resolve('start_kernel')!.toString(16) });
     expect(p.cmdline).toMatch(/(^|\s)nokaslr(\s|$)/);
     lines.forEach((l, i) => expect(l.startsWith(`${i} `), l).toBe(true));
-    expect(p.steps_per_second).toBeGreaterThan(0);
+    expect(p.step!.steps_per_second).toBeGreaterThan(0);
     // one step packet per line after the first, and a `p` for each stop reply without rip in it
-    expect(p.gdbstub.packets_sent).toBeGreaterThanOrEqual(2 * (STEPS - 1) - p.gdbstub.stop_replies_with_rip);
+    expect(p.qemu!.gdbstub!.packets_sent).toBeGreaterThanOrEqual(2 * (STEPS - 1) - p.qemu!.gdbstub!.stop_replies_with_rip);
     expect(JSON.parse(readFileSync(run.profileFile, 'utf8'))).toEqual(p);
-    expect(qemuStepSummary(p).at(-1)).toBe(`[boot-profile] exit: max-steps at ${p.exit.rip} (${p.exit.symbol}): --max-steps ${STEPS} reached`);
+    expect(summaryLines(p).at(-1)).toBe(`[boot-profile] exit: max-steps at ${p.exit.rip} (${p.exit.symbol}): --max-steps ${STEPS} reached`);
     // The console was recorded up to the breakpoint: SeaBIOS and the kernel's real-mode setup.
     expect(p.console_lines).toBeGreaterThan(0);
   });
 
-  it('names every line from the kallsyms table; bare addresses only where no symbol covers them', (ctx) => {
-    if (missing) ctx.skip();
+  it('names every line from the kallsyms table; bare addresses only where no symbol covers them', () => {
     let bare = 0;
     for (const l of lines) {
       const m = /^\d+ (\S+)(?: \+ (\d+))? in section (\S+)$/.exec(l);
@@ -143,8 +140,7 @@ describe.skipIf(!haveQemu)('QEMU engine, step mode through the gdbstub, real ker
     expect(bare).toBeLessThan(STEPS / 100);
   });
 
-  it('reaches the functions start_kernel calls first, in source order', (ctx) => {
-    if (missing) ctx.skip();
+  it('reaches the functions start_kernel calls first, in source order', () => {
     const first = new Map<string, number>();
     lines.forEach((l, i) => {
       const name = l.split(' ')[1]!;
@@ -155,13 +151,12 @@ describe.skipIf(!haveQemu)('QEMU engine, step mode through the gdbstub, real ker
     expect([...at].sort((a, b) => a - b)).toEqual(at);
   });
 
-  it('--clock host with the guest left to run on: increasing microsecond stamps, then the boot ends by itself', async (ctx) => {
-    if (missing) ctx.skip();
+  it('--clock host with the guest left to run on: increasing microsecond stamps, then the boot ends by itself', async () => {
     const r = await stepWithQemu({
       kernel, initrd, cmdline: CMDLINE, memoryMiB: 512, outDir: tmp(), timeoutS: 240,
       traceFrom: 'start_kernel', maxSteps: 300, symbols, clock: 'host', after: 'run',
     });
-    const host = body(readFileSync(r.traceFile, 'utf8'));
+    const host = body(readFileSync(r.traceFile!, 'utf8'));
     expect(host.length).toBe(300);
     let prev = 0;
     for (const l of host) {
@@ -170,14 +165,13 @@ describe.skipIf(!haveQemu)('QEMU engine, step mode through the gdbstub, real ker
       expect(Number(m![1])).toBeGreaterThanOrEqual(prev);
       prev = Number(m![1]);
     }
-    expect(Number(host[0]!.split(' ')[0])).toBeGreaterThanOrEqual(r.profile.trace_from!.reached_us - 1);
+    expect(Number(host[0]!.split(' ')[0])).toBeGreaterThanOrEqual(r.profile.step!.trace_from!.reached_us! - 1);
     expect(r.profile.exit.reason).toBe('shutdown');
     expect(r.profile.exit.detail).toMatch(/--max-steps 300 reached; then the guest ran on/);
-    expect(Object.keys(r.profile.guest)).toContain('ready');
+    expect(Object.keys(r.profile.guest_markers_us)).toContain('ready');
   }, 300_000);
 
-  it('a timeout before --trace-from is reached ends the capture with reason timeout and no steps', async (ctx) => {
-    if (missing) ctx.skip();
+  it('a timeout before --trace-from is reached ends the capture with reason timeout and no steps', async () => {
     const t = performance.now();
     const r = await stepWithQemu({
       kernel, initrd, cmdline: CMDLINE, memoryMiB: 512, outDir: tmp(), timeoutS: 0.3,
@@ -185,37 +179,34 @@ describe.skipIf(!haveQemu)('QEMU engine, step mode through the gdbstub, real ker
     });
     expect(r.profile.exit.reason).toBe('timeout');
     expect(r.profile.exit.detail).toMatch(/before start_kernel was reached/);
-    expect(r.profile.steps).toBe(0);
-    expect(r.profile.trace_from).toBeNull();
-    expect(body(readFileSync(r.traceFile, 'utf8'))).toEqual([]);
+    expect(r.profile.step!.steps).toBe(0);
+    expect(r.profile.step!.trace_from!.reached_us).toBeNull(); // renamed field: trace_from now names the spec even when never reached
+    expect(body(readFileSync(r.traceFile!, 'utf8'))).toEqual([]);
     expect(performance.now() - t).toBeLessThan(20_000);
   }, 60_000);
 
-  it('Qqemu.sstep: interrupt handlers appear in the trace with flags 1, never with the default 7', async (ctx) => {
-    if (missing) ctx.skip();
+  it('Qqemu.sstep: interrupt handlers appear in the trace with flags 1, never with the default 7', async () => {
     const handlers = async (sstepFlags: number): Promise<number> => {
       const r = await stepWithQemu({
         kernel, initrd, cmdline: CMDLINE, memoryMiB: 512, outDir: tmp(), timeoutS: 240,
         traceFrom: 'kernel_init', maxSteps: 2000, symbols, clock: 'steps', sstepFlags,
       });
-      expect(r.profile.steps).toBe(2000);
-      expect(r.profile.gdbstub.sstep_flags).toBe(sstepFlags);
-      return body(readFileSync(r.traceFile, 'utf8')).filter((l) => / (asm_common_interrupt|asm_sysvec_\w+)( |$)/.test(l)).length;
+      expect(r.profile.step!.steps).toBe(2000);
+      expect(r.profile.qemu!.gdbstub!.sstep_flags).toBe(sstepFlags);
+      return body(readFileSync(r.traceFile!, 'utf8')).filter((l) => / (asm_common_interrupt|asm_sysvec_\w+)( |$)/.test(l)).length;
     };
     // kernel_init runs with interrupts enabled, and ~1 s of stepping lets hundreds of timer ticks fall due
     expect(await handlers(1)).toBeGreaterThan(0);
     expect(await handlers(7)).toBe(0);
   }, 300_000);
 
-  it('an unknown --trace-from symbol is a one-line error before QEMU starts', async (ctx) => {
-    if (missing) ctx.skip();
+  it('an unknown --trace-from symbol is a one-line error before QEMU starts', async () => {
     await expect(stepWithQemu({
       kernel, cmdline: CMDLINE, memoryMiB: 512, outDir: tmp(), timeoutS: 10, traceFrom: 'no_such_function_here', maxSteps: 10, symbols, clock: 'steps',
     })).rejects.toThrow(UserError);
   });
 
-  it('an abort signal mid-stepping ends the capture cleanly with what was traced so far', async (ctx) => {
-    if (missing) ctx.skip();
+  it('an abort signal mid-stepping ends the capture cleanly with what was traced so far', async () => {
     const ac = new AbortController();
     const r = await stepWithQemu({
       kernel, initrd, cmdline: CMDLINE, memoryMiB: 512, outDir: tmp(), timeoutS: 240,
@@ -223,8 +214,8 @@ describe.skipIf(!haveQemu)('QEMU engine, step mode through the gdbstub, real ker
       onProgress: (n) => n >= 4096 && ac.abort(),
     });
     expect(r.profile.exit.reason).toBe('interrupted');
-    expect(r.profile.steps).toBeGreaterThanOrEqual(4096);
-    expect(r.profile.steps).toBeLessThan(1_000_000);
-    expect(body(readFileSync(r.traceFile, 'utf8')).length).toBe(r.profile.steps);
+    expect(r.profile.step!.steps).toBeGreaterThanOrEqual(4096);
+    expect(r.profile.step!.steps).toBeLessThan(1_000_000);
+    expect(body(readFileSync(r.traceFile!, 'utf8')).length).toBe(r.profile.step!.steps);
   }, 300_000);
 });

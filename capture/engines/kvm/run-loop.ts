@@ -5,20 +5,20 @@
  *
  * Stop requests come from the main thread through `control` (a SharedArrayBuffer): it stores a code, sets
  * kvm_run.immediate_exit and signals this thread, so KVM_RUN returns EINTR even when the guest spins
- * without exits (kvm-facts.md, "Sampling without stepping").
+ * without exits (docs/kvm-facts.md, "Interrupting KVM_RUN").
  *
- * Quirks of the software-backed KVM here (this-machine.md): a HLT is stepped over like any instruction
+ * Quirks of the software-backed KVM here (docs/kvm-facts.md): a HLT is stepped over like any instruction
  * (a DEBUG exit at the next pc), so the loop recognises HLT itself: the trace writer asks once per new
  * address whether it holds a HLT, and when the guest reaches one with interrupts off (it would never wake)
  * the capture stops with 'halt'. rep string instructions give several DEBUG exits at the same pc; after an
  * OUT exit the next DEBUG exit can already be past the following instruction (that one gets no line).
  */
-import { translate } from './boot/page-tables.js';
+import { translate } from '../../boot/page-tables.js';
 import { decodeExit, handleExit, type ExitContext, type StopReason } from './exits.js';
-import * as K from './kvm/ioctls.js';
-import type { GuestMemory, KvmVcpu } from './kvm/kvm.js';
-import { RUN, SREGS } from './kvm/structs.js';
-import type { TraceWriter } from './trace-writer.js';
+import * as K from '../../kvm/ioctls.js';
+import type { GuestMemory, KvmVcpu } from '../../kvm/kvm.js';
+import { RUN, SREGS } from '../../kvm/structs.js';
+import type { TraceWriter } from '../../trace-writer.js';
 
 /** Slots of the control Int32Array shared with the main thread. */
 export const CTRL_STOP = 0;
