@@ -52,7 +52,7 @@ function hostileGuests(): FuzzCounts {
   return c;
 }
 
-/** hot-functions on a trace holding one line of `mb` MB, as a plain file, .gz and stdin: seconds each. */
+/** hot-functions on a trace holding one line of `mb` MB (0: no long line), as a plain file, .gz and stdin: seconds each. */
 function longLine(dir: string, mb: number): number[] {
   const text = Buffer.concat([Buffer.from('10 start_kernel in section .text\n11 '), Buffer.alloc(mb << 20, 0x61), Buffer.from('\n12 mm_init\n')]);
   const plain = join(dir, `long-${mb}.log`);
@@ -64,7 +64,9 @@ function longLine(dir: string, mb: number): number[] {
     if (r.status !== 0) throw new Error(`hot-functions ${args.join(' ')}: ${r.stderr}`);
     return Number(process.hrtime.bigint() - t0) / 1e9;
   };
-  return [run([plain]), run([`${plain}.gz`]), run(['-'], text)];
+  // The best of three: the machine is shared, and the least disturbed run is the one that measures the work.
+  const best = (f: () => number): number => Math.min(f(), f(), f());
+  return [best(() => run([plain])), best(() => run([`${plain}.gz`])), best(() => run(['-'], text))];
 }
 
 export async function run(): Promise<string> {
@@ -89,7 +91,7 @@ export async function run(): Promise<string> {
   }
 
   const dir = mkdtempSync(join(tmpdir(), 'bt-bench-fuzz-'));
-  const long = [10, 100].map((mb) => [mb, ...longLine(dir, mb)] as const);
+  const long = [0, 10, 100].map((mb) => [mb, ...longLine(dir, mb)] as const);
   rmSync(dir, { recursive: true, force: true });
 
   const table = rows.map((r) => `| ${r.what} | ${r.counts.inputs.toLocaleString('en-US')} | ${r.counts.crashes} | ${r.counts.hangs} | ${r.counts.wrong} | ${r.seconds.toFixed(0)} s | ${r.note && (r.counts.wrong || r.counts.hangs || r.counts.crashes) ? r.note : ''} |`);
@@ -109,11 +111,14 @@ export async function run(): Promise<string> {
     ...(failures.length ? ['First failures:', '', ...failures, ''] : []),
     '## One long line, every input form',
     '',
-    'Seconds for `boot-trace hot-functions` on a trace whose second line is N MB of `a` (the line is cut at 64 KiB and reported',
-    'once). The work is linear in the bytes: ten times the line, about ten times the time, whatever the form.',
+    'Seconds (best of 3) for `boot-trace hot-functions` on a trace whose second line is N MB of `a`; the line is cut at',
+    '64 KiB and reported once. The 0 MB row (the same trace without the long line) is the baseline: start-up. Each form',
+    'costs a constant time per byte of the line (the last row: what 90 MB more cost, per MB). Before this, the .gz form',
+    'of the 100 MB line did not finish in 100 s: the unfinished line was copied again for every 16 KiB gunzip chunk.',
     '',
     '| line | plain | .gz | stdin |',
     '|---:|---:|---:|---:|',
     ...long.map(([mb, p, g, s]) => `| ${mb} MB | ${p.toFixed(2)} s | ${g.toFixed(2)} s | ${s.toFixed(2)} s |`),
+    `| per MB, 10 -> 100 MB | ${[1, 2, 3].map((k) => `${(((long[2]![k]! - long[1]![k]!) / 90) * 1000).toFixed(1)} ms`).join(' | ')} |`,
   ].join('\n');
 }
