@@ -3,6 +3,7 @@
  * Top to bottom: headline figures, the timeline, the flame graph (icicle), then the tables.
  */
 import { basename } from 'node:path';
+import { max as d3max } from 'd3-array';
 import { flameSvg } from './flame-svg.js';
 import { escapeXml, formatBytes, formatUs } from './format.js';
 import type { ReportData } from './data.js';
@@ -104,7 +105,7 @@ export function renderReport(d: ReportData): string {
 
   const tables: string[] = [];
   if (t) {
-    const max = Math.max(...t.hot.map((h) => h.time_us), 1e-9);
+    const max = Math.max(d3max(t.hot, (h) => h.time_us) ?? 0, 1e-9);
     tables.push(`<section><h2>Hot functions (self time)</h2>${table(t.hot, [
       { head: 'function', mono: true, cell: (r) => text(r.function) },
       { head: 'self', num: true, cell: (r) => `<span class="bar" style="width:${Math.round((60 * r.time_us) / max)}px"></span>${us(r.time_us)}` },

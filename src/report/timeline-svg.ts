@@ -4,6 +4,7 @@
  * label. Overlapping items in a lane are spread over sub-rows; names are clipped to their bar; every
  * item has an SVG <title> with its name and times, shown on hover.
  */
+import { max, minIndex } from 'd3-array';
 import { escapeXml, formatUs } from './format.js';
 
 export interface TimelineItem {
@@ -37,8 +38,15 @@ const LABEL_W = 170, RIGHT = 24, ROW_H = 18, LANE_GAP = 8, AXIS_H = 26, CHAR_W =
 export function timelineSvg(lanes: TimelineLane[], o: TimelineOptions = {}): string {
   const width = o.width ?? 1300;
   const shown = lanes.filter((l) => l.items.length > 0);
-  const all = shown.flatMap((l) => l.items);
-  let t0 = Math.min(...all.map((i) => i.start)), t1 = Math.max(...all.map((i) => i.end ?? i.start));
+  // Loops, not Math.min(...items): a lane can hold 10^5-10^6 items, more than a call's arguments may be.
+  let t0 = Infinity, t1 = -Infinity;
+  for (const lane of shown) {
+    for (const i of lane.items) {
+      if (i.start < t0) t0 = i.start;
+      const end = i.end ?? i.start;
+      if (end > t1) t1 = end;
+    }
+  }
   if (!Number.isFinite(t0)) { t0 = 0; t1 = 1; }
   if (t1 <= t0) t1 = t0 + 1;
   const chartW = width - LABEL_W - RIGHT;
@@ -59,7 +67,7 @@ export function timelineSvg(lanes: TimelineLane[], o: TimelineOptions = {}): str
       const px1 = item.end !== undefined ? Math.max(px0 + 1, x(item.end)) : flip ? px0 + 5 : px0 + labelW;
       const left = flip ? px0 - labelW : px0;
       let row = ends.findIndex((e) => e + 2 <= left);
-      if (row < 0) row = ends.length < max ? ends.length : ends.indexOf(Math.min(...ends));
+      if (row < 0) row = ends.length < max ? ends.length : minIndex(ends);
       ends[row] = px1;
       return { item, row, px0, px1, flip };
     });
@@ -124,7 +132,7 @@ function coalesce(items: TimelineItem[], x: (t: number) => number): TimelineItem
       const counts = new Map<string, number>();
       for (const i of run) counts.set(i.label, (counts.get(i.label) ?? 0) + 1);
       const top = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([l, n]) => `${l} x${n}`).join(', ');
-      out.push({ start: run[0]!.start, end: Math.max(...run.map((i) => i.end ?? i.start)), label: `${run.length} items`, tip: top });
+      out.push({ start: run[0]!.start, end: max(run, (i) => i.end ?? i.start)!, label: `${run.length} items`, tip: top });
     }
     run = [];
   };
