@@ -14,21 +14,16 @@ import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CallStacks } from '../analyzers/call-stacks.js';
-import { findKernel } from '../capture/kernel/discover.js';
 import { readTrace } from '../src/trace/reader.js';
 import { CHROMIUM, NO_CHROMIUM, loadPage } from './browser.js';
 import { kvmMissing } from './capture-helpers.js';
+import { defaultKernelMissing } from './preconditions.js';
 import { ROOT, runCli } from './helpers.js';
 
 const RELEASE = join(ROOT, 'node_modules', 'speedscope', 'dist', 'release', 'index.html');
 const noSpeedscope = existsSync(RELEASE) ? null : 'speedscope not installed (npm ci installs the dev dependency)';
 const noKvm = kvmMissing();
-let noKernel: string | null = null;
-try {
-  await findKernel({ log: () => {} });
-} catch (err) {
-  noKernel = `no kernel to boot (${(err as Error).message})`;
-}
+const noKernel = defaultKernelMissing();
 
 const work = mkdtempSync(join(tmpdir(), 'boot-trace-speedscope-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));

@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CallStacks, KERNEL_THUNK, type CallStackOptions } from '../analyzers/call-stacks.js';
 import { callerTree, inclusiveByName } from '../analyzers/inclusive.js';
-import { findKernel } from '../capture/kernel/discover.js';
 import { readTrace } from '../src/trace/reader.js';
 import { kvmMissing } from './capture-helpers.js';
+import { defaultKernelMissing } from './preconditions.js';
 import { runCli, sample } from './helpers.js';
 
 async function rebuild(file: string, options: CallStackOptions = {}): Promise<{ stacks: CallStacks; paths: Map<string, number>; span: number }> {
@@ -59,12 +59,7 @@ describe('kernel thunks', () => {
 });
 
 const noKvm = kvmMissing();
-let noKernel: string | null = null;
-try {
-  await findKernel({ log: () => {} });
-} catch (err) {
-  noKernel = `no kernel to boot (${(err as Error).message})`;
-}
+const noKernel = defaultKernelMissing();
 const work = mkdtempSync(join(tmpdir(), 'boot-trace-thunks-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
