@@ -11,6 +11,7 @@ import { captureWithQemu } from '../../capture/engines/qemu.js';
 import { summaryLines } from '../../capture/profile.js';
 import { annotateProfile, prepareCapture, type PreparedCapture } from '../../capture/setup.js';
 import { DEFAULT_MEMORY_MIB } from '../../capture/layout.js';
+import { Progress } from '../progress.js';
 import { UserError } from '../errors.js';
 import { captureSummaryLines } from './capture-summary.js';
 
@@ -169,14 +170,17 @@ async function runQemuStep(
 ): Promise<EngineRun> {
   const mod = await import('../../capture/engines/qemu-step.js');
   const { loadSymbolFile } = await import('../symbols/load.js');
+  // Steps per second, percent of --max-steps and ETA on a terminal (the engine reports every 4096 steps).
+  const progress = new Progress('capture (QEMU step)', undefined, 'steps', args['max-steps'] ?? 0);
   const r = await mod.stepWithQemu({
     ...common,
+    onProgress: (steps) => progress.update(0, 0, steps),
     ...(args['trace-from'] !== undefined ? { traceFrom: args['trace-from'] } : {}),
     maxSteps: args['max-steps'] ?? Infinity,
     // No --system-map: leave symbols out, so the engine names lines from the kernel's own tables.
     ...(p.systemMap !== undefined ? { symbols: loadSymbolFile(p.systemMap) } : {}),
     clock: args.clock,
-  });
+  }).finally(() => progress.done());
   annotateProfile(r.profileFile, { setup: p.setup });
   return { outDir: r.outDir, lines: mod.qemuStepSummary(r.profile), reason: r.profile.exit.reason, failed: r.failed };
 }
