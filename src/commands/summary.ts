@@ -10,7 +10,26 @@ import { sample } from '../samples.js';
 import { captureSummaryLines, isCaptureDir } from './capture-summary.js';
 import { firstCallColumns, hotFunctionColumns, syscallSummaryColumns } from '../output/columns.js';
 import { firstRows, topOption } from './options.js';
-import { traceClock } from '../output/clock.js';
+import { clockOf, readTraceHeader, traceClock, type Clock } from '../output/clock.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** What the capture's times mean (src/output/clock.ts), and the warning when they are not boot time. */
+function captureClockLines(dir: string): string[] {
+  let profile: Record<string, unknown> | undefined;
+  try {
+    profile = JSON.parse(readFileSync(join(dir, 'profile.json'), 'utf8')) as Record<string, unknown>;
+  } catch {
+    profile = undefined;
+  }
+  const trace = join(dir, 'trace.log');
+  const clocks: Array<[string, Clock]> = [['console', clockOf({ profile, of: 'console' })]];
+  if (existsSync(trace)) clocks.push(['trace', clockOf({ header: readTraceHeader(trace), profile })]);
+  const out = ['Times'];
+  for (const [what, c] of clocks) out.push(`  ${what}: ${c.description}`);
+  for (const w of new Set(clocks.map(([, c]) => c.warning).filter((w): w is string => w !== null))) out.push(`  note: ${w}`);
+  return out;
+}
 
 interface Args {
   trace: string;
@@ -35,7 +54,8 @@ export const summaryCommand: CommandModule<object, Args> = {
   handler: async (args) => {
     if (isCaptureDir(args.trace)) {
       if (args.format !== 'table') throw new UserError(`${args.trace}: the summary of a capture folder is text only (--format table); for rows, run an analyzer on its trace.log or console.log`);
-      process.stdout.write((await captureSummaryLines(args.trace, args.top || Number.MAX_SAFE_INTEGER)).join('\n') + '\n');
+      const lines = await captureSummaryLines(args.trace, args.top || Number.MAX_SAFE_INTEGER);
+      process.stdout.write([...lines, '', ...captureClockLines(args.trace)].join('\n') + '\n');
       return;
     }
     const clock = traceClock(args.trace);

@@ -67,7 +67,7 @@ export async function exportTrace(input: string, format: ExportFormat, o: Export
     if (format === 'speedscope') speedscope!.end(stacks!.clock);
     if (format === 'chrome') {
       addSyscalls(chrome!, syscalls!, tracks);
-      if (o.sideTracks !== false && trace !== '-') addCaptureTracks(chrome!, trace, tracks, o.warn);
+      if (o.sideTracks !== false && trace !== '-') addCaptureTracks(chrome!, trace, clock, tracks, o.warn);
       chrome!.end();
     }
     out.close();
@@ -97,10 +97,10 @@ function addSyscalls(chrome: ChromeTraceWriter, syscalls: Syscalls, tracks: stri
 }
 
 /** Stages, markers and initcalls from console.log, host phases from profile.json, when beside the trace. */
-function addCaptureTracks(chrome: ChromeTraceWriter, trace: string, tracks: string[], warn?: (line: string) => void): void {
+function addCaptureTracks(chrome: ChromeTraceWriter, trace: string, clock: Clock, tracks: string[], warn?: (line: string) => void): void {
   const files = captureFiles(trace);
   const profile = files.profile ? readProfile(files.profile) : undefined;
-  if (profile?.clock === 'steps') {
+  if (clock.unit === 'steps') {
     // The trace counts instructions; console and host phases are in microseconds: they would not line up.
     warn?.(`boot-trace: ${trace}: the trace's clock is instruction steps, so console and host tracks are left out`);
     return;

@@ -30,7 +30,7 @@ export interface Clock {
 const CLOCKS: Record<ClockKind, Clock> = {
   'host-running': {
     kind: 'host-running', unit: 'us', label: 'host us',
-    description: 'host microseconds since the VM was created, the guest running freely', warning: null,
+    description: 'host microseconds since the VM (or QEMU) started, the guest running freely', warning: null,
   },
   'host-stepping': {
     kind: 'host-stepping', unit: 'us', label: 'host us while stepping',
