@@ -52,7 +52,7 @@ const CLOCKS: Record<ClockKind, Clock> = {
 export interface ClockSources {
   /** The trace's leading `#` comment lines, without the "# ". */
   header?: readonly string[];
-  profile?: Record<string, unknown>;
+  profile?: { mode?: unknown; clock?: unknown } | undefined;
   /** Whether the times asked about are the trace's (default) or the console's. */
   of?: 'trace' | 'console';
 }

@@ -11,7 +11,7 @@ import type { ReportData } from './data.js';
 import { timelineSvg, type TimelineLane } from './timeline-svg.js';
 import { scriptElement } from './interactive.js';
 import { KERNEL_THUNK } from '../../analyzers/call-stacks.js';
-import type { CaptureProfile } from '../export/capture-files.js';
+import type { Profile } from '../../capture/output/profile.js';
 
 const COLOURS = {
   phases: '#5b6f95', trace: '#8a8f98', stages: '#2f9e6e', markers: '#e07b22', initcalls: '#1f8a9e',
@@ -66,25 +66,23 @@ const int = (v: number): string => v.toLocaleString('en-US');
 const text = (s: string): string => escapeXml(s);
 
 /** "reason at rip (symbol): detail", leaving out what the capture did not record (QEMU runs have no RIP). */
-export function exitText(exit: NonNullable<CaptureProfile['exit']>): string {
+export function exitText(exit: { reason?: string | null; rip?: string | null; symbol?: string | null; detail?: string | null }): string {
   const where = exit.rip ? ` at ${exit.rip}${exit.symbol ? ` (${exit.symbol})` : ''}` : exit.symbol ? ` in ${exit.symbol}` : '';
   return `${exit.reason ?? 'stopped'}${where}${exit.detail ? `: ${exit.detail}` : ''}`;
 }
 
 /** One or two sentences on what was measured: engine, mode, kernel, the traced window, how it ended. */
 export function measuredText(d: ReportData): string {
-  const p = d.profile as (CaptureProfile & Record<string, any>) | undefined;
+  const p: Profile | undefined = d.profile;
   const t = d.trace;
   const parts: string[] = [];
   if (p) {
-    const engine = p.engine === 'qemu' ? `QEMU${p.accel ? ` (${String(p.accel).toUpperCase()})` : ''}` : p.engine === 'kvm' ? "boot-trace's KVM VMM" : String(p.engine ?? 'an unknown engine');
-    const kernelPath = p.setup?.kernel?.path ?? p.kernel;
-    const kernel = kernelPath ? basename(String(kernelPath)) : 'a kernel';
-    const guest = p.setup?.guest ? `the ${p.setup.guest} guest` : kernel;
+    const engine = p.engine === 'qemu' ? `QEMU${p.qemu?.accel ? ` (${p.qemu.accel.toUpperCase()})` : ''}` : p.engine === 'kvm' ? "boot-trace's KVM VMM" : String(p.engine ?? 'an unknown engine');
+    const kernel = basename(String(p.setup?.kernel.path ?? p.kernel ?? 'a kernel'));
     const mode = p.mode === 'step' ? 'single-stepped' : p.mode === 'run' ? 'run freely' : `captured (${String(p.mode)} mode)`;
-    parts.push(`${guest} ${mode} under ${engine}`);
+    parts.push(`${kernel} ${mode} under ${engine}`);
     if (t && p.mode === 'step') {
-      const from = p.trace_window?.from ? `from ${p.trace_window.from}` : 'from its first instruction';
+      const from = p.step?.trace_from ? `from ${p.step.trace_from.spec}` : 'from its first instruction';
       parts.push(`${int(t.events)} instructions traced ${from}`);
     }
     if (p.exit) parts.push(`ended by ${exitText(p.exit)}`);
@@ -116,12 +114,12 @@ export function renderReport(d: ReportData): string {
   const lastMarker = c?.events.markers.at(-1);
   if (lastMarker) cards.push([formatUs(lastMarker.t), `to BOOT_TIME ${lastMarker.name}${stepping(d.clock.console)}`]);
   else if (c && c.events.lines > 0) cards.push([formatUs(c.events.end), `to the last console line${stepping(d.clock.console)}`]);
-  if (p?.phases?.total !== undefined) cards.push([formatUs(p.phases.total), 'VMM total (host)']);
+  if (p?.phases_us.total !== undefined) cards.push([formatUs(p.phases_us.total), 'VMM total (host)']);
   if (p?.exit?.reason) cards.push([String(p.exit.reason), `exit${p.exit.symbol ? ' in ' + p.exit.symbol : ''}`]);
   if (t) cards.push([int(t.events), 'trace lines']);
   if (t && t.hot[0]) cards.push([t.hot[0].function, `hottest: ${tt(t.hot[0].time_us)} self (${t.hot[0].percent}%)`]);
   if (c && 'us_per_char' in c.uart) cards.push([`${c.uart.us_per_char.toFixed(2)} us/char`, `UART cost, ${formatUs(c.uart.added_us)} in all`]);
-  if (typeof p?.peak_rss_bytes === 'number') cards.push([formatBytes(p.peak_rss_bytes), 'VMM peak RSS']);
+  if (typeof p?.peak_rss_mib === 'number') cards.push([formatBytes(p.peak_rss_mib * 1024 * 1024), 'VMM peak RSS']);
 
   // Timeline lanes on the host clock; the trace's own lanes join them unless the trace counts steps.
   const host: TimelineLane[] = [];
@@ -217,15 +215,16 @@ export function renderReport(d: ReportData): string {
   }
   const figures: Array<[string, string]> = [];
   if (p) {
-    for (const [k, v] of Object.entries(p.phases ?? {})) figures.push([`phase ${k}`, formatUs(v)]);
-    for (const [k, v] of Object.entries(p.guest ?? {})) figures.push([`guest ${k}`, formatUs(v / 1000)]);
-    // Stepping figures only where there was stepping (a run has 0 steps, which says nothing).
-    const stepOnly = new Set(['steps', 'steps_per_second', 'trace_lines', 'symbols_us']);
+    for (const [k, v] of Object.entries(p.phases_us)) figures.push([`phase ${k}`, formatUs(v)]);
+    for (const [k, v] of Object.entries(p.guest_markers_us)) figures.push([`guest ${k}`, formatUs(v)]);
+    // profile.json's figures (capture/output/profile.ts), flattened: common, step-mode and KVM parts; the
+    // step figures only exist for step captures (a run would show 0 steps, which says nothing).
+    const flat: Record<string, number | null | undefined> = {
+      memory_mib: p.memory_mib, peak_rss_bytes: p.peak_rss_mib === null ? null : p.peak_rss_mib * 1024 * 1024, steps: p.step?.steps,
+      steps_per_second: p.step?.steps_per_second, exits: p.kvm?.exits, console_lines: p.console_lines, trace_lines: p.step?.trace_lines, symbols_us: p.step?.symbols_us,
+    };
     const plain: Array<[string, (v: number) => string]> = [['memory_mib', (v) => `${v} MiB`], ['peak_rss_bytes', formatBytes], ['steps', int], ['steps_per_second', (v) => `${int(Math.round(v))}/s`], ['exits', int], ['console_lines', int], ['trace_lines', int], ['symbols_us', formatUs]];
-    for (const [k, f] of plain) {
-      if (typeof p[k] !== 'number' || (stepOnly.has(k) && p.mode !== 'step')) continue;
-      figures.push([k.replace(/_/g, ' '), f(p[k] as number)]);
-    }
+    for (const [k, f] of plain) if (typeof flat[k] === 'number') figures.push([k.replace(/_/g, ' '), f(flat[k] as number)]);
     if (p.exit) figures.push(['exit', exitText(p.exit)]);
   }
   if (c) {
