@@ -293,7 +293,7 @@ export class ConsoleParser {
       return;
     }
     this.release();
-    if (!first && this.open && hostUs === null && /^[a-z0-9-]/.test(text)) {
+    if (!first && this.open && hostUs === null && /^[a-z0-9@-]/.test(text)) {
       // The wrapped tail of an initcall_debug line cut before its figures.
       this.open.text += ' ' + text.trim();
       if (counts.wrapped++ === 0) counts.firstWrappedLine = lineNo;
