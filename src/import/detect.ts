@@ -36,7 +36,7 @@ const GDB_OBJFILE = /^\s*\d+(?:\.\d+)?[ \t]+\S+(?:[ \t]+\+[ \t]*\d+)?[ \t]+in se
 const SYM_HEX_OFFSET = /^\s*\d+(?:\.\d+)?[ \t]+[A-Za-z_.$][\w.$]*\+0x[0-9a-fA-F]+(?:\/0x[0-9a-fA-F]+)?(?:[ \t]+in section \S+)?[ \t]*\r?$/;
 // `comm pid/tid [cpu] time: ...` or `-F time,ip,sym` lines `   1234.567890:  ffffffff81000000 sym`.
 const PERF = /^\s*(?:\S.*?\s+-?\d+(?:\/\d+)?\s+(?:\[\d+\]\s+)?)?\d+\.\d{6,9}:\s+(?:\d+\s+\S+:\s+)?(?:[0-9a-f]{1,16}\s|\S)/;
-const PERF_STRICT = /^\s*(?:\S.*?\s+-?\d+(?:\/\d+)?\s+\[\d+\]\s+\d+\.\d{6,9}:|\d+\.\d{6,9}:\s+[0-9a-f]{4,16}\s)/;
+const PERF_STRICT = /^\s*(?:[^\s[][^[]*?\s+)?(?:-?\d+(?:\/-?\d+)?\s+)?(?:\[\d+\]\s+)?\d+\.\d{6,9}:(?:\s|$)/;
 const FTRACE_FUNCTION = /^\s*\S.*?-\d+\s+(?:\(\s*[\d-]+\)\s+)?\[\d{3}\]\s+(?:[\w.]{4,5}\s+)?\d+\.\d+: \S+ <-\S+/;
 const FTRACE_GRAPH = /^\s*\d+\.\d+\s+\|\s+\d+\)\s/;
 const QEMU_EXEC = /^Trace (?:\d+: )?0x[0-9a-f]+ \[/;
