@@ -73,7 +73,9 @@ export async function readConsole(
   if (c.wrapped > 0) warn(`boot-trace: ${name}: ${c.wrapped} wrapped line${c.wrapped === 1 ? '' : 's'} joined to the initcall_debug line before (first at line ${c.firstWrappedLine})`);
   if (c.badStamps > 0) warn(`boot-trace: ${name}: ${c.badStamps} stamp${c.badStamps === 1 ? ' is' : 's are'} not a usable number (first at line ${c.firstBadStampLine}): those lines have no time`);
   if (c.hostBackwards > 0) warn(`boot-trace: ${name}: host stamps go backwards at ${c.hostBackwards} line${c.hostBackwards === 1 ? '' : 's'} (first at line ${c.firstHostBackwardsLine})`);
-  return { counts: c, bytes, foreign: detected.format !== 'console' && detected.format !== 'unknown' ? detected.looksLike : null };
+  // A console.log has kernel stamps; a trace never does. Without any, the first KiB's shape says what it is.
+  const foreign = c.kernelStamped === 0 && detected.format !== 'console' && detected.format !== 'unknown' ? detected.looksLike : null;
+  return { counts: c, bytes, foreign };
 }
 
 /** Every console analyzer that places spans needs some timed line; an empty or foreign file gets one clear message. */
@@ -81,7 +83,7 @@ export function requireTimedLines(name: string, result: ConsoleReadResult): void
   const c = result.counts;
   const shown = name === '-' ? '<stdin>' : name;
   if (c.lines === 0) throw new UserError(`${shown}: empty console log`);
-  if (result.foreign) throw new UserError(`${shown}: not a console log: ${result.foreign}`);
+  if (result.foreign) throw new UserError(`${shown}: not a console log: it looks like ${result.foreign} (the trace commands read it: hot-functions, first-calls, syscalls)`);
   if (c.hostStamped === 0 && c.kernelStamped === 0) {
     throw new UserError(`${shown}: no timestamped line (expected \`<t_us> <text>\` or \`[ seconds] text\`; ${describeClocks(c)})`);
   }

@@ -57,7 +57,7 @@ export function summaryLine(s: InitcallSummary): string {
  */
 export function emptyReason(input: string, result: InitcallResult, foreign: string | null): string {
   const name = input === '-' ? '<stdin>' : input;
-  if (foreign) return `${name}: not a console log: ${foreign}`;
+  if (foreign) return `${name}: not a console log: it looks like ${foreign} (the trace commands read it: hot-functions, first-calls, syscalls)`;
   const cl = result.commandLine;
   if (cl === null) {
     return `${name}: no initcall_debug lines (no "calling"/"initcall ... returned" line; the console shows no kernel command line to say why: boot with initcall_debug ignore_loglevel)`;

@@ -40,7 +40,9 @@ const PERF_STRICT = /^\s*(?:[^\s[][^[]*?\s+)?(?:-?\d+(?:\/-?\d+)?\s+)?(?:\[\d+\]
 const FTRACE_FUNCTION = /^\s*\S.*?-\d+\s+(?:\(\s*[\d-]+\)\s+)?\[\d{3}\]\s+(?:[\w.]{4,5}\s+)?\d+\.\d+: \S+ <-\S+/;
 const FTRACE_GRAPH = /^\s*\d+\.\d+\s+\|\s+\d+\)\s/;
 const QEMU_EXEC = /^Trace (?:\d+: )?0x[0-9a-f]+ \[/;
-const DMESG = /\[ *\d+\.\d{1,9}\]/;
+// A console: printk stamps, or (printk time off, journals) initcall_debug lines and syslog `host kernel:` prefixes.
+const DMESG = /\[ *\d+\.\d{1,9}\]|^calling {1,2}\S+ @ \d|^initcall \S+ returned|^(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+) \S+ kernel: /;
+const SYMBOL_TABLE = /^[0-9a-fA-F]{8,16} [A-Za-z] \S+/;
 
 interface Candidate {
   format: FormatId;
@@ -57,6 +59,7 @@ const CANDIDATES: Candidate[] = [
   { format: 'ftrace-function', test: FTRACE_FUNCTION, looksLike: 'an ftrace function trace (`task-pid [cpu] time: func <-parent`)' },
   { format: 'perf-script', test: PERF_STRICT, looksLike: '`perf script` output' },
   { format: 'console', test: DMESG, looksLike: 'a kernel console or dmesg (`[ seconds] text` lines): read it with stages, initcalls or uart' },
+  { format: 'unknown', test: SYMBOL_TABLE, looksLike: 'a symbol table (System.map, nm, kallsyms): give it to --system-map' },
 ];
 
 /** The format of a file whose first bytes (up to DETECT_BYTES, latin1) are `head`. */
