@@ -58,7 +58,8 @@ export const BUILTIN_STAGES: readonly StageDef[] = [
   // Real-mode setup and decompression, up to start_kernel's banner (shown with earlyprintk or under SeaBIOS).
   { name: 'kernel:entry', begin: /Probing EDD|Decompressing Linux/, end: 'banner' },
   { name: 'kernel:initcalls-before-userspace', begin: /^(?:calling {1,2}\S|Calling initcall 0x)/, end: KERNEL_INIT_END },
-  { name: 'userspace', begin: /Run \S+ as init process|^\/init\b/, end: POWER_OFF },
+  // With `quiet` the kernel's "Run /init" is hidden: the appliance's first marker says userspace runs.
+  { name: 'userspace', begin: /Run \S+ as init process|^\/init\b|^BOOT_TIME:init_entry:/, end: POWER_OFF },
 ];
 
 /** What a built-in or user pattern looks like in a note. */
@@ -73,6 +74,8 @@ const KERNEL_BEFORE_PRINTK = /Linux version \d|Probing EDD|Decompressing Linux/;
 const BANNER = /Linux version \d/;
 /** Userspace has started once one of these is seen: the kernel's own lines can no longer be unstamped. */
 const USERSPACE_STARTED = /^Run \S+ as init process|^\/init\b|BOOT_TIME:/;
+/** The host's own tools writing into the same log (QEMU's warnings before the guest starts): not firmware. */
+const HOST_TOOL = /^qemu-(?:system-)?\S+: /;
 /** A kernel stamp this far (us) behind the latest one is a replay (userspace ran `dmesg`), not the kernel speaking. */
 const REPLAY_US = 1_000_000;
 const BOOT_TIME = /BOOT_TIME:([^:\s]+)/g;
@@ -152,28 +155,31 @@ export class Stages implements ConsoleVisitor {
       isKernel = m.kernelUs > this.maxKernelUs - REPLAY_US;
       if (isKernel) this.maxKernelUs = Math.max(this.maxKernelUs, m.kernelUs);
     } else isKernel = !this.userspaceStarted && KERNEL_BEFORE_PRINTK.test(text);
-    if (isKernel) this.kernelLines++;
-    const isFirmware = !this.kernelSeen && !isKernel && text.trim() !== '';
+    if (USERSPACE_STARTED.test(text)) this.userspaceStarted = true;
+    // Where the kernel starts: its lines before userspace. After it (a `quiet` boot shows only late warnings and
+    // the power-off) a kernel line says nothing about when the kernel began.
+    const kernelStart = isKernel && !this.userspaceStarted;
+    if (kernelStart) this.kernelLines++;
+    const isFirmware = !this.kernelSeen && !isKernel && !this.userspaceStarted && text.trim() !== '' && !HOST_TOOL.test(text);
     if (isFirmware && this.firmware === null) {
       for (const [re, name] of FIRMWARE) {
         const f = re.exec(text);
         if (f) this.firmware = f[1] ? `${name} ${f[1]}` : name;
       }
     }
-    if (isKernel) this.kernelSeen = true;
-    if (USERSPACE_STARTED.test(text)) this.userspaceStarted = true;
+    if (kernelStart) this.kernelSeen = true;
     if (t === null) {
       // A line without the file's clock cannot place a span.
       if (isFirmware && this.firstUntimedFirmware === null) this.firstUntimedFirmware = text.trim().slice(0, 40);
       return;
     }
-    if (this.lastTime === null && !this.hostClock && isKernel) {
+    if (this.lastTime === null && !this.hostClock && kernelStart) {
       // printk's clock starts with the kernel: on the kernel clock the kernel stage begins at 0.
       for (const tr of this.trackers) if (tr.def.begin === 'kernel' && tr.state === 'waiting') Object.assign(tr, { state: 'open', start: 0, startLine: m.lineNo });
     }
     this.lastTime = Math.max(this.lastTime ?? 0, t);
     const matches = (p: StagePattern): boolean =>
-      p === 'kernel' ? isKernel : p === 'banner' ? isKernel && BANNER.test(text) : p === 'firmware' ? isFirmware : p.test(text);
+      p === 'kernel' ? kernelStart : p === 'banner' ? kernelStart && BANNER.test(text) : p === 'firmware' ? isFirmware : p.test(text);
     for (const tr of this.trackers) {
       if (tr.state === 'open' && matches(tr.def.end)) {
         tr.state = 'done';
@@ -210,7 +216,7 @@ export class Stages implements ConsoleVisitor {
     const spans: { name: string; start: number; end: number }[] = [];
     const missing: MissingStage[] = [];
     const notes: string[] = [];
-    const hint = this.kernelLines === 0 ? ' (no kernel line on this console: booted with `quiet`, or printk time off?)' : '';
+    const hint = this.kernelLines === 0 ? ' (no kernel line before userspace on this console: booted with `quiet`?)' : '';
     if (this.lastTime !== null) spans.push({ name: 'boot', start: 0, end: this.lastTime });
     for (const tr of this.trackers) {
       if (tr.state === 'done' && tr.end < tr.start) {
@@ -220,7 +226,7 @@ export class Stages implements ConsoleVisitor {
         const untimed = tr.def.begin === 'firmware' && this.firstUntimedFirmware !== null ? ` with a time (firmware lines such as ${JSON.stringify(this.firstUntimedFirmware)} have no host stamp)` : '';
         missing.push({ name: tr.def.name, reason: `no line matches ${describePattern(tr.def.begin)}${untimed}${hint}` });
       } else missing.push({ name: tr.def.name, reason: `no line after its begin matches ${describePattern(tr.def.end)}${hint}` });
-      if (tr.def.begin === 'firmware' && tr.state !== 'waiting') notes.push(`firmware: ${this.firmware ?? 'unknown firmware'}`);
+      if (tr.def.begin === 'firmware' && (tr.state !== 'waiting' || this.firmware !== null)) notes.push(`firmware: ${this.firmware ?? 'unknown firmware'}`);
     }
     for (const b of this.bootTime) {
       if (b.end !== null && b.end >= b.start) spans.push({ name: b.name, start: b.start, end: b.end });

@@ -8,6 +8,7 @@ import { Initcalls, type InitcallRow } from '../analyzers/initcalls.js';
 import { Stages, parseStageSpec, type StageRow } from '../analyzers/stages.js';
 import { UartCost } from '../analyzers/uart.js';
 import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { cliJson, runCli, sample } from './helpers.js';
 import { feedConsole } from './console-lines-fixture.js';
 
@@ -285,4 +286,70 @@ it('every realworld console sample reads the same at every chunk size', () => {
     expect(bytes).toEqual(whole);
     expect(readFileSync(rw(name)).length).toBeGreaterThan(0);
   }
+});
+
+describe('issue 13 item 5: quiet boots and userspace that prints kernel-like lines', () => {
+  // A real capture of this machine: QEMU TCG, Debian 6.1 cloud kernel, `quiet`, the appliance's default
+  // workload (`ls /proc; cat /proc/version`): the only "Linux version" line is userspace's.
+  const quiet = sample('console', 'qemu-tcg-6.1-appliance-quiet.log');
+  const lines = readFileSync(quiet, 'utf8').split('\n');
+  const stampOf = (re: RegExp): number => Number(lines.find((l) => re.test(l))!.split(' ')[0]);
+
+  it('takes no span from the workload\'s `cat /proc/version`, and says why the kernel spans are missing', () => {
+    const { rows, missing, notes } = stagesOf(quiet);
+    const banner = stampOf(/Linux version/);
+    expect(banner).toBeGreaterThan(stampOf(/BOOT_TIME:init_entry/));
+    for (const r of rows) expect([r.start_us, r.end_us]).not.toContain(banner);
+    expect(rows.find((r) => r.name === 'userspace')).toMatchObject({ start_us: stampOf(/BOOT_TIME:init_entry/), end_us: stampOf(/reboot: Power down/) });
+    for (const name of ['firmware', 'kernel']) expect(missing.find((m) => m.name === name)?.reason).toMatch(/booted with `quiet`/);
+    expect(notes).toContain('firmware: SeaBIOS 1.16.2-debian-1.16.2-1');
+  });
+
+  it('a `dmesg` replayed by userspace does not become the kernel\'s banner or start', () => {
+    const at = lines.findIndex((l) => /BOOT_TIME:ready/.test(l));
+    const replay = ['8700000.0 [    0.000000] Linux version 6.1.0-57-cloud-amd64 (replayed by dmesg)', '8700000.0 [    0.000000] Command line: console=ttyS0 quiet'];
+    const text = [...lines.slice(0, at + 1), ...replay, ...lines.slice(at + 1)].join('\n');
+    const s = new Stages();
+    const p = new ConsoleParser(s);
+    p.push(Buffer.from(text));
+    p.end();
+    const withReplay = s.result();
+    expect(withReplay.rows).toEqual(stagesOf(quiet).rows);
+  });
+
+  it('the verbose real console: kernel:entry ends at the kernel\'s banner, not at the workload\'s', () => {
+    const gz = readFileSync(sample('console', 'qemu-tcg-6.1-appliance-initcall-debug.log.gz'));
+    const text = gunzipSync(gz).toString('utf8').split('\n');
+    const banners = text.filter((l) => /Linux version/.test(l));
+    expect(banners.length).toBeGreaterThanOrEqual(2); // the kernel's, and `cat /proc/version`
+    const s = new Stages();
+    const p = new ConsoleParser(s);
+    p.push(gunzipSync(gz));
+    p.end();
+    const entry = s.result().rows.find((r) => r.name === 'kernel:entry')!;
+    expect(entry.end_us).toBe(Number(banners[0]!.split(' ')[0]));
+    expect(entry.end_us).not.toBe(Number(banners.at(-1)!.split(' ')[0]));
+  });
+});
+
+describe('public consoles from bug reports and CI logs (samples/console/)', () => {
+  it('kata-containers#3903 (ppc64le, QEMU 6.2): SLOF under a CI wall-clock prefix; kernel stamps read after it', () => {
+    const { byName, notes, missing } = stagesOf(sample('console', 'kata-ppc64le-slof-ci-prefix.log'));
+    expect(notes).toContain('firmware: SLOF');
+    expect(byName['kernel']).toMatchObject({ start_us: 0, end_us: 958207 });
+    // Firmware lines carry only a wall clock to the second: no span, and the reason says so.
+    expect(missing.find((m) => m.name === 'firmware')?.reason).toMatch(/have no host stamp/);
+  });
+
+  it('libbpf/ci#110 (qemu-system-ppc64): QEMU\'s own warnings are not the firmware', () => {
+    const s = new Stages();
+    const text = readFileSync(sample('console', 'libbpf-ci-ppc64-slof-qemu-warnings.log'), 'utf8').split('\n').map((l, i) => `${1000 * (i + 1)} ${l}`).join('\n');
+    const p = new ConsoleParser(s, { hostStamps: true });
+    p.push(Buffer.from(text + '\n5000000 [    0.000000] Linux version 6.6.0\n'));
+    p.end();
+    const r = s.result();
+    expect(r.notes).toContain('firmware: SLOF');
+    // The first firmware line is SLOF's banner (line 4), not the two qemu-system-ppc64 warnings.
+    expect(r.rows.find((x) => x.name === 'firmware')).toMatchObject({ start_us: 4000, end_us: 5000000 });
+  });
 });
