@@ -41,6 +41,18 @@ describe('the 2016 format as gdb and the kernel also write it', () => {
   });
 });
 
+it('the gdb-2016 importer gives the native reader\'s events on a real 2016 trace with ` of /path` added', async () => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const native = await events(sample('2016-trace-excerpts.log'));
+  const file = join(mkdtempSync(join(tmpdir(), 'bt-gdb-')), 'objfile.log');
+  writeFileSync(file, readFileSync(sample('2016-trace-excerpts.log'), 'latin1').replace(/ in section \.text$/gm, ' in section .text of /build/vmlinux'));
+  const imported = await events(file);
+  expect(imported.warnings[0]).toMatch(/read as a boot trace symbolised by gdb with several object files/);
+  expect(imported.evs).toEqual(native.evs);
+  expect(native.evs.length).toBe(42);
+});
+
 describe('QEMU -d exec', () => {
   it('K8 is read, not warned about five times: one line says what it is and what is missing', () => {
     const r = runCli(['hot-functions', rw('K8-foreign-file-warnings-then-error.log'), '--format', 'json']);
@@ -176,6 +188,8 @@ describe('detection', () => {
   /** What each sample is, from where it lives and how it is named (not from its content). */
   const expected = (rel: string): FormatId => {
     if (/^(guest|probe|symbols)\//.test(rel) || /\.(System\.map|json)$/.test(rel) || rel.endsWith('no-abstime.txt')) return 'unknown';
+    // Firmware output only (SLOF, before any kernel line): nothing a console or trace reader recognises.
+    if (rel === 'console/libbpf-ci-ppc64-slof-qemu-warnings.log') return 'unknown';
     if (rel.startsWith('console/') || rel.startsWith('robustness/console-') || rel.endsWith('/console.log')) return 'console';
     if (/^realworld\/K(6|7)-/.test(rel)) return 'gdb-2016';
     if (/^realworld\/K8-/.test(rel) || rel.startsWith('import/qemu-exec')) return 'qemu-exec';
