@@ -244,14 +244,7 @@ export class ConsoleParser {
   private decide(): void {
     const pending = this.pending!;
     this.pending = null;
-    let stamped = 0;
-    let other = 0;
-    for (const p of pending) {
-      if (p.text.trim() === '') continue;
-      if (HOST_STAMP.test(p.text)) stamped++;
-      else other++;
-    }
-    this.hostForm = other === 0 && stamped >= 1;
+    this.hostForm = isHostStampedForm(pending.map((p) => p.text));
     for (const p of pending) this.onLine(p.text, p.lineNo);
   }
 
@@ -370,6 +363,20 @@ export class ConsoleParser {
     this.counts.messages++;
     this.visitor.message!(m);
   }
+}
+
+/**
+ * Whether lines (without newlines) are in the `<t_us> <text>` form of our console.log: every non-blank one starts
+ * with a host stamp, and there is at least one. The parser decides a file from its first DECIDE_LINES non-blank lines.
+ */
+export function isHostStampedForm(lines: readonly string[]): boolean {
+  let stamped = 0;
+  for (const line of lines) {
+    if (line.trim() === '') continue;
+    if (!HOST_STAMP.test(line)) return false;
+    stamped++;
+  }
+  return stamped > 0;
 }
 
 /**

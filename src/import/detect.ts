@@ -31,7 +31,9 @@ export interface Detection {
 /** How much of the file's start decides its format. */
 export const DETECT_BYTES = 4096;
 
-const NATIVE = /^\s*\d+(?:\.\d+)?[ \t]+(?:[0-9a-fA-F]{1,16}|\S+(?:[ \t]+\+[ \t]*\d+)?(?:[ \t]+in section \S+)?)[ \t]*\r?$/;
+// A symbol is a C identifier (with the compiler's `.isra.0`/`.cold` suffixes): a console.log line such as
+// `8411203.2 BOOT_TIME:init_entry:4032873800` is not a trace line.
+const NATIVE = /^\s*\d+(?:\.\d+)?[ \t]+(?:[0-9a-fA-F]{1,16}|[A-Za-z_.$][\w.$@]*(?:[ \t]+\+[ \t]*\d+)?(?:[ \t]+in section \S+)?)[ \t]*\r?$/;
 const GDB_OBJFILE = /^\s*\d+(?:\.\d+)?[ \t]+\S+(?:[ \t]+\+[ \t]*\d+)?[ \t]+in section \S+ of \S/;
 const SYM_HEX_OFFSET = /^\s*\d+(?:\.\d+)?[ \t]+[A-Za-z_.$][\w.$]*\+0x[0-9a-fA-F]+(?:\/0x[0-9a-fA-F]+)?(?:[ \t]+in section \S+)?[ \t]*\r?$/;
 // `comm pid/tid [cpu] time: ...` or `-F time,ip,sym` lines `   1234.567890:  ffffffff81000000 sym`.
@@ -41,7 +43,7 @@ const FTRACE_FUNCTION = /^\s*\S.*?-\d+\s+(?:\(\s*[\d-]+\)\s+)?\[\d{3}\]\s+(?:[\w
 const FTRACE_GRAPH = /^\s*\d+\.\d+\s+\|\s+\d+\)\s/;
 const QEMU_EXEC = /^Trace (?:\d+: )?0x[0-9a-f]+ \[/;
 // A console: printk stamps, or (printk time off, journals) initcall_debug lines and syslog `host kernel:` prefixes.
-const DMESG = /\[ *\d+\.\d{1,9}\]|^calling {1,2}\S+ @ \d|^initcall \S+ returned|^(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+) \S+ kernel: /;
+const DMESG = /\[ *\d+\.\d{1,9}\]|^\d+(?:\.\d+)? BOOT_TIME:|^calling {1,2}\S+ @ \d|^initcall \S+ returned|^(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\S+) \S+ kernel: /;
 const SYMBOL_TABLE = /^[0-9a-fA-F]{8,16} [A-Za-z] \S+/;
 
 interface Candidate {
