@@ -187,7 +187,7 @@ describe('detection', () => {
   const walk = (d: string): string[] => readdirSync(d).flatMap((f) => (statSync(join(d, f)).isDirectory() ? walk(join(d, f)) : [join(d, f)]));
   /** What each sample is, from where it lives and how it is named (not from its content). */
   const expected = (rel: string): FormatId => {
-    if (/^(guest|probe|symbols)\//.test(rel) || /\.(System\.map|json)$/.test(rel) || rel.endsWith('no-abstime.txt')) return 'unknown';
+    if (/^(guest|probe|symbols)\//.test(rel) || /\.(System\.map|json|md)$/.test(rel) || rel.endsWith('no-abstime.txt')) return 'unknown';
     // Firmware output only (SLOF, before any kernel line): nothing a console or trace reader recognises.
     if (rel === 'console/libbpf-ci-ppc64-slof-qemu-warnings.log') return 'unknown';
     if (rel.startsWith('console/') || rel.startsWith('robustness/console-') || rel.endsWith('/console.log')) return 'console';
