@@ -46,6 +46,8 @@ const FIRMWARE: [RegExp, string][] = [
   [/SeaBIOS \(version ([^)]*)\)/, 'SeaBIOS'],
   [/\bSLOF\b/, 'SLOF'],
   [/BdsDxe:|UEFI firmware|EDK II|OVMF/, 'OVMF'],
+  [/OpenSBI (v\S+)/, 'OpenSBI'],
+  [/U-Boot (\d{4}\.\d\d\S*)/, 'U-Boot'],
 ];
 
 /**
@@ -164,7 +166,7 @@ export class Stages implements ConsoleVisitor {
     if (isFirmware && this.firmware === null) {
       for (const [re, name] of FIRMWARE) {
         const f = re.exec(text);
-        if (f) this.firmware = f[1] ? `${name} ${f[1]}` : name;
+        if (f) this.firmware ??= f[1] ? `${name} ${f[1]}` : name;
       }
     }
     if (kernelStart) this.kernelSeen = true;
@@ -226,7 +228,7 @@ export class Stages implements ConsoleVisitor {
         const untimed = tr.def.begin === 'firmware' && this.firstUntimedFirmware !== null ? ` with a time (firmware lines such as ${JSON.stringify(this.firstUntimedFirmware)} have no host stamp)` : '';
         missing.push({ name: tr.def.name, reason: `no line matches ${describePattern(tr.def.begin)}${untimed}${hint}` });
       } else missing.push({ name: tr.def.name, reason: `no line after its begin matches ${describePattern(tr.def.end)}${hint}` });
-      if (tr.def.begin === 'firmware' && (tr.state !== 'waiting' || this.firmware !== null)) notes.push(`firmware: ${this.firmware ?? 'unknown firmware'}`);
+      if (tr.def.begin === 'firmware' && (tr.state !== 'waiting' || this.firmware !== null || this.firstUntimedFirmware !== null)) notes.push(`firmware: ${this.firmware ?? 'unknown firmware'}`);
     }
     for (const b of this.bootTime) {
       if (b.end !== null && b.end >= b.start) spans.push({ name: b.name, start: b.start, end: b.end });

@@ -352,4 +352,19 @@ describe('public consoles from bug reports and CI logs (samples/console/)', () =
     // The first firmware line is SLOF's banner (line 4), not the two qemu-system-ppc64 warnings.
     expect(r.rows.find((x) => x.name === 'firmware')).toMatchObject({ start_us: 4000, end_us: 5000000 });
   });
+
+  it('risc-v-getting-started-guide#29 (QEMU virt, riscv64): OpenSBI named, the kernel from its first stamped line', () => {
+    const { byName, notes } = stagesOf(sample('console', 'riscv-opensbi-0.6-qemu-virt.log'));
+    expect(notes).toContain('firmware: OpenSBI v0.6');
+    expect(byName['kernel']).toBeUndefined(); // the excerpt ends before kernel init does
+    const { messages } = messagesOf(sample('console', 'riscv-opensbi-0.6-qemu-virt.log'));
+    expect(messages.filter((m) => m.kernelUs !== null).map((m) => m.text.slice(0, 20))).toEqual(['OF: fdt: Ignoring me', 'Linux version 5.9.0-', 'Zone ranges:']);
+  });
+
+  it('xvisor#159 (riscv guest under a hypervisor): a `[guest0/uart0] ` prefix on every chunk, unknown firmware', () => {
+    const { messages } = messagesOf(sample('console', 'xvisor-riscv-guest-uart-prefix.log'));
+    const kernel = messages.filter((m) => m.kernelUs !== null);
+    expect(kernel.map((m) => m.text.split(':')[0])).toEqual(['Linux version 6.3.0-rc3-00067-g94c9241fa9fb (anup@anup-ubuntu-vm) (riscv64-unknown-linux-gnu-gcc (g1ea978e3066) 12.1.0, GNU ld (GNU Binutils) 2.39) #17 SMP Thu Mar 23 14', 'OF', 'Machine model', 'SBI specification v1.0 detected']);
+    expect(stagesOf(sample('console', 'xvisor-riscv-guest-uart-prefix.log')).notes).toContain('firmware: unknown firmware');
+  });
 });
