@@ -102,6 +102,11 @@ describeNeeds(firstMissing(qemuMissing(), defaultKernelMissing(), busyboxMissing
     const html = join(work, 'initcalls.html');
     ok(['report', dir, '-o', html]);
     const text = readFileSync(html, 'utf8');
+    // What was measured, and an exit without the registers QEMU's run mode does not have.
+    expect(text).toMatch(/<p class="what" id="measured">Measured: vmlinuz-[^ ]+ run freely under QEMU \(TCG\); ended by shutdown: guest powered off [^<]*\. Console times are host microseconds since the VM \(or QEMU\) started, the guest running freely\.<\/p>/);
+    expect(text).toMatch(/<td>exit<\/td><td>shutdown: guest powered off/);
+    expect(text).not.toContain('? (?)');
+    expect(text).not.toContain('class="warn"');
     const calls = [...readFileSync(join(dir, 'console.log'), 'utf8').matchAll(/calling {2}([^\s+]+)\+/g)].length;
     expect(calls).toBeGreaterThan(500);
     const section = /<h2>Initcalls by name \(the 30 longest of ([\d,]+), host times of their console lines\)<\/h2>[\s\S]*?<\/svg>/.exec(text)!;

@@ -122,6 +122,14 @@ describe("exports in speedscope's own release (headless Chromium)", () => {
     const lines = readFileSync(join(dir, 'trace.log'), 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('#'));
     expect(lines.length).toBe(200_000);
     await checkAllExports(dir, 5);
+    // The report of the same window says what was measured and that its times are stepping time; an empty
+    // console gives no "0.00 us to the last console line" card.
+    const html = join(dir, 'report.html');
+    expect(runCli(['report', dir, '-o', html], { timeoutMs: 120_000 }).status).toBe(0);
+    const text = readFileSync(html, 'utf8');
+    expect(text).toMatch(/Measured: vmlinu[xz][^ ]* single-stepped under boot-trace&#39;s KVM VMM; 200,000 instructions traced from start_kernel; ended by max-steps at 0xffffffff[0-9a-f]+ \([^)]+\): --max-steps 200000 reached\. Trace times are host microseconds while single-stepping the guest\./);
+    expect(text).toContain('<p class="warn"><b>Not boot time:</b>');
+    expect(text).not.toContain('to the last console line');
   }, 600_000);
 
   it('the demo guest, single-stepped under KVM', async (ctx) => {
