@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { FirstCalls } from '../../analyzers/first-calls.js';
 import { HotFunctions } from '../../analyzers/hot-functions.js';
@@ -11,8 +13,6 @@ import { captureSummaryLines, isCaptureDir } from './capture-summary.js';
 import { firstCallColumns, hotFunctionColumns, syscallSummaryColumns } from '../output/columns.js';
 import { firstRows, topOption } from './options.js';
 import { clockOf, readTraceHeader, traceClock, type Clock } from '../output/clock.js';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 
 /** What the capture's times mean (src/output/clock.ts), and the warning when they are not boot time. */
 function captureClockLines(dir: string): string[] {
@@ -20,7 +20,7 @@ function captureClockLines(dir: string): string[] {
   try {
     profile = JSON.parse(readFileSync(join(dir, 'profile.json'), 'utf8')) as Record<string, unknown>;
   } catch {
-    profile = undefined;
+    profile = undefined; // no profile (or captureSummaryLines already reported a bad one): the trace header decides
   }
   const trace = join(dir, 'trace.log');
   const clocks: Array<[string, Clock]> = [['console', clockOf({ profile, of: 'console' })]];
