@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ConsoleLine } from '../analyzers/console-lines.js';
 import { findCaptureFiles, prepareOutDir, readCaptureConsole } from '../capture/output/folder.js';
-import { parseProfile, readProfile, validateProfile, type Profile } from '../capture/output/profile.js';
+import { parseProfile, readProfile, validateProfile, writeProfile, type Profile } from '../capture/output/profile.js';
 import { schemaPaths } from '../capture/output/profile-schema.js';
 import { kvmMissing } from './capture-helpers.js';
 import { runCli, sample, testOutput } from './helpers.js';
@@ -142,5 +142,14 @@ describe('--out', () => {
     expect(prepareOutDir(fresh)).toBe(fresh);
     mkdirSync(join(fresh, 'sub'));
     expect(() => prepareOutDir(fresh, true)).toThrow(/holds sub/);
+  });
+});
+
+describe('writing profile.json', () => {
+  it('names the file asked for, never its temporary name, when the write fails', () => {
+    const p = { ...readProfile(sample('stacks', 'capture', 'profile.json')), version: 2 };
+    const file = join(testOutput('capture-folder', 'write'), 'gone', 'profile.json');
+    const exact = new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: cannot write the capture profile \\(ENOENT\\)$`);
+    expect(() => writeProfile(file, p)).toThrow(exact); // the whole message: no temporary name in it
   });
 });

@@ -9,7 +9,8 @@
  * (`_mib`). Shape: a common part every engine fills, one part per mode (`step`; a `trace` part is left to
  * the engine that adds that mode) and one part per engine (`kvm`, `qemu`), each present only where it applies.
  */
-import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../../src/atomic-write.js';
 import { messageOf, UserError } from '../../src/errors.js';
 import { checkValue, PROFILE_SCHEMA, type Problem } from './profile-schema.js';
 
@@ -137,19 +138,7 @@ export interface Profile {
  * Throws UserError when the folder cannot be written.
  */
 export function writeProfile(file: string, profile: Profile): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, JSON.stringify(profile, null, 2) + '\n');
-    renameSync(tmp, file);
-  } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* never created */
-    }
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UserError(`${file}: cannot write the capture profile (${code ?? messageOf(err).replaceAll(tmp, file)})`);
-  }
+  writeFileAtomic(file, JSON.stringify(profile, null, 2) + '\n', 'the capture profile');
 }
 
 /**
