@@ -142,6 +142,13 @@ describe('--out', () => {
     expect(prepareOutDir(fresh)).toBe(fresh);
     mkdirSync(join(fresh, 'sub'));
     expect(() => prepareOutDir(fresh, true)).toThrow(/holds sub/);
+    // benchmark's folder of captures: --force empties it when every folder in it holds only capture files
+    writeFileSync(join(fresh, 'sub', 'console.log'), '1.0 x\n');
+    expect(prepareOutDir(fresh, true, true)).toBe(fresh);
+    expect(existsSync(join(fresh, 'sub'))).toBe(false);
+    mkdirSync(join(fresh, 'run-1'));
+    writeFileSync(join(fresh, 'run-1', 'keep.txt'), 'mine\n');
+    expect(() => prepareOutDir(fresh, true, true)).toThrow(/holds run-1\/keep\.txt, which no capture writes/);
   });
 });
 
