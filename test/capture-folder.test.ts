@@ -61,6 +61,16 @@ describeNeeds(kvmMissing(), 'capture folders of the KVM engine (demo guest)', ()
   });
 });
 
+describeNeeds(kvmMissing(), 'a capture refused before the guest ran', () => {
+  it('leaves no empty output folder behind', () => {
+    const out = join(testOutput('capture-folder', 'refused'), 'new');
+    const r = runCli(['capture', '--guest', 'demo', '--engine', 'kvm', '--trace-from', 'no_such_symbol', '--out', out]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toBe('boot-trace: --trace-from no_such_symbol: no such symbol in the kernel\'s symbol table');
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
 describeNeeds(qemuMissing(), 'capture folder of the QEMU engine, step mode (demo guest through the gdbstub)', () => {
   it('step mode from the physical entry: qemu part with the gdbstub figures, validates', async () => {
     const { profile } = await readBack(capture('qemu-step', ['--guest', 'demo', '--engine', 'qemu', '--trace-from', '0x1000000', '--max-steps', '3000', '--clock', 'steps']));

@@ -95,6 +95,8 @@ export function qemuStepEngine(settings: QemuStepSettings = {}): CaptureEngine {
     check(r) {
       if (r.traceUntil !== undefined) throw new UserError('--trace-until works only with the KVM engine (--engine kvm)');
       if (r.blockIrq) throw new UserError('--block-irq: the QEMU engine masks interrupts while stepping by default (Qqemu.sstep=7); the option is for --engine kvm');
+      // QEMU, the files and the accelerator: refused before the output folder is touched
+      qemuInputs({ kernel: r.kernel, ...(r.initrd !== undefined ? { initrd: r.initrd } : {}), timeoutS: r.timeoutS, ...(settings.accel !== undefined ? { accel: settings.accel } : {}), ...(settings.qemu !== undefined ? { qemu: settings.qemu } : {}) }, 'tcg');
     },
     run: (r) =>
       stepOutcome({
