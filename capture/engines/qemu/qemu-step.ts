@@ -299,36 +299,64 @@ async function stepOutcome(o: QemuStepOptions): Promise<EngineOutcome> {
   }
   if (failure instanceof UserError) throw failure;
 
-  phases.qemu_start = run.phases.qemu_start ?? 0;
-  if (run.phases.first_output !== undefined) phases.first_output = run.phases.first_output;
-  phases.boot_wait = run.phases.boot_wait ?? 0;
   phases.total = Math.round(since());
-  const lastRip = loop?.lastRip ?? null;
-  const tf = session?.traceFrom ?? null;
+  return outcomeOf({
+    o, run, phases, steps, steppingUs, symbolsUs, trace, traceFromAddr, session, loop, gdb, accel, qemu, sstepFlags, cmdline, describe,
+    exit: { reason, detail },
+  });
+}
+
+interface OutcomeParts {
+  o: QemuStepOptions;
+  run: QemuRunResult;
+  phases: Record<string, number>;
+  steps: number;
+  steppingUs: number;
+  symbolsUs: number;
+  trace: TraceWriter;
+  traceFromAddr: bigint | null;
+  session: Session | null;
+  loop: StepLoopResult | null;
+  gdb: GdbRemote | null;
+  accel: 'kvm' | 'tcg';
+  qemu: string;
+  sstepFlags: number;
+  cmdline: string;
+  describe: (a: bigint) => string;
+  exit: { reason: StopReason; detail: string };
+}
+
+/** The engine outcome: QEMU's phases with ours, the step part, and the qemu part with the gdbstub figures. */
+function outcomeOf(x: OutcomeParts): EngineOutcome {
+  const { o, run } = x;
+  const phases: Record<string, number> = { ...x.phases, qemu_start: run.phases.qemu_start ?? 0, boot_wait: run.phases.boot_wait ?? 0 };
+  if (run.phases.first_output !== undefined) phases.first_output = run.phases.first_output;
+  const lastRip = x.loop?.lastRip ?? null;
+  const tf = x.session?.traceFrom ?? null;
   const step: StepPart = {
-    steps,
-    steps_per_second: steppingUs > 0 ? Math.round((steps / steppingUs) * 1e6) : 0,
-    trace_lines: trace.lines,
-    symbols_us: Math.round(symbolsUs),
-    trace_from: o.traceFrom === undefined ? null : { spec: o.traceFrom, address: '0x' + traceFromAddr!.toString(16), reached_us: tf?.reached_us ?? null },
+    steps: x.steps,
+    steps_per_second: x.steppingUs > 0 ? Math.round((x.steps / x.steppingUs) * 1e6) : 0,
+    trace_lines: x.trace.lines,
+    symbols_us: Math.round(x.symbolsUs),
+    trace_from: o.traceFrom === undefined ? null : { spec: o.traceFrom, address: '0x' + x.traceFromAddr!.toString(16), reached_us: tf?.reached_us ?? null },
     trace_until: null,
   };
   const part: QemuPart = {
-    accel,
-    version: qemuVersion(qemu),
+    accel: x.accel,
+    version: qemuVersion(x.qemu),
     args: run.args,
     status: run.status,
     signal: run.signal,
     gdbstub: {
-      sstep_flags: sstepFlags, step_packet: session?.stepPacket ?? 'vCont;s', packets_sent: gdb?.packetsSent ?? 0, bad_packets: gdb?.badPackets ?? 0,
-      stop_replies_with_rip: session?.stepper.inlineRips ?? 0, no_progress_steps: loop?.noProgress ?? 0, breakpoint: tf?.breakpoint ?? null,
+      sstep_flags: x.sstepFlags, step_packet: x.session?.stepPacket ?? 'vCont;s', packets_sent: x.gdb?.packetsSent ?? 0, bad_packets: x.gdb?.badPackets ?? 0,
+      stop_replies_with_rip: x.session?.stepper.inlineRips ?? 0, no_progress_steps: x.loop?.noProgress ?? 0, breakpoint: tf?.breakpoint ?? null,
     },
   };
   return {
-    cmdline,
+    cmdline: x.cmdline,
     phases_us: orderPhases(phases),
     guest_markers_us: markersToUs(run.markers),
-    exit: { reason, rip: lastRip === null ? null : '0x' + lastRip.toString(16), symbol: lastRip === null ? null : describe(lastRip), detail },
+    exit: { ...x.exit, rip: lastRip === null ? null : '0x' + lastRip.toString(16), symbol: lastRip === null ? null : x.describe(lastRip) },
     console_lines: run.consoleLines,
     peak_rss_mib: run.peakRss === null ? null : run.peakRss / (1024 * 1024),
     peak_rss_source: run.peakRssSource,
