@@ -28,7 +28,7 @@ function configuration(p: Json): Json {
   const s = p.setup as Json;
   const pick = (o: Json, keys: string[]): Json => Object.fromEntries(keys.map((k) => [k, o[k]]));
   return {
-    ...pick(p, ['format', 'version', 'engine', 'mode', 'clock', 'kernel', 'initrd', 'cmdline', 'memory_mib', 'timeout_s']),
+    ...pick(p, ['format', 'version', 'engine', 'mode', 'clock', 'kernel', 'initrd', 'cmdline', 'memory_mib', 'timeout_us']),
     engine_choice: pick(s.engine as Json, ['asked', 'chosen', 'reason']),
     kernel_source: s.kernel,
     decompress: pick(s.decompress as Json, ['mode', 'booted']),

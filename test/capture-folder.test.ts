@@ -46,7 +46,7 @@ function capture(name: string, args: string[], timeoutMs = 120_000): string {
 describeNeeds(kvmMissing(), 'capture folders of the KVM engine (demo guest)', () => {
   it('run mode: kvm part, no step part, validates', async () => {
     const { profile } = await readBack(capture('kvm-run', ['--guest', 'demo', '--engine', 'kvm']));
-    expect(profile).toMatchObject({ format: 'boot-trace-profile', version: 2, engine: 'kvm', mode: 'run', clock: 'host', step: null, memory_mib: 256, timeout_s: 60 });
+    expect(profile).toMatchObject({ format: 'boot-trace-profile', version: 2, engine: 'kvm', mode: 'run', clock: 'host', step: null, memory_mib: 256, timeout_us: 60_000_000 });
     expect(profile.kvm!.exits).toBeGreaterThan(0);
     expect(profile.qemu).toBeUndefined();
     expect(profile.exit).toMatchObject({ reason: 'reset', signal: null });

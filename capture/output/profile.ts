@@ -115,7 +115,8 @@ export interface Profile {
   initrd: string | null;
   cmdline: string;
   memory_mib: number;
-  timeout_s: number;
+  /** --timeout, in microseconds like every duration here; null in an upgraded version-1 profile (it had none). */
+  timeout_us: number | null;
   /** Host microseconds per engine phase, in the order they ran, and `total`. */
   phases_us: Record<string, number>;
   /** BOOT_TIME:<stage>:<ns> console lines: the guest's own clock, converted to microseconds; first of each stage. */
@@ -220,7 +221,7 @@ export function upgradeV1(o: Record<string, unknown>): Record<string, unknown> {
     initrd: typeof o.initrd === 'string' ? o.initrd : null,
     cmdline: typeof o.cmdline === 'string' ? o.cmdline : '',
     memory_mib: num(o.memory_mib) ?? 0,
-    timeout_s: 0,
+    timeout_us: null,
     phases_us: o.phases ?? {},
     guest_markers_us: markers,
     exit: {

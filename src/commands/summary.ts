@@ -6,7 +6,8 @@ import { renderTable } from '../output/write.js';
 import { allOf } from '../trace/multi-visitor.js';
 import { readTrace } from '../trace/reader.js';
 import { sample } from '../samples.js';
-import { captureSummaryLines, isCaptureDir } from './capture-summary.js';
+import { isCaptureDir } from '../../capture/output/folder.js';
+import { captureSummaryLines } from './capture-summary.js';
 import { FIRST_CALL_COLUMNS, HOT_FUNCTION_COLUMNS, SYSCALL_COLUMNS } from '../output/columns.js';
 
 interface Args {
