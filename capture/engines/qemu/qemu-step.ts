@@ -42,7 +42,6 @@ import { GdbStepper } from './stepper.js';
 import { GdbClosedError, GdbRemote } from './gdb-remote.js';
 import { qemuArgs, QEMU_BINARY, type Accel } from './qemu-args.js';
 import { PARTIAL_LINE_MS, QEMU_DEFAULT_CMDLINE, qemuInputs, qemuVersion, type QemuBaseOptions } from './qemu-common.js';
-import { loadSymbolFile } from '../../../src/symbols/load.js';
 import type { QemuPart, StepPart, StopReason } from '../../output/profile.js';
 import { markersToUs, type CaptureEngine, type EngineOutcome } from '../engine.js';
 import { recordCapture, type CaptureRun } from '../record.js';
@@ -109,11 +108,10 @@ export function qemuStepEngine(settings: QemuStepSettings = {}): CaptureEngine {
         timeoutS: r.timeoutS,
         ...(r.traceFrom !== undefined ? { traceFrom: r.traceFrom } : {}),
         maxSteps: r.maxSteps ?? Infinity,
-        ...(settings.symbols === undefined && r.systemMap !== undefined ? { symbols: loadSymbolFile(r.systemMap) } : {}),
         clock: r.clock,
         echo: r.echo ? (settings.echo ?? true) : false,
         signal: r.signal,
-      }),
+      }, settings.symbols === undefined ? r.systemMap : undefined),
   };
 }
 
@@ -168,7 +166,8 @@ export function withNokaslr(cmdline: string): string {
   return /(^|\s)nokaslr(\s|$)/.test(cmdline) ? cmdline : `${cmdline} nokaslr`.trim();
 }
 
-async function stepOutcome(o: QemuStepOptions): Promise<EngineOutcome> {
+/** `systemMap`: --system-map (or the kernel's kallsyms as setup cached it), when no table is given. */
+async function stepOutcome(o: QemuStepOptions, systemMap?: string): Promise<EngineOutcome> {
   const { qemu, kernel, initrd, accel } = qemuInputs(o, 'tcg');
   if (o.maxSteps !== Infinity && (!Number.isInteger(o.maxSteps) || o.maxSteps <= 0)) {
     throw new UserError(`--max-steps ${o.maxSteps}: give a positive whole number`);
@@ -179,7 +178,7 @@ async function stepOutcome(o: QemuStepOptions): Promise<EngineOutcome> {
   }
 
   const symbolsStart = performance.now();
-  const { table: symbols, note: symbolsNote } = await stepSymbols(o.symbols, kernel);
+  const { table: symbols, note: symbolsNote } = await stepSymbols(o.symbols, kernel, systemMap);
   const symbolsUs = (performance.now() - symbolsStart) * 1000;
   const traceFromAddr = o.traceFrom === undefined ? null : parseTraceFrom(o.traceFrom, symbols);
   const cmdline = symbols ? withNokaslr(o.cmdline) : o.cmdline;
@@ -402,10 +401,10 @@ function orderPhases(p: Record<string, number>): Record<string, number> {
  * The table trace lines are named from: as the KVM engine (step-trace.ts selectSymbols), and for a
  * bzImage the kernel's own kallsyms. A kernel with neither still traces, with bare addresses.
  */
-async function stepSymbols(given: SymbolTable | null | undefined, kernel: string): Promise<SymbolChoice> {
+async function stepSymbols(given: SymbolTable | null | undefined, kernel: string, systemMap: string | undefined): Promise<SymbolChoice> {
   const elf = given === null ? null : kernelElf(kernel);
-  const choice = selectSymbols({ ...(given !== undefined ? { given } : {}), elf });
-  if (choice.table || given !== undefined) return choice;
+  const choice = selectSymbols({ ...(given !== undefined ? { given } : {}), ...(systemMap !== undefined ? { systemMap } : {}), elf });
+  if (choice.table || given !== undefined || systemMap !== undefined) return choice;
   try {
     const table = await kernelSymbolTable(kernel);
     withPhysicalAliases(table, elf);
