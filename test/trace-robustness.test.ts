@@ -4,12 +4,12 @@
  * one-line error. The samples in samples/robustness/ are the reduced inputs that broke the reader before.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { HOT_FUNCTION_COLUMNS } from '../src/output/columns.js';
+import { hotFunctionColumns } from '../src/output/columns.js';
 import { valueGuard, writeRows } from '../src/output/write.js';
 import { FunctionTable } from '../src/trace/functions.js';
 import { MALFORMED_CODES } from '../src/trace/malformed.js';
@@ -176,7 +176,7 @@ describe('long lines', () => {
 describe('the writers\' last guard', () => {
   it('writes no Infinity, NaN, percent above 100 or negative duration, and names the column once', async () => {
     const warnings: string[] = [];
-    const guard = valueGuard(HOT_FUNCTION_COLUMNS, (w) => warnings.push(w));
+    const guard = valueGuard(hotFunctionColumns(), (w) => warnings.push(w));
     const rows = [
       { function: 'a', time_us: Infinity, percent: 600, lines: 1 },
       { function: 'b', time_us: -5, percent: NaN, lines: 2 },
@@ -198,11 +198,51 @@ describe('the writers\' last guard', () => {
       const stderr = process.stderr.write;
       process.stderr.write = (() => true) as typeof process.stderr.write;
       try {
-        await writeRows([{ function: 'a', time_us: 1, percent: 250, lines: 1 }], HOT_FUNCTION_COLUMNS, format, sink);
+        await writeRows([{ function: 'a', time_us: 1, percent: 250, lines: 1 }], hotFunctionColumns(), format, sink);
       } finally {
         process.stderr.write = stderr;
       }
       expect(out, format).not.toMatch(/250/);
     }
+  });
+});
+
+describe('every robustness sample, every command that reads it', () => {
+  const shared = join(sample(), '..', '..', 'shared', 'robustness');
+  const files = readdirSync(sample('robustness')).filter((f) => f.endsWith('.log'));
+
+  it('holds a copy of each of ../shared/robustness/', (ctx) => {
+    if (!existsSync(shared)) ctx.skip('no ../shared/robustness next to the repository (only on the project machine)');
+    for (const f of readdirSync(shared)) expect(readFileSync(sample('robustness', f)), f).toEqual(readFileSync(join(shared, f)));
+  });
+
+  it('answers sanely (no Infinity, NaN, negative duration or percent outside 0-100) or fails in one line', () => {
+    const commands = (f: string): string[][] => (f.startsWith('trace')
+      ? [['hot-functions'], ['first-calls'], ['syscalls'], ['syscalls', '--summary']]
+      : [['stages'], ['initcalls']]);
+    let runs = 0;
+    for (const f of files) {
+      for (const cmd of commands(f)) {
+        const r = runCli([cmd[0]!, robust(f), ...cmd.slice(1), '--format', 'json']);
+        const what = `${cmd.join(' ')} ${f}: ${r.stderr}`;
+        expect(r.stderr, what).not.toMatch(/internal error|\n\s+at /);
+        if (r.status !== 0) {
+          expect(r.status, what).toBe(1);
+          expect(r.stderr.trim().split('\n').at(-1), what).toMatch(/^boot-trace: /);
+          continue;
+        }
+        runs++;
+        expect(r.stdout, what).not.toMatch(/Infinity|NaN/);
+        for (const row of JSON.parse(r.stdout) as Record<string, unknown>[]) {
+          for (const [key, v] of Object.entries(row)) {
+            if (typeof v !== 'number') continue;
+            if (key === 'percent') expect(v, `${what} ${key}`).toBeGreaterThanOrEqual(0);
+            if (key === 'percent') expect(v, `${what} ${key}`).toBeLessThanOrEqual(100);
+            if (/(duration|time|total|mean|max)_us$/.test(key)) expect(v, `${what} ${key}`).toBeGreaterThanOrEqual(0);
+          }
+        }
+      }
+    }
+    expect(runs).toBeGreaterThanOrEqual(12);
   });
 });

@@ -45,7 +45,7 @@ const REASONS: Record<MalformedCodeName, string> = {
   BAD_OFFSET: 'the "+" is not followed by a decimal offset and a blank or the end of the line',
   OFFSET_RANGE: `the offset is above ${MAX_OFFSET} (2^31 - 1)`,
   MISSING_SECTION: '"in" is not followed by "section" and a section name',
-  UNEXPECTED_TEXT: 'text where "+ <offset>", "in section <name>" or the end of the line belongs',
+  UNEXPECTED_TEXT: 'text where "+ <offset>", "in section <name> [of <file>]" or the end of the line belongs',
   LINE_TOO_LONG: `the line is longer than ${MAX_LINE_BYTES} bytes; the rest of it was not read`,
 };
 

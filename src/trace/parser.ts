@@ -51,7 +51,7 @@ export function emptyCounts(): ParseCounts {
  */
 export type MalformedHandler = (line: number, text: string, code: MalformedCode) => void;
 
-const SPACE = 32, TAB = 9, CR = 13, LF = 10, HASH = 35, DOT = 46, PLUS = 43, LOWER_I = 105, LOWER_N = 110;
+const SPACE = 32, TAB = 9, CR = 13, LF = 10, HASH = 35, DOT = 46, PLUS = 43, LOWER_I = 105, LOWER_N = 110, LOWER_O = 111, LOWER_F = 102;
 /** Bare addresses at or above this are kernel-half (x86-64 canonical split). */
 const USER_LIMIT = 0x800000000000;
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
@@ -242,7 +242,18 @@ export class TraceParser {
         const sectionStart = i;
         while (c > SPACE && c < 127) c = buf[++i]!;
         if (i === sectionStart) return this.malformed(buf, s, i, MISSING_SECTION);
+        const sectionEnd = i;
         while (c === SPACE || c === TAB) c = buf[++i]!;
+        if (c === LOWER_O && i > sectionEnd && buf[i + 1] === LOWER_F && (buf[i + 2] === SPACE || buf[i + 2] === TAB)) {
+          // gdb names the object file when it has several: "in section .text of /build/vmlinux" (and
+          // src/symbols/symbol-table.ts a module: "of ext4"). The symbol is what counts; the file is skipped.
+          c = buf[(i += 2)]!;
+          while (c === SPACE || c === TAB) c = buf[++i]!;
+          const objStart = i;
+          while (c > SPACE && c < 127) c = buf[++i]!;
+          if (i === objStart) return this.malformed(buf, s, i, UNEXPECTED_TEXT);
+          while (c === SPACE || c === TAB) c = buf[++i]!;
+        }
         if (c === CR && buf[i + 1] === LF) c = buf[++i]!;
         if (c !== LF) return this.malformed(buf, s, i, UNEXPECTED_TEXT);
       }

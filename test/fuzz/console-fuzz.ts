@@ -47,6 +47,8 @@ export function fuzzConsoleReader(n: number, seed: number, hangMs = 2000): FuzzC
     c.inputs++;
     const bad: string[] = [];
     let lastLine = 0;
+    // Every way of reading host stamps: decided from the file, forced on (capture's console.log), off.
+    const hostStamps = pick(r, ['auto', true, false] as const);
     const parser = new ConsoleParser({
       line: (l) => {
         if (l.lineNo !== lastLine + 1) bad.push(`line number ${l.lineNo} after ${lastLine}`);
@@ -56,13 +58,13 @@ export function fuzzConsoleReader(n: number, seed: number, hangMs = 2000): FuzzC
       message: (m) => {
         if (!finiteOrNull(m.hostUs) || !finiteOrNull(m.kernelUs)) bad.push(`message at line ${m.lineNo}: hostUs ${m.hostUs}, kernelUs ${m.kernelUs}`);
       },
-    });
+    }, { hostStamps });
     const started = performance.now();
     try {
       const chunk = pick(r, [1, 5, 64, 4096, buf.length + 1]);
       for (let i = 0; i < buf.length; i += chunk) parser.push(buf.subarray(i, i + chunk));
       parser.end();
-      if (bad.length) addFailure(c, 'wrong', `seed ${seed} input ${k}: ${bad[0]}\n${JSON.stringify(text.slice(0, 300))}`);
+      if (bad.length) addFailure(c, 'wrong', `seed ${seed} input ${k} (hostStamps ${hostStamps}): ${bad[0]}\n${JSON.stringify(text.slice(0, 300))}`);
     } catch (err) {
       if (!(err instanceof UserError)) addFailure(c, 'crashes', `seed ${seed} input ${k}: ${String(err)}\n${JSON.stringify(text.slice(0, 300))}`);
     }

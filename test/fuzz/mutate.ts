@@ -11,7 +11,7 @@ export const int = (r: Rng, n: number): number => Math.floor(r() * n);
 
 /** Pieces of the trace grammar and its edges, spliced in whole so mutations reach deep into a line. */
 export const TRACE_TOKENS = [
-  ' ', '  ', '\t', ' \t ', '\r', '\r\n', '\n', '+', '+ ', '+\t', ' + ', '.', '..', '#', 'in', ' in ', 'section', ' in section .text',
+  ' ', '  ', '\t', ' \t ', '\r', '\r\n', '\n', '+', '+ ', '+\t', ' + ', '.', '..', '#', 'in', ' in ', 'section', ' in section .text', ' of ', ' of ext4', 'of',
   'in  section', 'in\tsection', ' .text', '0', '9', '12', '0.5', '.5', '11.', '1e6', '-1', '2147483647', '2147483648',
   '9007199254740991', '9007199254740992', '99999999999999999999', '9'.repeat(400), 'ffffffffffffffff', '7fffffffffff',
   '800000000000', 'fffffffffffffffff', 'ABCDEF', '0x10', '\x00', '\x7f', '\x80', '\xff', '\x0b', '\x0c', '\xa0',

@@ -55,7 +55,7 @@ export function modelLine(line: string, maxLineBytes: number): LineOutcome {
     if (rest === '') return { kind: 'event', t, name: symbol, offset, addr: 0 };
   }
   if (!/^in(?=[ \t]|$)/.test(rest)) return bad('UNEXPECTED_TEXT');
-  const section = /^in[ \t]+section[ \t]+[!-~]+/.exec(rest);
+  const section = /^in[ \t]+section[ \t]+[!-~]+(?:[ \t]+of[ \t]+[!-~]+)?/.exec(rest);
   if (!section) return bad('MISSING_SECTION');
   if (trimBlanks(rest.slice(section[0].length)) !== '') return bad('UNEXPECTED_TEXT');
   return { kind: 'event', t, name: symbol, offset, addr: 0 };
