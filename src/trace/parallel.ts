@@ -1,18 +1,23 @@
 /**
- * Parallel parsing of a plain trace file: worker threads parse byte ranges (parse-worker.ts), the main
- * thread replays their event batches, in file order, into the analyzer. Parsing is the cost (every
- * byte is looked at); replaying a batch is a tight loop over typed arrays. On the 2-core machines we
- * measure on this roughly halves the time of a big file (docs/performance.md).
+ * Parallel parsing of a plain trace file over byte ranges (range.ts). Of every P consecutive ranges
+ * (P: the threads used, one per core), the main thread parses the first itself, straight into the
+ * analyzer, and worker threads (parse-worker.ts) parse the others into event batches that the main
+ * thread replays, in file order, into the same analyzer. Parsing is the cost (every byte is looked at);
+ * replaying a batch is a tight loop over typed arrays. So on 2 cores one worker and the main thread each
+ * parse half the file, the main thread starts at once (while the worker boots), and half the events never
+ * cross threads (docs/performance.md).
  *
  * Memory stays bounded: at most IN_FLIGHT ranges per worker are requested at once, whatever the file size.
  */
+import { closeSync, openSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { UserError } from '../errors.js';
 import type { FunctionTable } from './functions.js';
 import type { ParseRequest, ParseResponse } from './parse-worker.js';
 import type { MalformedCode } from './malformed.js';
-import { emptyCounts, type ParseCounts, type TraceVisitor } from './parser.js';
+import { emptyCounts, TraceParser, type ParseCounts, type TraceVisitor } from './parser.js';
+import { RangeReader } from './range.js';
 import type { EventBatch } from './events.js';
 
 const IN_FLIGHT = 2;
@@ -21,6 +26,7 @@ export interface ParallelOptions {
   name: string;
   size: number;
   rangeBytes: number;
+  /** Parsing threads, the main thread included (workerCount()). */
   workers: number;
   strict: boolean;
   reportLimit: number;
@@ -29,7 +35,10 @@ export interface ParallelOptions {
   onProgress: (bytes: number, lines: number) => void;
 }
 
-/** How many parse workers to use: one per core, but never more than there are ranges. */
+/**
+ * How many threads parse, the main thread included: one per core, never more than there are ranges
+ * (nor 8). 1 means the parallel reader would gain nothing.
+ */
 export function workerCount(size: number, rangeBytes: number): number {
   return Math.max(1, Math.min(availableParallelism(), Math.ceil(size / rangeBytes), 8));
 }
@@ -37,27 +46,29 @@ export function workerCount(size: number, rangeBytes: number): number {
 export async function readParallel(path: string, functions: FunctionTable, visitor: TraceVisitor, o: ParallelOptions): Promise<ParseCounts> {
   const counts = emptyCounts();
   const ranges = Math.ceil(o.size / o.rangeBytes);
+  const threads = Math.max(2, o.workers);
   const workerUrl = new URL('./parse-worker.js', import.meta.url);
-  const workers = Array.from({ length: o.workers }, () => new Worker(workerUrl, { workerData: { path, reportLimit: o.reportLimit + 1 } }));
+  const workers = Array.from({ length: threads - 1 }, () => new Worker(workerUrl, { workerData: { path, reportLimit: o.reportLimit + 1 } }));
   // Per worker: its local function id -> our id.
   const maps = workers.map(() => Int32Array.from([0, 1]));
   const pending = new Map<number, ParseResponse>();
-  let nextToRequest = 0;
-  let nextToReplay = 0;
+  // Range i: the main thread's when i % threads is 0, else worker i % threads - 1's.
+  const owner = (index: number): number => (index % threads) - 1;
+  /** Per worker: the next of its ranges to request. */
+  const nextFor = workers.map((_, w) => w + 1);
   let lastT = -Infinity;
   let failure: unknown = null;
   let wake: (() => void) | null = null;
 
-  // Range i always goes to worker i % workers: replayed in order, the ranges keep every worker busy.
-  const owner = (index: number): number => index % o.workers;
-  const request = (recycle?: EventBatch): void => {
-    if (nextToRequest >= ranges) return;
-    const index = nextToRequest++;
+  const request = (w: number, recycle?: EventBatch): void => {
+    const index = nextFor[w]!;
+    if (index >= ranges) return;
+    nextFor[w] = index + threads;
     const req: ParseRequest = { index, start: index * o.rangeBytes, end: Math.min(o.size, (index + 1) * o.rangeBytes), recycle };
-    workers[owner(index)]!.postMessage(req, recycle ? [recycle.t.buffer, recycle.fn.buffer, recycle.offset.buffer, recycle.addr.buffer] as ArrayBuffer[] : []);
+    workers[w]!.postMessage(req, recycle ? [recycle.t.buffer, recycle.fn.buffer, recycle.offset.buffer, recycle.addr.buffer] as ArrayBuffer[] : []);
   };
 
-  workers.forEach((worker) => {
+  workers.forEach((worker, w) => {
     worker.on('message', (res: ParseResponse) => {
       pending.set(res.index, res);
       wake?.();
@@ -66,54 +77,86 @@ export async function readParallel(path: string, functions: FunctionTable, visit
       failure ??= err;
       wake?.();
     });
+    for (let k = 0; k < IN_FLIGHT; k++) request(w);
   });
-  for (let k = 0; k < IN_FLIGHT * o.workers; k++) request();
 
+  const fd = openSync(path, 'r');
+  const own = new RangeReader(fd);
   try {
-    while (nextToReplay < ranges) {
-      const res = pending.get(nextToReplay);
-      if (!res) {
-        if (failure) throw failure;
-        await new Promise<void>((resolve) => (wake = resolve));
-        wake = null;
-        continue;
-      }
-      pending.delete(nextToReplay);
-      const w = owner(res.index);
-      nextToReplay++;
-
-      let map = maps[w]!;
-      if (res.names.length) {
-        const bigger = new Int32Array(res.names[res.names.length - 1]![0] + 1);
-        bigger.set(map);
-        for (const [local, name] of res.names) bigger[local] = functions.idOf(name);
-        maps[w] = map = bigger;
-      }
-      for (const [line, text, code] of res.malformedLines) o.onMalformed(counts.lines + line, text, code, counts);
-      const { t, fn, offset, addr, count } = res.batch;
-      if (counts.events === 0 && count > 0) counts.firstEventLine = counts.lines + res.firstEventLine;
-      for (let i = 0; i < count; i++) {
-        const ti = t[i]!;
-        if (ti < lastT && counts.backwards++ === 0) {
-          counts.firstBackwardsLine = counts.lines + (i === 0 ? res.firstEventLine : res.firstBackwardsLine);
+    for (let index = 0; index < ranges; index++) {
+      const w = owner(index);
+      if (w < 0) {
+        lastT = parseOwn(index);
+      } else {
+        let res: ParseResponse | undefined;
+        while (!(res = pending.get(index))) {
+          if (failure) throw failure;
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = null;
         }
-        lastT = ti;
-        visitor.event(ti, map[fn[i]!]!, offset[i]!, addr[i]!);
+        pending.delete(index);
+        lastT = replay(res, w);
       }
-      // The next range goes to the same worker (IN_FLIGHT * workers is a multiple of workers): hand it
-      // back these arrays to fill, so memory stays what the first ranges allocated.
-      request(res.batch);
-      counts.lines += res.lines;
-      counts.events += count;
-      counts.comments += res.comments;
-      counts.blank += res.blank;
-      counts.malformed += res.malformed;
-      res.malformedByCode.forEach((n, code) => (counts.malformedByCode[code]! += n));
-      o.onProgress(Math.min(o.size, nextToReplay * o.rangeBytes), counts.lines);
+      o.onProgress(Math.min(o.size, (index + 1) * o.rangeBytes), counts.lines);
     }
   } finally {
+    closeSync(fd);
     for (const worker of workers) void worker.terminate();
   }
   if (failure) throw new UserError(`${o.name}: parse worker failed: ${String(failure)}`);
   return counts;
+
+  /** Parses range `index` on this thread, straight into the visitor; returns the last timestamp. */
+  function parseOwn(index: number): number {
+    const data = own.read(index * o.rangeBytes, Math.min(o.size, (index + 1) * o.rangeBytes));
+    const before = counts.lines;
+    const parser = new TraceParser(functions, visitor, (line, text, code) => o.onMalformed(before + line, text, code, counts));
+    parser.resumeAfter(lastT);
+    if (data.length > 0) {
+      parser.push(data);
+      parser.end();
+    }
+    const c = parser.counts;
+    if (counts.events === 0 && c.events > 0) counts.firstEventLine = before + c.firstEventLine;
+    if (counts.backwards === 0 && c.backwards > 0) counts.firstBackwardsLine = before + c.firstBackwardsLine;
+    add(c, c.events, c.backwards);
+    return c.events > 0 ? parser.lastTime : lastT;
+  }
+
+  /** Replays a worker's batch into the visitor; returns the last timestamp. */
+  function replay(res: ParseResponse, w: number): number {
+    let map = maps[w]!;
+    if (res.names.length) {
+      const bigger = new Int32Array(res.names[res.names.length - 1]![0] + 1);
+      bigger.set(map);
+      for (const [local, name] of res.names) bigger[local] = functions.idOf(name);
+      maps[w] = map = bigger;
+    }
+    for (const [line, text, code] of res.malformedLines) o.onMalformed(counts.lines + line, text, code, counts);
+    const { t, fn, offset, addr, count } = res.batch;
+    if (counts.events === 0 && count > 0) counts.firstEventLine = counts.lines + res.firstEventLine;
+    let last = lastT, backwards = 0;
+    for (let i = 0; i < count; i++) {
+      const ti = t[i]!;
+      if (ti < last && backwards++ === 0 && counts.backwards === 0) {
+        counts.firstBackwardsLine = counts.lines + (i === 0 ? res.firstEventLine : res.firstBackwardsLine);
+      }
+      last = ti;
+      visitor.event(ti, map[fn[i]!]!, offset[i]!, addr[i]!);
+    }
+    // The worker's next range: hand it back these arrays to fill, so memory stays what the first ranges allocated.
+    request(w, res.batch);
+    add(res, count, backwards);
+    return last;
+  }
+
+  function add(c: Omit<ParseCounts, 'events' | 'backwards' | 'firstBackwardsLine' | 'firstEventLine'>, events: number, backwards: number): void {
+    counts.lines += c.lines;
+    counts.events += events;
+    counts.backwards += backwards;
+    counts.comments += c.comments;
+    counts.blank += c.blank;
+    counts.malformed += c.malformed;
+    c.malformedByCode.forEach((n, code) => (counts.malformedByCode[code]! += n));
+  }
 }

@@ -71,6 +71,8 @@ export class TraceParser {
   /** While a line longer than maxLineBytes is being skipped: its first bytes, for the warning. */
   private longHead: Buffer | null = null;
   private lastT = -Infinity;
+  /** A DataView over the chunk being parsed. */
+  private view: DataView = new DataView(new ArrayBuffer(0));
 
   /**
    * @param maxLineBytes longest line read, in bytes before its LF (docs/trace-format.md); a longer line is
@@ -82,6 +84,19 @@ export class TraceParser {
     private readonly onMalformed: MalformedHandler,
     readonly maxLineBytes: number = MAX_LINE_BYTES,
   ) {}
+
+  /**
+   * Continues a trace whose earlier lines another parser read (the parallel reader's ranges): `t` is the
+   * last timestamp before this parser's first line, so time going backwards across the seam is counted.
+   */
+  resumeAfter(t: number): void {
+    this.lastT = t;
+  }
+
+  /** The timestamp of the last event parsed (-Infinity before the first). */
+  get lastTime(): number {
+    return this.lastT;
+  }
 
   /**
    * Feeds the next chunk of the input. Work is linear in the chunk's bytes whatever the line lengths: an
@@ -141,6 +156,8 @@ export class TraceParser {
 
   /** Parses the complete lines in buf[start, end), which ends with a newline. */
   private parseLines(buf: Buffer, start: number, end: number): void {
+    // One DataView per chunk: the name lookup compares four bytes at a time through it (functions.ts).
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.length);
     let s = start;
     while (s < end) s = this.parseLine(buf, s);
   }
@@ -269,7 +286,7 @@ export class TraceParser {
       offset = -1;
     } else {
       // A name, with or without offset and section (tools other than gdb leave the section out).
-      fn = this.functions.internHashed(buf, nameStart, nameEnd, h);
+      fn = this.functions.internHashed(buf, nameStart, nameEnd, h, this.view);
     }
 
     if (t < this.lastT && counts.backwards++ === 0) counts.firstBackwardsLine = counts.lines;
