@@ -13,6 +13,8 @@ import type { ConsoleMessage, ConsoleVisitor } from '../../analyzers/console-lin
 import { UserError } from '../errors.js';
 import { readTrace } from '../trace/reader.js';
 import { readConsole } from './console-input.js';
+import { RECORDING_FILE } from '../trace/recording/read.js';
+import { wholeBootAnswers } from './whole-boot-answers.js';
 
 /** True when `path` looks like a capture folder (has profile.json or console.log). */
 export function isCaptureDir(path: string): boolean {
@@ -99,7 +101,10 @@ export async function captureSummaryLines(dir: string, top = 5): Promise<string[
     }
   }
 
+  // A whole-boot recording (--mode trace): its three answers.
+  if (existsSync(join(dir, RECORDING_FILE))) out.push(...wholeBootAnswers(join(dir, RECORDING_FILE), top * 2));
+
   out.push('', `Files in ${dir}:`);
-  for (const f of ['profile.json', 'console.log', 'trace.log']) if (existsSync(join(dir, f))) out.push(`  ${f}`);
+  for (const f of ['profile.json', 'console.log', 'trace.log', RECORDING_FILE]) if (existsSync(join(dir, f))) out.push(`  ${f}`);
   return out;
 }

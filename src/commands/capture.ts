@@ -13,6 +13,8 @@ import { annotateProfile, prepareCapture, type PreparedCapture } from '../../cap
 import { DEFAULT_MEMORY_MIB } from '../../capture/layout.js';
 import { UserError } from '../errors.js';
 import { captureSummaryLines } from './capture-summary.js';
+import { GRANULARITIES } from '../trace/recording/format.js';
+import { checkTraceArgs, traceCommand } from './capture-trace.js';
 
 export interface CaptureArgs {
   kernel?: string;
@@ -24,7 +26,8 @@ export interface CaptureArgs {
   initrd?: string;
   workload?: string;
   'system-map'?: string;
-  mode?: 'run' | 'step';
+  mode?: 'run' | 'step' | 'trace';
+  granularity?: 'function' | 'block' | 'instruction';
   clock: 'host' | 'steps';
   'block-irq': boolean;
   timeout: number;
@@ -40,9 +43,11 @@ export interface CaptureArgs {
  * Checks between options that yargs cannot express; returns the mode to use. A trace window implies
  * step mode unless --mode run was asked for (then it is an error).
  */
-export function checkCaptureArgs(a: Pick<CaptureArgs, 'mode' | 'trace-from' | 'trace-until' | 'max-steps' | 'block-irq' | 'engine' | 'clock'>): 'run' | 'step' {
+export function checkCaptureArgs(a: Pick<CaptureArgs, 'mode' | 'trace-from' | 'trace-until' | 'max-steps' | 'block-irq' | 'engine' | 'clock' | 'granularity'>): 'run' | 'step' | 'trace' {
   const windowed = a['trace-from'] !== undefined || a['trace-until'] !== undefined;
   const mode = a.mode ?? (windowed ? 'step' : 'run');
+  if (mode === 'trace') return checkTraceArgs(a);
+  if (a.granularity !== undefined) throw new UserError('--granularity needs --mode trace');
   if (mode === 'run') {
     if (windowed) throw new UserError('--trace-from/--trace-until need --mode step');
     if (a['max-steps'] !== undefined) throw new UserError('--max-steps needs --mode step');
@@ -70,18 +75,20 @@ export const captureCommand: CommandModule<object, CaptureArgs> = {
       .option('initrd', { type: 'string', describe: 'initramfs to load (default: the appliance)' })
       .option('workload', { type: 'string', describe: 'shell commands the appliance runs once booted (default: ls /proc; cat /proc/version)' })
       .option('system-map', { type: 'string', describe: 'symbols: System.map, nm output, kallsyms dump or unstripped ELF (default: the kernel\'s own kallsyms)' })
-      .option('mode', { choices: ['run', 'step'] as const, describe: 'run freely (default), or single-step and trace every instruction (default with --trace-from/--trace-until)' })
+      .option('mode', { choices: ['run', 'step', 'trace'] as const, describe: 'run freely (default), single-step and trace every instruction (default with --trace-from/--trace-until), or record a whole boot under QEMU with the tracing plugin (docs/whole-boot.md)' })
+      .option('granularity', { choices: GRANULARITIES, describe: 'trace mode: one record per change of function (default), per executed block (+ translation map), or per instruction' })
       .option('clock', { choices: ['host', 'steps'] as const, default: 'host' as const, describe: 'trace timestamps: host microseconds since VM creation, or the instruction index' })
       .option('block-irq', { type: 'boolean', default: false, describe: 'step mode: inject no interrupts while stepping (KVM_GUESTDBG_BLOCKIRQ)' })
       .option('timeout', { type: 'number', default: DEFAULT_TIMEOUT_S, describe: 'stop after this many seconds' })
       .option('max-steps', { type: 'number', describe: 'step mode: stop after this many instructions' })
-      .option('trace-from', { type: 'string', describe: 'step mode: run freely to this SYMBOL or ADDRESS (hardware breakpoint), then step' })
+      .option('trace-from', { type: 'string', alias: 'from', describe: 'step mode: run freely to this SYMBOL or ADDRESS (hardware breakpoint), then step; trace mode: start recording there (default: kernel entry; `firmware`: QEMU\'s first instruction)' })
       .option('trace-until', { type: 'string', describe: 'step mode: stop at this SYMBOL, ADDRESS or marker:STAGE (KVM engine)' })
       .option('out', { type: 'string', describe: 'output folder (default: captures/<timestamp>)' })
       .option('echo', { type: 'boolean', default: false, describe: 'copy the guest serial console to stderr' })
       .option('summary', { type: 'boolean', default: true, describe: 'print the capture\'s summary (markers, stages, hot functions) at the end; --no-summary for the boot profile only' }) as never,
   handler: async (args) => {
     const mode = checkCaptureArgs(args);
+    if (mode === 'trace') return traceCommand(args);
     const prepared = await prepareCapture({
       ...(args.kernel !== undefined ? { kernel: args.kernel } : {}),
       ...(args.guest === 'demo' ? { guest: 'demo' as const } : {}),

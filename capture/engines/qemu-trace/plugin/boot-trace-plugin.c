@@ -1,0 +1,570 @@
+/*
+ * boot-trace's QEMU TCG plugin (QEMU plugin API version 1, QEMU 7.2): records a whole boot into a
+ * recording file whose format docs/whole-boot.md describes byte by byte and
+ * src/trace/recording/format.ts owns. boot-trace builds this file with the machine's cc at first use
+ * (capture/engines/qemu-trace/plugin-build.ts) and loads it with
+ *   -plugin boot-trace-plugin.so,out=REC,splits=SPLITS,gran=function,from=1000000,alias=P:E:V,...
+ *
+ * Arguments (key=value; hex numbers without 0x):
+ *   out=PATH        the recording; boot-trace has already written its file header and header frames,
+ *                   the plugin appends record frames ('R') and its end frame ('E')
+ *   splits=PATH     function boundaries: u64 count, count x u64 address (sorted), count x u8 kind
+ *                   (0 function start, 1 thunk folded into its caller, 2 no function: bare addresses)
+ *   gran=function|block|instruction
+ *   from=HEX        start recording when a block (instruction) at this address executes; 0: at once
+ *   alias=PS:PE:VS  while the kernel runs at its physical addresses [PS, PE) after `from`, name them
+ *                   VS + (a - PS) (Linux's startup_64 runs at 0x1000000 before it jumps to its link address)
+ *   until=HEX       stop recording when this address executes (0: never)
+ *   max=N           stop recording after N guest instructions (0: never)
+ *   zstd=LEVEL      compress record frames with libzstd.so.1 (dlopen; 0 or missing library: raw)
+ *   bufkb=N         size of each of the rotating buffers (default 4096)
+ *
+ * Threads: QEMU runs the callbacks below in the vCPU thread (boot-trace runs -smp 1). They only
+ * encode into the current buffer; a full buffer is handed to a writer thread, which compresses and
+ * write()s it, so no system call stalls the emulated CPU. When every buffer is waiting to be written
+ * the vCPU thread waits, and that wait is subtracted from every later host timestamp.
+ *
+ * No QEMU header is included: Debian ships none. The few declarations below follow the documented
+ * API of include/qemu/qemu-plugin.h at QEMU v7.2.0.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- QEMU plugin API v1 (include/qemu/qemu-plugin.h, QEMU v7.2.0) ---- */
+typedef uint64_t qemu_plugin_id_t;
+struct qemu_plugin_tb;
+struct qemu_plugin_insn;
+typedef struct qemu_info_t qemu_info_t;
+enum qemu_plugin_cb_flags { QEMU_PLUGIN_CB_NO_REGS, QEMU_PLUGIN_CB_R_REGS, QEMU_PLUGIN_CB_RW_REGS };
+typedef void (*qemu_plugin_udata_cb_t)(qemu_plugin_id_t id, void *userdata);
+typedef void (*qemu_plugin_vcpu_udata_cb_t)(unsigned int vcpu_index, void *userdata);
+typedef void (*qemu_plugin_vcpu_tb_trans_cb_t)(qemu_plugin_id_t id, struct qemu_plugin_tb *tb);
+void qemu_plugin_register_vcpu_tb_trans_cb(qemu_plugin_id_t id, qemu_plugin_vcpu_tb_trans_cb_t cb);
+void qemu_plugin_register_vcpu_tb_exec_cb(struct qemu_plugin_tb *tb, qemu_plugin_vcpu_udata_cb_t cb,
+                                          enum qemu_plugin_cb_flags flags, void *userdata);
+void qemu_plugin_register_vcpu_insn_exec_cb(struct qemu_plugin_insn *insn, qemu_plugin_vcpu_udata_cb_t cb,
+                                            enum qemu_plugin_cb_flags flags, void *userdata);
+size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *tb);
+uint64_t qemu_plugin_tb_vaddr(const struct qemu_plugin_tb *tb);
+struct qemu_plugin_insn *qemu_plugin_tb_get_insn(const struct qemu_plugin_tb *tb, size_t idx);
+size_t qemu_plugin_insn_size(const struct qemu_plugin_insn *insn);
+uint64_t qemu_plugin_insn_vaddr(const struct qemu_plugin_insn *insn);
+void qemu_plugin_register_atexit_cb(qemu_plugin_id_t id, qemu_plugin_udata_cb_t cb, void *userdata);
+void qemu_plugin_outs(const char *string);
+
+__attribute__((visibility("default"))) int qemu_plugin_version = 1;
+
+/* ---- recording format constants (src/trace/recording/format.ts is the owner) ---- */
+#define FRAME_HEADER 24
+enum { ENC_RAW = 0, ENC_ZSTD = 1 };
+enum { GRAN_FUNCTION = 0, GRAN_BLOCK = 1, GRAN_INSTRUCTION = 2 };
+enum { KIND_FUNCTION = 0, KIND_FOLD = 1, KIND_BARE = 2 };
+/* Function keys: a function's start address, or these (never a kernel function start). */
+#define KEY_USER 1u
+#define KEY_FOLD 2u
+#define USER_LIMIT 0x800000000000ull
+/* The longest record: three 10-byte varints, or a translation entry's header + 255 sizes. */
+#define MAX_ENTRY (3 * 10 + 4096)
+#define NBUF 8
+
+/* Everything known about a block at translation time; its address for the exec callback. */
+struct tb_info {
+  uint64_t vaddr;   /* as recorded (the physical alias mapped to its link address) */
+  uint64_t raw;     /* as executed */
+  uint64_t key;     /* function key */
+  uint32_t id;      /* translation id (block granularity) */
+  uint32_t n;       /* instructions */
+};
+
+struct insn_info {
+  uint64_t vaddr;
+  uint64_t raw;
+};
+
+struct buffer {
+  uint8_t *data;
+  size_t len;
+  uint32_t count;
+  uint8_t type;
+};
+
+static struct {
+  int fd;
+  int gran;
+  uint64_t from, until, max_insns;
+  uint64_t alias_ps, alias_pe, alias_vs;
+  bool alias_on;
+  uint64_t *splits;
+  uint8_t *kinds;
+  size_t nsplits;
+  size_t bufsize;
+  int zstd_level;
+
+  /* vCPU-thread state */
+  bool recording, done, started;
+  uint64_t t0;            /* CLOCK_MONOTONIC ns at install */
+  uint64_t excluded;      /* ns the vCPU thread waited for the writer */
+  uint64_t ic;            /* guest instructions since recording started */
+  uint64_t cur_key;
+  uint64_t last_t, last_ic;
+  int64_t last_addr;
+  uint64_t records, total_records;
+  uint32_t next_tb_id;
+  uint64_t translations;
+  struct buffer *cur;
+  uint8_t *p, *limit;
+  const char *reason;
+
+  /* writer thread */
+  pthread_t writer;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  struct buffer bufs[NBUF];
+  struct buffer *freeq[NBUF];
+  int nfree;
+  struct buffer *fullq[NBUF + 1];
+  int fhead, ftail, nfull;
+  bool quit;
+  uint64_t frames, bytes_written, write_ns, write_errors;
+  char write_error[160];
+
+  /* libzstd, when present */
+  size_t (*zstd_bound)(size_t);
+  size_t (*zstd_compress)(void *, size_t, const void *, size_t, int);
+  unsigned (*zstd_is_error)(size_t);
+  uint8_t *zbuf;
+  size_t zcap;
+} S;
+
+static uint32_t crc_table[256];
+
+static void crc_init(void) {
+  for (uint32_t i = 0; i < 256; i++) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; k++) c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+    crc_table[i] = c;
+  }
+}
+
+static uint32_t crc32_of(const uint8_t *p, size_t n) {
+  uint32_t c = 0xffffffffu;
+  while (n--) c = crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
+  return c ^ 0xffffffffu;
+}
+
+static inline uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint8_t *put_uv(uint8_t *p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = (uint8_t)v;
+  return p;
+}
+
+static inline uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
+
+static void put_u32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
+}
+
+static void write_all(const uint8_t *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(S.fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (S.write_errors++ == 0) snprintf(S.write_error, sizeof S.write_error, "write: %s", strerror(errno));
+      return;
+    }
+    p += w;
+    n -= (size_t)w;
+    S.bytes_written += (uint64_t)w;
+  }
+}
+
+/* One frame, header and payload in a single write() where possible (writer thread only). */
+static void write_frame(uint8_t type, uint32_t count, const uint8_t *raw, size_t raw_len) {
+  const uint8_t *stored = raw;
+  size_t stored_len = raw_len;
+  uint8_t enc = ENC_RAW;
+  if (S.zstd_compress && S.zstd_level > 0 && type == 'R') {
+    size_t need = S.zstd_bound(raw_len) + FRAME_HEADER;
+    if (need > S.zcap) {
+      free(S.zbuf);
+      S.zbuf = malloc(need);
+      S.zcap = S.zbuf ? need : 0;
+    }
+    if (S.zbuf) {
+      size_t z = S.zstd_compress(S.zbuf + FRAME_HEADER, S.zcap - FRAME_HEADER, raw, raw_len, S.zstd_level);
+      if (!S.zstd_is_error(z) && z < raw_len) {
+        stored = S.zbuf + FRAME_HEADER;
+        stored_len = z;
+        enc = ENC_ZSTD;
+      }
+    }
+  }
+  uint8_t h[FRAME_HEADER];
+  memset(h, 0, sizeof h);
+  h[0] = type;
+  h[1] = enc;
+  put_u32(h + 4, (uint32_t)stored_len);
+  put_u32(h + 8, (uint32_t)raw_len);
+  put_u32(h + 12, count);
+  put_u32(h + 16, crc32_of(stored, stored_len));
+  if (enc == ENC_ZSTD) {
+    /* the compressed bytes sit right after room for the header: one write */
+    memcpy(S.zbuf, h, FRAME_HEADER);
+    write_all(S.zbuf, FRAME_HEADER + stored_len);
+  } else {
+    write_all(h, FRAME_HEADER);
+    write_all(stored, stored_len);
+  }
+  S.frames++;
+}
+
+static void *writer_main(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&S.lock);
+  for (;;) {
+    while (S.nfull == 0 && !S.quit) pthread_cond_wait(&S.cond, &S.lock);
+    if (S.nfull == 0 && S.quit) break;
+    struct buffer *b = S.fullq[S.fhead];
+    S.fhead = (S.fhead + 1) % (NBUF + 1);
+    S.nfull--;
+    pthread_mutex_unlock(&S.lock);
+    uint64_t t = now_ns();
+    write_frame(b->type, b->count, b->data, b->len);
+    S.write_ns += now_ns() - t;
+    pthread_mutex_lock(&S.lock);
+    b->len = 0;
+    b->count = 0;
+    S.freeq[S.nfree++] = b;
+    pthread_cond_broadcast(&S.cond);
+  }
+  pthread_mutex_unlock(&S.lock);
+  return NULL;
+}
+
+/* Hands the current buffer to the writer and takes a free one, waiting (and timing the wait) if none is. */
+static void rotate(void) {
+  struct buffer *b = S.cur;
+  b->len = (size_t)(S.p - b->data);
+  b->count = (uint32_t)S.records;
+  pthread_mutex_lock(&S.lock);
+  if (b->len > 0) {
+    S.fullq[S.ftail] = b;
+    S.ftail = (S.ftail + 1) % (NBUF + 1);
+    S.nfull++;
+    pthread_cond_broadcast(&S.cond);
+  } else {
+    S.freeq[S.nfree++] = b;
+  }
+  if (S.nfree == 0) {
+    uint64_t w = now_ns();
+    while (S.nfree == 0) pthread_cond_wait(&S.cond, &S.lock);
+    S.excluded += now_ns() - w;
+  }
+  S.cur = S.freeq[--S.nfree];
+  pthread_mutex_unlock(&S.lock);
+  S.cur->type = 'R';
+  S.p = S.cur->data;
+  S.limit = S.cur->data + S.bufsize - MAX_ENTRY;
+  S.records = 0;
+  /* Each frame decodes on its own: deltas start again from zero. */
+  S.last_t = 0;
+  S.last_ic = 0;
+  S.last_addr = 0;
+}
+
+static inline uint64_t host_t(void) {
+  uint64_t t = now_ns() - S.t0 - S.excluded;
+  return t < S.last_t ? S.last_t : t;
+}
+
+/* function / instruction granularity: dt, d(instructions), zigzag d(address). */
+static inline void emit(uint64_t vaddr) {
+  if (S.p >= S.limit) rotate();
+  uint64_t t = host_t();
+  uint8_t *p = S.p;
+  p = put_uv(p, t - S.last_t);
+  p = put_uv(p, S.ic - S.last_ic);
+  p = put_uv(p, zigzag((int64_t)vaddr - S.last_addr));
+  S.p = p;
+  S.last_t = t;
+  S.last_ic = S.ic;
+  S.last_addr = (int64_t)vaddr;
+  S.records++;
+  S.total_records++;
+}
+
+static void end_recording(const char *reason) {
+  if (S.done) return;
+  S.done = true;
+  S.recording = false;
+  S.reason = reason;
+  rotate();
+}
+
+static void start_recording(void) {
+  S.recording = true;
+  S.started = true;
+  S.ic = 0;
+  S.cur_key = 0;
+}
+
+/* Returns false when the recording is (now) off. Checks start, until and max at a block or instruction. */
+static inline bool gate(uint64_t raw, uint64_t vaddr) {
+  if (!S.recording) {
+    if (S.done || raw != S.from) return false;
+    start_recording();
+  }
+  if (S.until && (raw == S.until || vaddr == S.until)) {
+    end_recording("until");
+    return false;
+  }
+  if (S.max_insns && S.ic >= S.max_insns) {
+    end_recording("max-steps");
+    return false;
+  }
+  return true;
+}
+
+static void exec_function(unsigned int vcpu, void *ud) {
+  (void)vcpu;
+  struct tb_info *ti = ud;
+  if (!gate(ti->raw, ti->vaddr)) return;
+  if (ti->key != KEY_FOLD && ti->key != S.cur_key) {
+    S.cur_key = ti->key;
+    emit(ti->vaddr);
+  }
+  S.ic += ti->n;
+}
+
+static void exec_block(unsigned int vcpu, void *ud) {
+  (void)vcpu;
+  struct tb_info *ti = ud;
+  if (!gate(ti->raw, ti->vaddr)) return;
+  if (S.p >= S.limit) rotate();
+  uint64_t t = host_t();
+  uint8_t *p = S.p;
+  p = put_uv(p, (uint64_t)ti->id << 1);
+  p = put_uv(p, t - S.last_t);
+  S.p = p;
+  S.last_t = t;
+  S.records++;
+  S.total_records++;
+  S.ic += ti->n;
+}
+
+static void exec_insn(unsigned int vcpu, void *ud) {
+  (void)vcpu;
+  struct insn_info *ii = ud;
+  if (!gate(ii->raw, ii->vaddr)) return;
+  emit(ii->vaddr);
+  S.ic++;
+}
+
+static uint64_t map_alias(uint64_t a) {
+  if (S.alias_on && a >= S.alias_ps && a < S.alias_pe) return S.alias_vs + (a - S.alias_ps);
+  return a;
+}
+
+static uint64_t key_of(uint64_t a) {
+  if (a < USER_LIMIT) return KEY_USER;
+  size_t lo = 0, hi = S.nsplits;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (S.splits[mid] <= a) lo = mid + 1;
+    else hi = mid;
+  }
+  if (lo == 0) return a;
+  size_t i = lo - 1;
+  switch (S.kinds[i]) {
+    case KIND_FUNCTION: return S.splits[i];
+    case KIND_FOLD: return KEY_FOLD;
+    default: return a;
+  }
+}
+
+static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
+  (void)id;
+  size_t n = qemu_plugin_tb_n_insns(tb);
+  uint64_t raw = qemu_plugin_tb_vaddr(tb);
+  /* The alias applies from kernel entry until the kernel first runs at its link address. */
+  if (S.alias_on && S.started && raw >= USER_LIMIT) S.alias_on = false;
+  uint64_t vaddr = map_alias(raw);
+  S.translations++;
+  if (S.gran == GRAN_INSTRUCTION) {
+    for (size_t i = 0; i < n; i++) {
+      struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
+      struct insn_info *ii = malloc(sizeof *ii);
+      if (!ii) return;
+      ii->raw = qemu_plugin_insn_vaddr(insn);
+      ii->vaddr = map_alias(ii->raw);
+      qemu_plugin_register_vcpu_insn_exec_cb(insn, exec_insn, QEMU_PLUGIN_CB_NO_REGS, ii);
+    }
+    return;
+  }
+  struct tb_info *ti = malloc(sizeof *ti);
+  if (!ti) return;
+  ti->raw = raw;
+  ti->vaddr = vaddr;
+  ti->n = (uint32_t)n;
+  ti->key = key_of(vaddr);
+  ti->id = S.next_tb_id++;
+  if (S.gran == GRAN_BLOCK) {
+    /* The translation map entry: id, address, instruction sizes. Recorded whether or not the
+     * recording has started, since a block translated before the start may run after it. */
+    if (S.p + 32 + n >= S.cur->data + S.bufsize) rotate();
+    uint8_t *p = S.p;
+    p = put_uv(p, ((uint64_t)ti->id << 1) | 1);
+    p = put_uv(p, zigzag((int64_t)vaddr));
+    p = put_uv(p, n);
+    for (size_t i = 0; i < n; i++) *p++ = (uint8_t)qemu_plugin_insn_size(qemu_plugin_tb_get_insn(tb, i));
+    S.p = p;
+    S.records++;
+    qemu_plugin_register_vcpu_tb_exec_cb(tb, exec_block, QEMU_PLUGIN_CB_NO_REGS, ti);
+  } else {
+    qemu_plugin_register_vcpu_tb_exec_cb(tb, exec_function, QEMU_PLUGIN_CB_NO_REGS, ti);
+  }
+}
+
+static void on_exit_cb(qemu_plugin_id_t id, void *ud) {
+  (void)id;
+  (void)ud;
+  uint64_t t_end = S.started ? host_t() : 0;
+  if (!S.done) {
+    S.reason = "exit";
+    S.done = true;
+    S.recording = false;
+    rotate();
+  }
+  /* The end frame: what the reader needs to know the recording is whole. */
+  char json[1024];
+  int len = snprintf(json, sizeof json,
+                     "{\"reason\":\"%s\",\"started\":%s,\"records\":%" PRIu64 ",\"instructions\":%" PRIu64
+                     ",\"host_ns\":%" PRIu64 ",\"excluded_ns\":%" PRIu64 ",\"translations\":%" PRIu64
+                     ",\"frames\":%" PRIu64 ",\"write_ns\":%" PRIu64 ",\"zstd\":%s,\"write_errors\":%" PRIu64 "}",
+                     S.reason, S.started ? "true" : "false", S.total_records, S.ic, t_end, S.excluded,
+                     S.translations, S.frames, S.write_ns, S.zstd_compress && S.zstd_level > 0 ? "true" : "false",
+                     S.write_errors);
+  pthread_mutex_lock(&S.lock);
+  S.quit = true;
+  pthread_cond_broadcast(&S.cond);
+  pthread_mutex_unlock(&S.lock);
+  pthread_join(S.writer, NULL);
+  write_frame('E', 0, (const uint8_t *)json, (size_t)len);
+  if (S.write_errors) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "boot-trace plugin: %" PRIu64 " failed writes (%s)\n", S.write_errors, S.write_error);
+    qemu_plugin_outs(msg);
+  }
+  close(S.fd);
+}
+
+static bool load_splits(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return false;
+  uint64_t n = 0;
+  bool ok = fread(&n, 8, 1, f) == 1 && n < (1u << 26);
+  if (ok) {
+    S.splits = malloc(n * 8 + 1);
+    S.kinds = malloc(n + 1);
+    ok = S.splits && S.kinds && fread(S.splits, 8, n, f) == n && fread(S.kinds, 1, n, f) == n;
+    S.nsplits = (size_t)n;
+  }
+  fclose(f);
+  return ok;
+}
+
+static void fail(const char *what, const char *detail) {
+  char msg[512];
+  snprintf(msg, sizeof msg, "boot-trace plugin: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+  qemu_plugin_outs(msg);
+  fputs(msg, stderr);
+}
+
+__attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info,
+                                                               int argc, char **argv) {
+  (void)info;
+  S.t0 = now_ns();
+  crc_init();
+  const char *out = NULL, *splits = NULL;
+  S.gran = GRAN_FUNCTION;
+  S.from = 0;
+  S.bufsize = 4096 * 1024;
+  for (int i = 0; i < argc; i++) {
+    char *eq = strchr(argv[i], '=');
+    if (!eq) { fail("argument without '='", argv[i]); return -1; }
+    size_t klen = (size_t)(eq - argv[i]);
+    const char *v = eq + 1;
+#define KEY(k) (klen == sizeof(k) - 1 && strncmp(argv[i], k, klen) == 0)
+    if (KEY("out")) out = v;
+    else if (KEY("splits")) splits = v;
+    else if (KEY("gran")) {
+      if (!strcmp(v, "function")) S.gran = GRAN_FUNCTION;
+      else if (!strcmp(v, "block")) S.gran = GRAN_BLOCK;
+      else if (!strcmp(v, "instruction")) S.gran = GRAN_INSTRUCTION;
+      else { fail("unknown granularity", v); return -1; }
+    } else if (KEY("from")) S.from = strtoull(v, NULL, 16);
+    else if (KEY("until")) S.until = strtoull(v, NULL, 16);
+    else if (KEY("max")) S.max_insns = strtoull(v, NULL, 10);
+    else if (KEY("zstd")) S.zstd_level = atoi(v);
+    else if (KEY("bufkb")) S.bufsize = (size_t)strtoull(v, NULL, 10) * 1024;
+    else if (KEY("alias")) {
+      if (sscanf(v, "%" SCNx64 ":%" SCNx64 ":%" SCNx64, &S.alias_ps, &S.alias_pe, &S.alias_vs) != 3) {
+        fail("alias=PHYS_START:PHYS_END:VIRT_START expected", v);
+        return -1;
+      }
+      S.alias_on = true;
+    } else { fail("unknown argument", argv[i]); return -1; }
+#undef KEY
+  }
+  if (!out) { fail("out=PATH missing", NULL); return -1; }
+  if (S.bufsize < 64 * 1024) S.bufsize = 64 * 1024;
+  if (splits && !load_splits(splits)) { fail("cannot read the function boundaries", splits); return -1; }
+  S.fd = open(out, O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (S.fd < 0) { fail("cannot open the recording", strerror(errno)); return -1; }
+  if (S.zstd_level > 0) {
+    void *h = dlopen("libzstd.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (h) {
+      S.zstd_bound = (size_t (*)(size_t))dlsym(h, "ZSTD_compressBound");
+      S.zstd_compress = (size_t (*)(void *, size_t, const void *, size_t, int))dlsym(h, "ZSTD_compress");
+      S.zstd_is_error = (unsigned (*)(size_t))dlsym(h, "ZSTD_isError");
+      if (!S.zstd_bound || !S.zstd_compress || !S.zstd_is_error) S.zstd_compress = NULL;
+    }
+  }
+  pthread_mutex_init(&S.lock, NULL);
+  pthread_cond_init(&S.cond, NULL);
+  for (int i = 0; i < NBUF; i++) {
+    S.bufs[i].data = malloc(S.bufsize);
+    if (!S.bufs[i].data) { fail("out of memory for buffers", NULL); return -1; }
+    S.freeq[S.nfree++] = &S.bufs[i];
+  }
+  S.cur = S.freeq[--S.nfree];
+  S.cur->type = 'R';
+  S.p = S.cur->data;
+  S.limit = S.cur->data + S.bufsize - MAX_ENTRY;
+  if (S.from == 0) start_recording();
+  if (pthread_create(&S.writer, NULL, writer_main, NULL) != 0) { fail("cannot start the writer thread", NULL); return -1; }
+  qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);
+  qemu_plugin_register_atexit_cb(id, on_exit_cb, NULL);
+  return 0;
+}

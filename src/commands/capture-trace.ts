@@ -1,0 +1,68 @@
+/**
+ * `boot-trace capture --mode trace`: a whole boot recorded under QEMU with the tracing plugin
+ * (capture/engines/qemu-trace/). The option checks and the handler of that mode; capture.ts hands over.
+ */
+import { DEFAULT_TIMEOUT_S, defaultOutDir } from '../../capture/capture.js';
+import { traceSummaryLines, traceWithQemu } from '../../capture/engines/qemu-trace/trace-qemu.js';
+import { annotateProfile, prepareCapture } from '../../capture/setup.js';
+import { UserError } from '../errors.js';
+import { captureSummaryLines } from './capture-summary.js';
+import type { CaptureArgs } from './capture.js';
+
+/** A traced boot runs 2-3x slower than a plain one (docs/performance.md): its default timeout is longer. */
+export const TRACE_TIMEOUT_S = 300;
+
+export function checkTraceArgs(a: Pick<CaptureArgs, 'engine' | 'block-irq' | 'clock' | 'max-steps'>): 'trace' {
+  if (a.engine === 'kvm') throw new UserError('--mode trace records under QEMU (TCG plugin): use --engine qemu or auto');
+  if (a['block-irq']) throw new UserError('--block-irq applies to step mode');
+  if (a.clock === 'steps') throw new UserError('--clock steps applies to step mode; a trace-mode recording has both clocks (analyzers: --clock host|instructions)');
+  if (a['max-steps'] !== undefined && !(Number.isInteger(a['max-steps']) && a['max-steps'] > 0)) {
+    throw new UserError(`--max-steps ${a['max-steps']}: give a positive whole number`);
+  }
+  return 'trace';
+}
+
+export async function traceCommand(args: CaptureArgs): Promise<void> {
+  if (args.guest !== undefined) throw new UserError('--mode trace records a Linux kernel, not --guest demo');
+  const prepared = await prepareCapture({
+    ...(args.kernel !== undefined ? { kernel: args.kernel } : {}),
+    engine: 'qemu',
+    ...(args.initrd !== undefined ? { initrd: args.initrd } : {}),
+    ...(args.workload !== undefined ? { workload: args.workload } : {}),
+    ...(args['system-map'] !== undefined ? { systemMap: args['system-map'] } : {}),
+    ...(args.cmdline !== undefined ? { cmdline: args.cmdline } : {}),
+    mode: 'run',
+  });
+  const abort = new AbortController();
+  const onSigint = (): void => abort.abort();
+  process.on('SIGINT', onSigint);
+  let r;
+  try {
+    r = await traceWithQemu({
+      kernel: prepared.bootKernel,
+      ...(prepared.initrd !== undefined ? { initrd: prepared.initrd } : {}),
+      cmdline: prepared.cmdline,
+      memoryMiB: args.memory,
+      outDir: args.out ?? defaultOutDir(),
+      timeoutS: args.timeout === DEFAULT_TIMEOUT_S ? TRACE_TIMEOUT_S : args.timeout,
+      echo: args.echo,
+      signal: abort.signal,
+      granularity: args.granularity ?? 'function',
+      ...(args['system-map'] !== undefined ? { systemMap: args['system-map'] } : {}),
+      ...(args['trace-from'] !== undefined ? { from: args['trace-from'] } : {}),
+      ...(args['trace-until'] !== undefined ? { until: args['trace-until'] } : {}),
+      ...(args['max-steps'] !== undefined ? { maxSteps: args['max-steps'] } : {}),
+    });
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  annotateProfile(r.profileFile, { setup: prepared.setup });
+  for (const line of traceSummaryLines(r.profile)) process.stderr.write(line + '\n');
+  if (args.summary) {
+    process.stderr.write('\n');
+    for (const line of await captureSummaryLines(r.outDir)) process.stderr.write(line + '\n');
+  }
+  process.stdout.write(r.outDir + '\n');
+  if (r.profile.exit.reason === 'interrupted') process.exitCode = 130;
+  else if (r.failed) process.exitCode = 2;
+}

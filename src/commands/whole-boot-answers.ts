@@ -1,0 +1,42 @@
+/**
+ * The three answers a whole-boot recording gives at the end of `boot-trace capture --mode trace` (and
+ * in `boot-trace summary CAPTURE_DIR`): the hottest functions, when the boot's milestones first ran,
+ * and the system calls by kind, all from one pass over the recording, on the host clock.
+ */
+import { FirstCalls } from '../../analyzers/first-calls.js';
+import { HotFunctions } from '../../analyzers/hot-functions.js';
+import { Syscalls } from '../../analyzers/syscalls.js';
+import { allOf } from '../trace/multi-visitor.js';
+import { readRecordingTrace } from '../trace/recording/read.js';
+
+/** First calls that mark where a Linux boot is: kernel C entry to userspace's last system call. */
+export const MILESTONES = [
+  'start_kernel', 'rest_init', 'kernel_init', 'do_initcalls', 'populate_rootfs', 'free_initmem', 'run_init_process',
+  '__x64_sys_execve', '__x64_sys_mount', '__x64_sys_reboot',
+];
+
+export function wholeBootAnswers(recording: string, top = 10): string[] {
+  const hot = new HotFunctions();
+  const first = new FirstCalls();
+  let syscalls: Syscalls | undefined;
+  const r = readRecordingTrace(recording, (functions) => allOf(hot, first, (syscalls = new Syscalls(functions, () => {}))));
+  syscalls!.finish();
+  const ms = (us: number): string => `${(us / 1000).toFixed(1)} ms`;
+  const out: string[] = [];
+  const rows = hot.rows(r.functions, top);
+  out.push('', `Hottest functions (self time, host clock; ${r.lines.toLocaleString('en-US')} records, ${r.recording.header.granularity} granularity)`);
+  for (const h of rows) out.push(`  ${h.percent.toFixed(2).padStart(6)}%  ${ms(h.time_us).padStart(10)}  ${h.function}`);
+  const firsts = new Map(first.rows(r.functions).map((f) => [f.function, f.first_us]));
+  out.push('', 'Milestones (first call, host clock since QEMU started)');
+  for (const m of MILESTONES) {
+    const t = firsts.get(m);
+    if (t !== undefined) out.push(`  ${ms(t).padStart(10)}  ${m}`);
+  }
+  const summary = syscalls!.summary();
+  const calls = summary.reduce((n, s) => n + s.count, 0);
+  out.push('', `System calls (${calls.toLocaleString('en-US')} calls of ${summary.length} kinds; by count)`);
+  for (const s of [...summary].sort((a, b) => b.count - a.count).slice(0, top)) {
+    out.push(`  ${String(s.count).padStart(6)}  ${s.syscall.padEnd(20)} total ${ms(s.total_us)}`);
+  }
+  return out;
+}
