@@ -5,6 +5,8 @@ import { UserError } from '../errors.js';
 import { readTrace } from '../trace/reader.js';
 import { traceOf } from '../export/run.js';
 import { showUs, writeRows } from '../output/write.js';
+import { onClock } from '../trace/recording/clock-columns.js';
+
 import { readOptions, traceOptions, type TraceArgs } from './options.js';
 
 interface Args extends TraceArgs {
@@ -32,13 +34,13 @@ export function treeCommand(kind: 'callers' | 'callees'): CommandModule<object, 
       if (fn < 0) throw new UserError(`${args.function}: not in ${trace === '-' ? '<stdin>' : trace} (function names are exact, e.g. start_kernel)`);
       const depth = Math.max(0, Math.floor(args.depth));
       const rows = kind === 'callers' ? callerTree(stacks!, fn, depth) : calleeTree(stacks!, fn, depth);
-      await writeRows<TreeRow>(rows, [
+      await writeRows<TreeRow>(rows, onClock<TreeRow>([
         { key: 'function', header: kind === 'callers' ? 'function <- caller' : 'function -> callee', show: (v, r) => '  '.repeat(r.depth) + String(v) },
         { key: 'depth', header: 'depth' },
         { key: 'calls', header: 'calls', show: (v) => (v as number).toLocaleString('en-US') },
         { key: 'time_us', header: 'time (us)', show: showUs },
         { key: 'percent', header: '%', show: (v) => (v as number).toFixed(2) },
-      ], args.format);
+      ], args.clock), args.format);
     },
   };
 }

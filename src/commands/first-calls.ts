@@ -3,6 +3,8 @@ import { FirstCalls } from '../../analyzers/first-calls.js';
 import { UserError } from '../errors.js';
 import { readTrace } from '../trace/reader.js';
 import { writeRows } from '../output/write.js';
+import { onClock } from '../trace/recording/clock-columns.js';
+
 import { readOptions, traceOptions, type TraceArgs } from './options.js';
 import { FIRST_CALL_COLUMNS } from '../output/columns.js';
 
@@ -26,6 +28,6 @@ export const firstCallsCommand: CommandModule<object, Args> = {
     }
     const analyzer = new FirstCalls();
     const result = await readTrace(args.trace, () => analyzer, readOptions(args));
-    await writeRows(analyzer.rows(result.functions, match), FIRST_CALL_COLUMNS, args.format);
+    await writeRows(analyzer.rows(result.functions, match), onClock(FIRST_CALL_COLUMNS, args.clock), args.format);
   },
 };

@@ -6,6 +6,8 @@ import { readTrace } from '../trace/reader.js';
 import { showUs, writeRows, type Column } from '../output/write.js';
 import { readOptions, traceOptions, type TraceArgs } from './options.js';
 import { HOT_FUNCTION_COLUMNS } from '../output/columns.js';
+import { onClock } from '../trace/recording/clock-columns.js';
+
 
 interface Args extends TraceArgs {
   top: number;
@@ -25,9 +27,9 @@ export const hotFunctionsCommand: CommandModule<object, Args> = {
     const result = await readTrace(args.trace, (functions) => (args.inclusive ? tee(analyzer, (stacks = new CallStacks(functions))) : analyzer), readOptions(args));
     stacks?.finish();
     const rows: Array<HotFunctionRow & { inclusive_us?: number }> = analyzer.rows(result.functions, args.top);
-    await writeRows(stacks ? withInclusive(rows, stacks) : rows, [
+    await writeRows(stacks ? withInclusive(rows, stacks) : rows, onClock([
       ...(HOT_FUNCTION_COLUMNS as Column<HotFunctionRow & { inclusive_us?: number }>[]),
       ...(stacks ? [{ key: 'inclusive_us' as const, header: 'inclusive (us)', show: showUs }] : []),
-    ], args.format);
+    ], args.clock), args.format);
   },
 };

@@ -2,11 +2,13 @@
 import type { Argv } from 'yargs';
 import { OUTPUT_FORMATS, defaultFormat, type OutputFormat } from '../output/write.js';
 import type { ReadOptions } from '../trace/reader.js';
+import { CLOCKS, type RecordingClock } from '../trace/recording/format.js';
 
 export interface TraceArgs {
   trace: string;
   format: OutputFormat;
   strict: boolean;
+  clock?: RecordingClock;
 }
 
 /** An input positional: a path, .gz, or - for stdin. */
@@ -32,10 +34,11 @@ export function inputOptions<T>(y: Argv<T>, name: string, describe: string) {
 }
 
 export function traceOptions<T>(y: Argv<T>) {
-  return inputOptions(y, 'trace', 'trace file, .gz, or - for stdin')
-    .option('strict', { type: 'boolean', default: false, describe: 'stop at the first malformed line' });
+  return inputOptions(y, 'trace', 'trace file, .gz, - for stdin, a whole-boot recording or a capture folder')
+    .option('strict', { type: 'boolean', default: false, describe: 'stop at the first malformed line' })
+    .option('clock', { choices: CLOCKS, describe: 'a whole-boot recording\'s clock: host (microseconds, default) or instructions (guest instructions)' });
 }
 
-export function readOptions(args: { strict: boolean }): ReadOptions {
-  return { strict: args.strict };
+export function readOptions(args: { strict: boolean; clock?: RecordingClock }): ReadOptions {
+  return { strict: args.strict, ...(args.clock !== undefined ? { clock: args.clock } : {}) };
 }

@@ -11,15 +11,17 @@ import { tee } from '../../analyzers/inclusive.js';
 import { Syscalls } from '../../analyzers/syscalls.js';
 import { readTrace, type ReadOptions } from '../trace/reader.js';
 import type { TraceVisitor } from '../trace/parser.js';
+import { recordingPath } from '../trace/recording/read.js';
 import { captureFiles, hostPhases, readProfile } from './capture-files.js';
 import { ChromeTraceWriter, GUEST, HOST, TRACKS } from './chrome.js';
 import { writeCollapsed } from './collapsed.js';
 import { readConsoleEvents } from './console-events.js';
 import { TextSink } from './sink.js';
+import { exportText } from './text.js';
 import { SpeedscopeWriter } from './speedscope.js';
 
-export type ExportFormat = 'chrome' | 'collapsed' | 'speedscope';
-export const EXPORT_FORMATS: readonly ExportFormat[] = ['chrome', 'collapsed', 'speedscope'];
+export type ExportFormat = 'chrome' | 'collapsed' | 'speedscope' | 'text';
+export const EXPORT_FORMATS: readonly ExportFormat[] = ['chrome', 'collapsed', 'speedscope', 'text'];
 
 export interface ExportOptions extends ReadOptions {
   /** Output file; null or '-' for stdout. */
@@ -39,6 +41,7 @@ export interface ExportResult {
 }
 
 export async function exportTrace(input: string, format: ExportFormat, o: ExportOptions): Promise<ExportResult> {
+  if (format === 'text') return exportText(input, o); // a whole-boot recording as 2016 text: ./text.ts
   const trace = traceOf(input);
   const out = new TextSink(o.output);
   const name = trace === '-' ? '<stdin>' : basename(trace);
@@ -76,6 +79,7 @@ export async function exportTrace(input: string, format: ExportFormat, o: Export
 /** A capture folder stands for its trace.log. */
 export function traceOf(input: string): string {
   if (input === '-' || !statSync(input, { throwIfNoEntry: false })?.isDirectory()) return input;
+  if (recordingPath(input)) return input; // a whole-boot capture folder: the trace reader opens its recording
   const trace = captureFiles(input).trace;
   if (!trace) throw new UserError(`${input}: no trace.log in this folder (capture with --mode step to get one)`);
   return trace;
