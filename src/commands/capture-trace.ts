@@ -6,13 +6,17 @@ import { DEFAULT_TIMEOUT_S, defaultOutDir } from '../../capture/capture.js';
 import { traceSummaryLines, traceWithQemu } from '../../capture/engines/qemu-trace/trace-qemu.js';
 import { annotateProfile, prepareCapture } from '../../capture/setup.js';
 import { UserError } from '../errors.js';
+import { GRANULARITIES } from '../trace/recording/format.js';
 import { captureSummaryLines } from './capture-summary.js';
 import type { CaptureArgs } from './capture.js';
 
 /** A traced boot runs 2-3x slower than a plain one (docs/performance.md): its default timeout is longer. */
 export const TRACE_TIMEOUT_S = 300;
 
-export function checkTraceArgs(a: Pick<CaptureArgs, 'engine' | 'block-irq' | 'clock' | 'max-steps'>): 'trace' {
+export function checkTraceArgs(a: Pick<CaptureArgs, 'engine' | 'block-irq' | 'clock' | 'max-steps' | 'granularity'>): 'trace' {
+  if (a.granularity !== undefined && !(GRANULARITIES as readonly string[]).includes(a.granularity)) {
+    throw new UserError(`--granularity ${a.granularity}: unknown; give ${GRANULARITIES.join(', ')}`);
+  }
   if (a.engine === 'kvm') throw new UserError('--mode trace records under QEMU (TCG plugin): use --engine qemu or auto');
   if (a['block-irq']) throw new UserError('--block-irq applies to step mode');
   if (a.clock === 'steps') throw new UserError('--clock steps applies to step mode; a trace-mode recording has both clocks (analyzers: --clock host|instructions)');

@@ -76,7 +76,7 @@ export const captureCommand: CommandModule<object, CaptureArgs> = {
       .option('workload', { type: 'string', describe: 'shell commands the appliance runs once booted (default: ls /proc; cat /proc/version)' })
       .option('system-map', { type: 'string', describe: 'symbols: System.map, nm output, kallsyms dump or unstripped ELF (default: the kernel\'s own kallsyms)' })
       .option('mode', { choices: ['run', 'step', 'trace'] as const, describe: 'run freely (default), single-step and trace every instruction (default with --trace-from/--trace-until), or record a whole boot under QEMU with the tracing plugin (docs/whole-boot.md)' })
-      .option('granularity', { choices: GRANULARITIES, describe: 'trace mode: one record per change of function (default), per executed block (+ translation map), or per instruction' })
+      .option('granularity', { type: 'string', describe: `trace mode: ${GRANULARITIES.join(', ')}: one record per change of function (default), per executed block (+ translation map), or per instruction` })
       .option('clock', { choices: ['host', 'steps'] as const, default: 'host' as const, describe: 'trace timestamps: host microseconds since VM creation, or the instruction index' })
       .option('block-irq', { type: 'boolean', default: false, describe: 'step mode: inject no interrupts while stepping (KVM_GUESTDBG_BLOCKIRQ)' })
       .option('timeout', { type: 'number', default: DEFAULT_TIMEOUT_S, describe: 'stop after this many seconds' })

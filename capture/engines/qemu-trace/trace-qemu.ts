@@ -13,7 +13,7 @@
  * hangs. Facts relied on: docs/whole-boot.md (kernel entry at the bzImage's pref_address, the
  * physical alias of startup_64; plugin API v1 of QEMU 7.2).
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { UserError } from '../../../src/errors.js';
@@ -166,6 +166,18 @@ export async function traceWithQemu(o: QemuTraceOptions): Promise<QemuTraceResul
         stop.abort();
       }
     };
+    // --trace-until ADDRESS / --max-steps: the plugin ends the recording with its end frame and QEMU
+    // goes on; stop QEMU once that frame is in the file.
+    let pluginStopped: 'until' | 'max-steps' | null = null;
+    const poll = untilArg !== 0n || o.maxSteps !== undefined
+      ? setInterval(() => {
+        const r = pluginStop(recordingFile);
+        if (r && !pluginStopped) {
+          pluginStopped = r;
+          stop.abort();
+        }
+      }, 200)
+      : undefined;
     let run: QemuRunResult;
     try {
       run = await runQemu({
@@ -173,14 +185,18 @@ export async function traceWithQemu(o: QemuTraceOptions): Promise<QemuTraceResul
       });
     } finally {
       o.signal?.removeEventListener('abort', onAbort);
+      if (poll) clearInterval(poll);
     }
     if (run.reason === 'internal-error' && run.consoleLines === 0) {
       const first = (run.messages.split('\n').find((l) => l.trim()) ?? `exit status ${run.status}`).trim();
       if (/plugin/i.test(run.messages)) throw new UserError(`${qemu} cannot load the tracing plugin (${first}): --mode trace needs a QEMU built with TCG plugin support (Debian 12's qemu-system-x86 has it)`);
       throw new UserError(`${qemu} failed before the guest ran: ${first}`);
     }
-    const reason: StopReason = markerSeen ? 'trace-until' : run.reason;
-    const detail = markerSeen ? `the console showed BOOT_TIME:${untilMarker}; QEMU stopped` : describeEnd(run);
+    let reason: StopReason = run.reason;
+    let detail = describeEnd(run);
+    if (markerSeen) [reason, detail] = ['trace-until', `the console showed BOOT_TIME:${untilMarker}; QEMU stopped`];
+    else if (pluginStopped === 'until') [reason, detail] = ['trace-until', `${o.until} ran; QEMU stopped`];
+    else if (pluginStopped === 'max-steps') [reason, detail] = ['max-steps', `${o.maxSteps} guest instructions recorded; QEMU stopped`];
     const consoleText = readFileSync(consoleFile, 'latin1');
     finishRecording(recordingFile, moduleSymbolsFromConsole(consoleText), { reason, detail });
 
@@ -228,6 +244,27 @@ export function traceSummaryLines(p: QemuTraceProfile): string[] {
     ...(r.cut ? [`[boot-profile] recording cut short: ${r.cut}`] : []),
     `[boot-profile] exit: ${p.exit.reason}: ${p.exit.detail}`,
   ];
+}
+
+/** The reason in the plugin's end frame when it is the last thing in the file (the recording stopped early). */
+function pluginStop(file: string): 'until' | 'max-steps' | null {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const size = fstatSync(fd).size;
+    const n = Math.min(size, 1024);
+    const tail = Buffer.alloc(n);
+    readSync(fd, tail, 0, n, size - n);
+    const text = tail.toString('latin1');
+    const at = text.lastIndexOf('{"reason":"');
+    if (at < 0 || !text.endsWith('}')) return null;
+    const end = JSON.parse(text.slice(at)) as { reason: string };
+    return end.reason === 'until' || end.reason === 'max-steps' ? end.reason : null;
+  } catch {
+    return null;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 async function kallsymsOf(kernel: string): Promise<string> {

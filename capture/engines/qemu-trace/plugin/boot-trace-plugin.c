@@ -126,6 +126,7 @@ static struct {
   struct buffer *cur;
   uint8_t *p, *limit;
   const char *reason;
+  bool end_written;
 
   /* writer thread */
   pthread_t writer;
@@ -314,12 +315,35 @@ static inline void emit(uint64_t vaddr) {
   S.total_records++;
 }
 
+static size_t end_json(char *json, size_t cap, uint64_t t_end);
+
+/* Queues the end frame behind the last record frame (the writer thread writes it). */
+static void queue_end_frame(void) {
+  uint64_t t_end = S.started ? host_t() : 0;
+  rotate();
+  pthread_mutex_lock(&S.lock);
+  while (S.nfree == 0) pthread_cond_wait(&S.cond, &S.lock);
+  struct buffer *b = S.freeq[--S.nfree];
+  pthread_mutex_unlock(&S.lock);
+  b->type = 'E';
+  b->count = 0;
+  b->len = end_json((char *)b->data, S.bufsize, t_end);
+  pthread_mutex_lock(&S.lock);
+  S.fullq[S.ftail] = b;
+  S.ftail = (S.ftail + 1) % (NBUF + 1);
+  S.nfull++;
+  pthread_cond_broadcast(&S.cond);
+  pthread_mutex_unlock(&S.lock);
+  S.end_written = true;
+}
+
+/* The recording stops (until=, max=) but QEMU goes on: boot-trace sees the end frame and stops QEMU. */
 static void end_recording(const char *reason) {
   if (S.done) return;
   S.done = true;
   S.recording = false;
   S.reason = reason;
-  rotate();
+  queue_end_frame();
 }
 
 static void start_recording(void) {
@@ -429,7 +453,7 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
   ti->n = (uint32_t)n;
   ti->key = key_of(vaddr);
   ti->id = S.next_tb_id++;
-  if (S.gran == GRAN_BLOCK) {
+  if (S.gran == GRAN_BLOCK && !S.done) {
     /* The translation map entry: id, address, instruction sizes. Recorded whether or not the
      * recording has started, since a block translated before the start may run after it. */
     if (S.p + 32 + n >= S.cur->data + S.bufsize) rotate();
@@ -440,37 +464,40 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
     for (size_t i = 0; i < n; i++) *p++ = (uint8_t)qemu_plugin_insn_size(qemu_plugin_tb_get_insn(tb, i));
     S.p = p;
     S.records++;
+  }
+  if (S.gran == GRAN_BLOCK) {
     qemu_plugin_register_vcpu_tb_exec_cb(tb, exec_block, QEMU_PLUGIN_CB_NO_REGS, ti);
   } else {
     qemu_plugin_register_vcpu_tb_exec_cb(tb, exec_function, QEMU_PLUGIN_CB_NO_REGS, ti);
   }
 }
 
-static void on_exit_cb(qemu_plugin_id_t id, void *ud) {
-  (void)id;
-  (void)ud;
-  uint64_t t_end = S.started ? host_t() : 0;
-  if (!S.done) {
-    S.reason = "exit";
-    S.done = true;
-    S.recording = false;
-    rotate();
-  }
-  /* The end frame: what the reader needs to know the recording is whole. */
-  char json[1024];
-  int len = snprintf(json, sizeof json,
+static size_t end_json(char *json, size_t cap, uint64_t t_end) {
+  int len = snprintf(json, cap,
                      "{\"reason\":\"%s\",\"started\":%s,\"records\":%" PRIu64 ",\"instructions\":%" PRIu64
                      ",\"host_ns\":%" PRIu64 ",\"excluded_ns\":%" PRIu64 ",\"translations\":%" PRIu64
                      ",\"frames\":%" PRIu64 ",\"write_ns\":%" PRIu64 ",\"zstd\":%s,\"write_errors\":%" PRIu64 "}",
                      S.reason, S.started ? "true" : "false", S.total_records, S.ic, t_end, S.excluded,
                      S.translations, S.frames, S.write_ns, S.zstd_compress && S.zstd_level > 0 ? "true" : "false",
                      S.write_errors);
+  return len < 0 ? 0 : (size_t)len;
+}
+
+static void on_exit_cb(qemu_plugin_id_t id, void *ud) {
+  (void)id;
+  (void)ud;
+  /* The end frame: what the reader needs to know the recording is whole. */
+  if (!S.done) {
+    S.reason = "exit";
+    S.done = true;
+    S.recording = false;
+    queue_end_frame();
+  }
   pthread_mutex_lock(&S.lock);
   S.quit = true;
   pthread_cond_broadcast(&S.cond);
   pthread_mutex_unlock(&S.lock);
   pthread_join(S.writer, NULL);
-  write_frame('E', 0, (const uint8_t *)json, (size_t)len);
   if (S.write_errors) {
     char msg[256];
     snprintf(msg, sizeof msg, "boot-trace plugin: %" PRIu64 " failed writes (%s)\n", S.write_errors, S.write_error);
