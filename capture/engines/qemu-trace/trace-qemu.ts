@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { UserError } from '../../../src/errors.js';
 import { parseSystemMap } from '../../../src/symbols/system-map.js';
-import { FOLDED_SYMBOLS, FORMAT_VERSION, type Granularity, type PluginEnd, type RecordingHeader } from '../../../src/trace/recording/format.js';
+import { FOLDED_SYMBOLS, FORMAT_VERSION, type Compression, type Granularity, type PluginEnd, type RecordingHeader } from '../../../src/trace/recording/format.js';
 import { finishRecording, startRecording } from '../../../src/trace/recording/write.js';
 import { RECORDING_FILE } from '../../../src/trace/recording/read.js';
 import { openRecording } from '../../../src/trace/recording/decode.js';
@@ -43,8 +43,8 @@ export interface QemuTraceOptions extends QemuBaseOptions {
   until?: string;
   /** Stop recording after this many guest instructions. */
   maxSteps?: number;
-  /** zstd level for record frames (libzstd.so.1 in the plugin); 0: raw. Default 1. */
-  zstdLevel?: number;
+  /** How the plugin compresses record frames (default zlib level 1; see the plugin's header comment). */
+  compression?: Compression;
 }
 
 export interface QemuTraceProfile extends QemuProfileBase {
@@ -127,7 +127,7 @@ export async function traceWithQemu(o: QemuTraceOptions): Promise<QemuTraceResul
       ...(fromArg !== 0n ? [`alias=${load.toString(16)}:${(load + ((etext ?? text + 0x2000000n) - text)).toString(16)}:${text.toString(16)}`] : []),
       ...(untilArg !== 0n ? [`until=${untilArg.toString(16)}`] : []),
       ...(o.maxSteps !== undefined ? [`max=${o.maxSteps}`] : []),
-      `zstd=${o.zstdLevel ?? 1}`,
+      `compress=${o.compression ?? 'zlib'}`,
     ];
     const extra = ['-plugin', [so, ...pluginArgs].map((a) => a.replaceAll(',', ',,')).join(','), ...(o.extraArgs ?? [])];
     const args = (serial: string): string[] => qemuArgs({ kernel, ...(initrd ? { initrd } : {}), cmdline: o.cmdline, memoryMiB: o.memoryMiB, accel: 'tcg', serial, extraArgs: extra });
@@ -240,7 +240,7 @@ export function traceSummaryLines(p: QemuTraceProfile): string[] {
   const total = p.phases.total ?? 0;
   return [
     `[boot-profile] total: ${(total / 1e6).toFixed(2)} s (QEMU TCG with the tracing plugin, ${p.granularity} granularity)`,
-    `[boot-profile] recording: ${r.records.toLocaleString('en-US')} records, ${r.instructions.toLocaleString('en-US')} guest instructions, ${(r.bytes / 1e6).toFixed(1)} MB${r.plugin?.zstd ? ' (zstd)' : ''}`,
+    `[boot-profile] recording: ${r.records.toLocaleString('en-US')} records, ${r.instructions.toLocaleString('en-US')} guest instructions, ${(r.bytes / 1e6).toFixed(1)} MB${r.plugin && r.plugin.compression !== 'none' ? ` (${r.plugin.compression})` : ''}`,
     ...(r.cut ? [`[boot-profile] recording cut short: ${r.cut}`] : []),
     `[boot-profile] exit: ${p.exit.reason}: ${p.exit.detail}`,
   ];

@@ -12,7 +12,7 @@
  * UserError naming the file and the byte offset.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { crc32, inflateRawSync } from 'node:zlib';
+import { crc32, inflateRawSync, inflateSync } from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
 import { messageOf, UserError } from '../../errors.js';
 import {
@@ -151,6 +151,7 @@ function framePayload(fd: number, f: FrameInfo, path: string): Buffer {
   try {
     if (f.encoding === ENCODING.raw) raw = stored;
     else if (f.encoding === ENCODING.deflate) raw = inflateRawSync(stored);
+    else if (f.encoding === ENCODING.zlib) raw = inflateSync(stored);
     else {
       const out = zstdDecompress(stored, new Uint8Array(f.rawLength));
       raw = Buffer.from(out.buffer, out.byteOffset, out.byteLength);

@@ -7,7 +7,7 @@
  *   file header (16 bytes)  0: magic 89 42 54 52 0d 0a 1a 0a ("\x89BTR\r\n\x1a\n")
  *                           8: u32 format version (1)   12: u32 reserved (0)
  *   frame (24-byte header + payload), repeated to the end of the file:
- *                           0: u8 type ('H','S','R','E','M','C')   1: u8 encoding (0 raw, 1 zstd, 2 deflate)
+ *                           0: u8 type ('H','S','R','E','M','C')   1: u8 encoding (0 raw, 1 zstd, 2 deflate, 3 zlib)
  *                           2: u16 reserved   4: u32 stored length   8: u32 raw length (after decoding)
  *                          12: u32 record count (R frames)   16: u32 CRC-32 (IEEE) of the stored bytes
  *                          20: u32 reserved
@@ -33,7 +33,10 @@ export const FRAME_HEADER_BYTES = 24;
 export const MAX_FRAME_BYTES = 1 << 30;
 
 export const FRAME = { header: 0x48, symbols: 0x53, records: 0x52, pluginEnd: 0x45, modules: 0x4d, captureEnd: 0x43 } as const;
-export const ENCODING = { raw: 0, zstd: 1, deflate: 2 } as const;
+/** deflate: raw RFC 1951 (boot-trace's own text frames); zlib: RFC 1950 (the plugin's default for records). */
+export const ENCODING = { raw: 0, zstd: 1, deflate: 2, zlib: 3 } as const;
+export const COMPRESSIONS = ['zlib', 'zstd', 'none'] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
 
 export const GRANULARITIES = ['function', 'block', 'instruction'] as const;
 export type Granularity = (typeof GRANULARITIES)[number];
@@ -77,7 +80,7 @@ export interface PluginEnd {
   translations: number;
   frames: number;
   write_ns: number;
-  zstd: boolean;
+  compression: Compression;
   write_errors: number;
 }
 
