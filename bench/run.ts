@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** In the order they appear in docs/performance.md. */
-const BENCHMARKS = ['analyzers', 'export', 'capture', 'symbol-lookup', 'kernel-decompress', 'linux-boot', 'console-uart', 'qemu-step', 'boot-benchmark'];
+const BENCHMARKS = ['analyzers', 'export', 'capture', 'symbol-lookup', 'kernel-decompress', 'linux-boot', 'console-uart', 'qemu-step', 'boot-benchmark', 'whole-boot'];
 const DOC = fileURLToPath(new URL('../../docs/performance.md', import.meta.url));
 const HEADER = `# Performance
 

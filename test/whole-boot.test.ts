@@ -3,7 +3,7 @@
  * QEMU's TCG with boot-trace's plugin, and every analyzer reads the recording. Checks, on real boots:
  * milestones in boot order on both clocks; the syscall summary (execve, mount, exactly one reboot); no
  * folded thunk among the hottest functions; a deterministic function's instruction count equal in two
- * boots; recording -> text -> analyzers equal to analyzers on the recording; a recording cut short
+ * boots (one at function, one at block granularity); recording -> text -> analyzers equal to analyzers on the recording; a recording cut short
  * (Ctrl-C, or QEMU killed mid-write) reads up to the cut and says so. Bad input: one line, exit 1.
  * Needs qemu-system-x86_64 with plugin support (Debian's qemu-system-x86), cc, a default kernel, busybox.
  */
@@ -48,7 +48,7 @@ describeNeeds(missing, 'whole-boot tracing: capture --mode trace on the default 
   beforeAll(() => {
     tmp = mkdtempSync(join(tmpdir(), 'bt-wholeboot-'));
     a = traceBoot(tmp, 'a');
-    b = traceBoot(tmp, 'b');
+    b = traceBoot(tmp, 'b', ['--granularity', 'block']);
     hotA = cliJson<Hot[]>(['hot-functions', a, '--top', '0', '--clock', 'instructions']);
   }, 2 * BOOT_MS);
   afterAll(() => {
@@ -93,7 +93,7 @@ describeNeeds(missing, 'whole-boot tracing: capture --mode trace on the default 
     expect(hotA.some((r) => FOLDED_SYMBOLS.test(r.function))).toBe(false);
   });
 
-  it('counts the same instructions in mpihelp_submul_1 in two boots', () => {
+  it('counts the same instructions in mpihelp_submul_1 in two boots, one at function and one at block granularity', () => {
     // mpihelp_submul_1 is the inner loop of the multi-precision arithmetic of the crypto manager's RSA
     // self-test: fixed test vectors, no I/O, no page faults, and TCG delivers interrupts only between
     // blocks, so the instructions it runs depend on nothing the host's timing changes.
@@ -102,7 +102,11 @@ describeNeeds(missing, 'whole-boot tracing: capture --mode trace on the default 
     const inB = hotB.find((r) => r.function === 'mpihelp_submul_1');
     expect(inA?.time_us).toBeGreaterThan(1_000_000);
     expect(inB?.time_us).toBe(inA!.time_us);
-    // (Its number of entries may differ: an interrupt between two of its blocks splits a run in two.)
+    // The second boot records every block and counts instructions from its translation map (the block's
+    // size), the first counts them at each change of function: the same number proves both.
+    const profileB = JSON.parse(readFileSync(join(b, 'profile.json'), 'utf8'));
+    expect(profileB).toMatchObject({ granularity: 'block', exit: { reason: 'shutdown' } });
+    expect(inB!.lines).toBeGreaterThan(inA!.lines);
   });
 
   it('reads a recording cut short mid-frame (QEMU killed while writing) up to the cut, and says so', () => {
