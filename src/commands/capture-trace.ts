@@ -3,8 +3,9 @@
  * (capture/engines/qemu-trace/). The option checks and the handler of that mode; capture.ts hands over.
  */
 import { DEFAULT_TIMEOUT_S, defaultOutDir } from '../../capture/capture.js';
-import { traceSummaryLines, traceWithQemu } from '../../capture/engines/qemu-trace/trace-qemu.js';
-import { annotateProfile, prepareCapture } from '../../capture/setup.js';
+import { PluginUnsupported, traceSummaryLines, traceWithQemu } from '../../capture/engines/qemu-trace/trace-qemu.js';
+import { pluginPath } from '../../capture/engines/qemu-trace/plugin-build.js';
+import { annotateProfile, prepareCapture, type PreparedCapture } from '../../capture/setup.js';
 import { UserError } from '../errors.js';
 import { GRANULARITIES } from '../trace/recording/format.js';
 import { captureSummaryLines } from './capture-summary.js';
@@ -26,9 +27,35 @@ export function checkTraceArgs(a: Pick<CaptureArgs, 'engine' | 'block-irq' | 'cl
   return 'trace';
 }
 
-export async function traceCommand(args: CaptureArgs): Promise<void> {
+/**
+ * Whether a capture with no --mode records the whole boot: the default engine choice fell to QEMU (KVM
+ * cannot run this kernel here), a Linux kernel, and nothing that asks for another mode.
+ */
+export function wholeBootByDefault(args: CaptureArgs, engine: 'kvm' | 'qemu'): boolean {
+  return args.mode === undefined && args.engine === 'auto' && engine === 'qemu' && args.guest === undefined
+    && args['trace-from'] === undefined && args['trace-until'] === undefined && args['max-steps'] === undefined
+    && args.clock === 'host' && !args['block-irq'] && args.decompress === undefined;
+}
+
+/**
+ * Runs a trace-mode capture. `prepared` given: the default main job (wholeBootByDefault), which falls back
+ * to a plain QEMU boot, with a line saying why, when the plugin cannot be built or loaded here
+ * (returns false, nothing written to stdout); otherwise such a failure is the command's error.
+ */
+export async function traceCommand(args: CaptureArgs, prepared?: PreparedCapture): Promise<boolean> {
   if (args.guest !== undefined) throw new UserError('--mode trace records a Linux kernel, not --guest demo');
-  const prepared = await prepareCapture({
+  const byDefault = prepared !== undefined;
+  if (byDefault) {
+    args.out ??= defaultOutDir(); // the same folder if this falls back to a plain boot
+    try {
+      pluginPath();
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      process.stderr.write(`boot-trace: a plain QEMU boot instead of a whole-boot trace: ${err.message}\n`);
+      return false;
+    }
+  }
+  prepared ??= await prepareCapture({
     ...(args.kernel !== undefined ? { kernel: args.kernel } : {}),
     engine: 'qemu',
     ...(args.initrd !== undefined ? { initrd: args.initrd } : {}),
@@ -42,6 +69,7 @@ export async function traceCommand(args: CaptureArgs): Promise<void> {
   process.on('SIGINT', onSigint);
   let r;
   try {
+    if (byDefault) process.stderr.write('boot-trace: recording the whole boot (QEMU TCG plugin, function granularity; --mode run for a plain boot)\n');
     r = await traceWithQemu({
       kernel: prepared.bootKernel,
       ...(prepared.initrd !== undefined ? { initrd: prepared.initrd } : {}),
@@ -57,6 +85,12 @@ export async function traceCommand(args: CaptureArgs): Promise<void> {
       ...(args['trace-until'] !== undefined ? { until: args['trace-until'] } : {}),
       ...(args['max-steps'] !== undefined ? { maxSteps: args['max-steps'] } : {}),
     });
+  } catch (err) {
+    if (byDefault && err instanceof PluginUnsupported) {
+      process.stderr.write(`boot-trace: a plain QEMU boot instead of a whole-boot trace: ${err.message}\n`);
+      return false;
+    }
+    throw err;
   } finally {
     process.off('SIGINT', onSigint);
   }
@@ -69,4 +103,5 @@ export async function traceCommand(args: CaptureArgs): Promise<void> {
   process.stdout.write(r.outDir + '\n');
   if (r.profile.exit.reason === 'interrupted') process.exitCode = 130;
   else if (r.failed) process.exitCode = 2;
+  return true;
 }

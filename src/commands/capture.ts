@@ -14,7 +14,7 @@ import { DEFAULT_MEMORY_MIB } from '../../capture/layout.js';
 import { UserError } from '../errors.js';
 import { captureSummaryLines } from './capture-summary.js';
 import { GRANULARITIES } from '../trace/recording/format.js';
-import { checkTraceArgs, traceCommand } from './capture-trace.js';
+import { checkTraceArgs, traceCommand, wholeBootByDefault } from './capture-trace.js';
 
 export interface CaptureArgs {
   kernel?: string;
@@ -88,7 +88,7 @@ export const captureCommand: CommandModule<object, CaptureArgs> = {
       .option('summary', { type: 'boolean', default: true, describe: 'print the capture\'s summary (markers, stages, hot functions) at the end; --no-summary for the boot profile only' }) as never,
   handler: async (args) => {
     const mode = checkCaptureArgs(args);
-    if (mode === 'trace') return traceCommand(args);
+    if (mode === 'trace') return void (await traceCommand(args));
     const prepared = await prepareCapture({
       ...(args.kernel !== undefined ? { kernel: args.kernel } : {}),
       ...(args.guest === 'demo' ? { guest: 'demo' as const } : {}),
@@ -100,6 +100,8 @@ export const captureCommand: CommandModule<object, CaptureArgs> = {
       ...(args.cmdline !== undefined ? { cmdline: args.cmdline } : {}),
       mode,
     });
+    // The default main job: where KVM cannot run the kernel, record the whole boot (docs/whole-boot.md).
+    if (wholeBootByDefault(args, prepared.engine) && (await traceCommand(args, prepared))) return;
     const r = prepared.engine === 'kvm' ? await runKvm(args, mode, prepared) : await runQemu(args, mode, prepared);
     for (const line of r.lines) process.stderr.write(line + '\n');
     if (args.summary) {

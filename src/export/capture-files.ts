@@ -1,6 +1,7 @@
 /**
  * The files of a capture folder, as `boot-trace capture --out DIR` writes them:
  *   DIR/trace.log     the single-step trace (docs/trace-format.md)
+ *   DIR/recording.btr a whole-boot recording (--mode trace, docs/whole-boot.md), read by the same reader
  *   DIR/console.log   `<t_us> <text>` lines from the serial port (capture/console.ts)
  *   DIR/profile.json  host phases (us), guest BOOT_TIME stages (ns), exit, step and memory figures
  * Given a trace file, its folder is searched for the other two. Every part is optional except what the
@@ -36,10 +37,10 @@ export function captureFiles(input: string): CaptureFiles {
   const dir = isDir ? input : input === '-' ? '.' : dirname(input);
   const here = (name: string): string | undefined => (existsSync(join(dir, name)) ? join(dir, name) : undefined);
   let trace: string | undefined = isDir ? undefined : input;
-  if (isDir) trace = here('trace.log') ?? here('trace.log.gz');
+  if (isDir) trace = here('trace.log') ?? here('trace.log.gz') ?? here('recording.btr'); // recording.btr: --mode trace
   // A console and profile beside an unrelated trace file would mislead: only a capture's own trace.log
   // (or a trace named like it) takes them.
-  const own = isDir || /^trace\.log(\.gz)?$/.test(basename(input));
+  const own = isDir || /^(?:trace\.log(\.gz)?|recording\.btr)$/.test(basename(input));
   return { dir, trace, console: own ? here('console.log') : undefined, profile: own ? here('profile.json') : undefined };
 }
 

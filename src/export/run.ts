@@ -11,7 +11,6 @@ import { tee } from '../../analyzers/inclusive.js';
 import { Syscalls } from '../../analyzers/syscalls.js';
 import { readTrace, type ReadOptions } from '../trace/reader.js';
 import type { TraceVisitor } from '../trace/parser.js';
-import { recordingPath } from '../trace/recording/read.js';
 import { captureFiles, hostPhases, readProfile } from './capture-files.js';
 import { ChromeTraceWriter, GUEST, HOST, TRACKS } from './chrome.js';
 import { writeCollapsed } from './collapsed.js';
@@ -79,7 +78,6 @@ export async function exportTrace(input: string, format: ExportFormat, o: Export
 /** A capture folder stands for its trace.log. */
 export function traceOf(input: string): string {
   if (input === '-' || !statSync(input, { throwIfNoEntry: false })?.isDirectory()) return input;
-  if (recordingPath(input)) return input; // a whole-boot capture folder: the trace reader opens its recording
   const trace = captureFiles(input).trace;
   if (!trace) throw new UserError(`${input}: no trace.log in this folder (capture with --mode step to get one)`);
   return trace;

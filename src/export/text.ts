@@ -14,6 +14,8 @@ import type { RecordingClock } from '../trace/recording/format.js';
 import { AddressNames, recordingPath, warnIfCut } from '../trace/recording/read.js';
 import { TextSink } from './sink.js';
 
+const BLOCK = 1 << 20;
+
 export interface TextExportOptions {
   output: string | null;
   clock?: RecordingClock;
@@ -34,17 +36,45 @@ export function exportText(input: string, o: TextExportOptions): { lines: number
     const h = rec.header;
     out.write(`# boot-trace recording ${path}: kernel ${h.kernel.release ?? h.kernel.path} (sha256 ${h.kernel.sha256}), ${h.qemu.version}\n`);
     out.write(`# granularity: ${h.granularity}, clock: ${clock === 'host' ? 'host (us since QEMU started)' : 'instructions (since the recording started)'}, cmdline: ${h.kernel_cmdline}\n`);
+    // Lines are assembled as bytes in a block (a whole boot is ~1 GB of text): each address's tail is
+    // encoded once, timestamps digit by digit.
+    const block = Buffer.allocUnsafe(BLOCK);
+    let n = 0;
+    const tails: (Buffer | undefined)[] = [];
+    const digits = (v: number): void => {
+      let start = n;
+      do {
+        block[n++] = 48 + (v % 10);
+        v = Math.floor(v / 10);
+      } while (v > 0);
+      for (let end = n - 1; start < end; start++, end--) {
+        const c = block[start]!;
+        block[start] = block[end]!;
+        block[end] = c;
+      }
+    };
     const records = decodeRecords(rec, (tNs, ic, address) => {
       const i = names.slot(address);
       if (names.folded[i]) return;
-      let t: string;
+      let tail = tails[i];
+      if (tail === undefined) tails[i] = tail = Buffer.from(` ${names.describe(i, address)}\n`, 'latin1');
+      if (n + 40 + tail.length > BLOCK) {
+        out.writeBytes(block.subarray(0, n));
+        n = 0;
+      }
       if (clock === 'host') {
         const whole = Math.floor(tNs / 1000);
-        t = `${whole}.${String(tNs - whole * 1000).padStart(3, '0')}`;
-      } else t = String(ic);
-      out.write(`${t} ${names.describe(i, address)}\n`);
+        const frac = tNs - whole * 1000;
+        digits(whole);
+        block[n++] = 46; // '.'
+        block[n++] = 48 + Math.floor(frac / 100);
+        block[n++] = 48 + (Math.floor(frac / 10) % 10);
+        block[n++] = 48 + (frac % 10);
+      } else digits(ic);
+      n += tail.copy(block, n);
       lines++;
-    }, (done, total, n) => progress.update(done, total, n));
+    }, (done, total, count) => progress.update(done, total, count));
+    out.writeBytes(block.subarray(0, n));
     progress.done();
     warnIfCut(rec, o.warn ?? ((l) => process.stderr.write(l + '\n')), records);
     out.close();

@@ -43,6 +43,8 @@ export interface QemuTraceOptions extends QemuBaseOptions {
   until?: string;
   /** Stop recording after this many guest instructions. */
   maxSteps?: number;
+  /** Show the recording's progress on a TTY (default true; never when echoing the console). */
+  progress?: boolean;
   /** How the plugin compresses record frames (default zlib level 1; see the plugin's header comment). */
   compression?: Compression;
 }
@@ -66,6 +68,9 @@ export interface QemuTraceResult {
   recordingFile: string;
   failed: boolean;
 }
+
+/** QEMU refused the plugin (built without plugin support, or another plugin API version). */
+export class PluginUnsupported extends UserError {}
 
 /** Linux's default physical load address (CONFIG_PHYSICAL_START) when the image does not say. */
 const DEFAULT_LOAD = 0x1000000n;
@@ -178,6 +183,19 @@ export async function traceWithQemu(o: QemuTraceOptions): Promise<QemuTraceResul
         }
       }, 200)
       : undefined;
+    // On a terminal: how much has been recorded so far (the boot takes seconds to a minute).
+    const started = performance.now();
+    const progress = process.stderr.isTTY && !o.echo && o.progress !== false
+      ? setInterval(() => {
+        let size = 0;
+        try {
+          size = statSync(recordingFile).size;
+        } catch {
+          /* not yet */
+        }
+        process.stderr.write(`\r\x1b[Kboot-trace: tracing the boot: ${((performance.now() - started) / 1000).toFixed(1)} s, ${(size / 1e6).toFixed(1)} MB recorded`);
+      }, 250)
+      : undefined;
     let run: QemuRunResult;
     try {
       run = await runQemu({
@@ -186,10 +204,15 @@ export async function traceWithQemu(o: QemuTraceOptions): Promise<QemuTraceResul
     } finally {
       o.signal?.removeEventListener('abort', onAbort);
       if (poll) clearInterval(poll);
+      if (progress) {
+        clearInterval(progress);
+        process.stderr.write('\r\x1b[K');
+      }
     }
     if (run.reason === 'internal-error' && run.consoleLines === 0) {
       const first = (run.messages.split('\n').find((l) => l.trim()) ?? `exit status ${run.status}`).trim();
-      if (/plugin/i.test(run.messages)) throw new UserError(`${qemu} cannot load the tracing plugin (${first}): --mode trace needs a QEMU built with TCG plugin support (Debian 12's qemu-system-x86 has it)`);
+      rmSync(recordingFile, { force: true });
+      if (/plugin/i.test(run.messages)) throw new PluginUnsupported(`${qemu} cannot load the tracing plugin (${first}): --mode trace needs a QEMU built with TCG plugin support (Debian 12's qemu-system-x86 has it)`);
       throw new UserError(`${qemu} failed before the guest ran: ${first}`);
     }
     let reason: StopReason = run.reason;
