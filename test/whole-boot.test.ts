@@ -177,7 +177,8 @@ describeNeeds(missing, 'whole-boot tracing: capture --mode trace on the default 
       expect(fromText.status).toBe(0);
       expect(JSON.parse(fromText.stdout), args.join(' ')).toEqual(JSON.parse(fromRecording.stdout));
     }
-    expect((JSON.parse(runCli(['first-calls', text, '--format', 'json']).stdout) as First[]).length).toBeGreaterThan(1000);
+    // Not a vacuous equality: the cut boot already ran hundreds of functions.
+    expect((JSON.parse(runCli(['first-calls', text, '--format', 'json']).stdout) as First[]).length).toBeGreaterThan(100);
     rmSync(text, { force: true });
   }, BOOT_MS);
 });
