@@ -3,7 +3,7 @@
  * (capture/engines/qemu-trace/). The option checks and the handler of that mode; capture.ts hands over.
  */
 import { DEFAULT_TIMEOUT_S, defaultOutDir } from '../../capture/capture.js';
-import { PluginUnsupported, traceSummaryLines, traceWithQemu } from '../../capture/engines/qemu-trace/trace-qemu.js';
+import { TraceUnavailable, traceSummaryLines, traceWithQemu } from '../../capture/engines/qemu-trace/trace-qemu.js';
 import { pluginPath } from '../../capture/engines/qemu-trace/plugin-build.js';
 import { annotateProfile, prepareCapture, type PreparedCapture } from '../../capture/setup.js';
 import { UserError } from '../errors.js';
@@ -31,10 +31,11 @@ export function checkTraceArgs(a: Pick<CaptureArgs, 'engine' | 'block-irq' | 'cl
  * Whether a capture with no --mode records the whole boot: the default engine choice fell to QEMU (KVM
  * cannot run this kernel here), a Linux kernel, and nothing that asks for another mode.
  */
-export function wholeBootByDefault(args: CaptureArgs, engine: 'kvm' | 'qemu'): boolean {
-  return args.mode === undefined && args.engine === 'auto' && engine === 'qemu' && args.guest === undefined
+export function wholeBootByDefault(args: CaptureArgs, prepared: PreparedCapture): boolean {
+  return args.mode === undefined && args.engine === 'auto' && prepared.engine === 'qemu' && args.guest === undefined
     && args['trace-from'] === undefined && args['trace-until'] === undefined && args['max-steps'] === undefined
-    && args.clock === 'host' && !args['block-irq'] && args.decompress === undefined;
+    && args.clock === 'host' && !args['block-irq'] && args.decompress === undefined
+    && prepared.setup.decompress.mode === 'guest'; // a bzImage that QEMU boots as it is
 }
 
 /**
@@ -86,7 +87,7 @@ export async function traceCommand(args: CaptureArgs, prepared?: PreparedCapture
       ...(args['max-steps'] !== undefined ? { maxSteps: args['max-steps'] } : {}),
     });
   } catch (err) {
-    if (byDefault && err instanceof PluginUnsupported) {
+    if (byDefault && err instanceof TraceUnavailable) {
       process.stderr.write(`boot-trace: a plain QEMU boot instead of a whole-boot trace: ${err.message}\n`);
       return false;
     }

@@ -101,7 +101,7 @@ export const captureCommand: CommandModule<object, CaptureArgs> = {
       mode,
     });
     // The default main job: where KVM cannot run the kernel, record the whole boot (docs/whole-boot.md).
-    if (wholeBootByDefault(args, prepared.engine) && (await traceCommand(args, prepared))) return;
+    if (wholeBootByDefault(args, prepared) && (await traceCommand(args, prepared))) return;
     const r = prepared.engine === 'kvm' ? await runKvm(args, mode, prepared) : await runQemu(args, mode, prepared);
     for (const line of r.lines) process.stderr.write(line + '\n');
     if (args.summary) {

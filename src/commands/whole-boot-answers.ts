@@ -34,9 +34,19 @@ export function wholeBootAnswers(recording: string, top = 10): string[] {
   }
   const summary = syscalls!.summary();
   const calls = summary.reduce((n, s) => n + s.count, 0);
-  out.push('', `System calls (${calls.toLocaleString('en-US')} calls of ${summary.length} kinds; by count)`);
-  for (const s of [...summary].sort((a, b) => b.count - a.count).slice(0, top)) {
-    out.push(`  ${String(s.count).padStart(6)}  ${s.syscall.padEnd(20)} total ${ms(s.total_us)}`);
+  out.push('', `System calls (${calls.toLocaleString('en-US')} calls of ${summary.length} kinds; count and total time, by count)`);
+  const byCount = [...summary].sort((a, b) => b.count - a.count || a.syscall.localeCompare(b.syscall));
+  for (const s of byCount.slice(0, top)) out.push(`  ${String(s.count).padStart(6)}  ${s.syscall.padEnd(20)} total ${ms(s.total_us)}`);
+  // The rest in a few lines, so every kind (e.g. the one reboot) is there.
+  let line = ' ';
+  for (const s of byCount.slice(top)) {
+    const item = ` ${s.count} ${s.syscall}`;
+    if (line.length + item.length > 100) {
+      out.push(line);
+      line = ' ';
+    }
+    line += item;
   }
+  if (line.trim()) out.push(line);
   return out;
 }

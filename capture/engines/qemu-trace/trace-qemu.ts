@@ -69,8 +69,10 @@ export interface QemuTraceResult {
   failed: boolean;
 }
 
+/** A whole-boot trace cannot be had here; the default main job boots plainly instead (src/commands/capture-trace.ts). */
+export class TraceUnavailable extends UserError {}
 /** QEMU refused the plugin (built without plugin support, or another plugin API version). */
-export class PluginUnsupported extends UserError {}
+export class PluginUnsupported extends TraceUnavailable {}
 
 /** Linux's default physical load address (CONFIG_PHYSICAL_START) when the image does not say. */
 const DEFAULT_LOAD = 0x1000000n;
@@ -294,7 +296,7 @@ async function kallsymsOf(kernel: string): Promise<string> {
   try {
     return (await kernelSystemMap(kernel)).text;
   } catch (err) {
-    if (err instanceof UserError) throw new UserError(`--mode trace needs the kernel's symbols: ${err.message} (give --system-map FILE)`);
+    if (err instanceof UserError) throw new TraceUnavailable(`--mode trace needs the kernel's symbols: ${err.message} (give --system-map FILE)`);
     throw err;
   }
 }
