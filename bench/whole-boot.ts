@@ -14,7 +14,7 @@ import { readdirSync, readFileSync, rmSync, statSync, mkdtempSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findExecutable } from '../capture/engines/qemu-common.js';
+import { findExecutable } from '../capture/engines/qemu/qemu-common.js';
 import { fmt, measure, median, runWhenMain, type Measurement } from './measure.js';
 
 const RUNS = 3;

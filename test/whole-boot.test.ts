@@ -15,7 +15,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { HDR } from '../capture/boot/bzimage.js';
 import { demoGuestPath } from '../capture/guest/build.js';
-import { findExecutable } from '../capture/engines/qemu-common.js';
+import { findExecutable } from '../capture/engines/qemu/qemu-common.js';
 import { FOLDED_SYMBOLS } from '../src/trace/recording/format.js';
 import { openRecording } from '../src/trace/recording/decode.js';
 import { makeBzImage } from './bzimage-fixture.js';
@@ -57,11 +57,11 @@ describeNeeds(missing, 'whole-boot tracing: capture --mode trace on the default 
 
   it('records from kernel entry (startup_64 at its physical alias) to the guest power-off, whole', () => {
     const profile = JSON.parse(readFileSync(join(a, 'profile.json'), 'utf8'));
-    expect(profile).toMatchObject({ engine: 'qemu', accel: 'tcg', mode: 'trace', granularity: 'function' });
+    expect(profile).toMatchObject({ engine: 'qemu', mode: 'trace', qemu: { accel: 'tcg' }, trace: { granularity: 'function', plugin_end: 'exit', cut: null } });
     expect(profile.exit.reason).toBe('shutdown');
-    expect(profile.recording.cut).toBeNull();
-    expect(profile.recording.plugin).toMatchObject({ reason: 'exit', started: true, write_errors: 0 });
-    const rec = openRecording(join(a, 'recording.btr'));
+    const rec = openRecording(join(a, 'recording.bin'));
+    expect(rec.pluginEnd).toMatchObject({ reason: 'exit', started: true, write_errors: 0 });
+    expect(profile.trace.records).toBe(rec.pluginEnd!.records);
     expect(rec.header.kernel.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(rec.header.qemu.version).toMatch(/QEMU emulator version/);
     expect(rec.captureEnd).toMatchObject({ reason: 'shutdown' });
@@ -105,12 +105,12 @@ describeNeeds(missing, 'whole-boot tracing: capture --mode trace on the default 
     // The second boot records every block and counts instructions from its translation map (the block's
     // size), the first counts them at each change of function: the same number proves both.
     const profileB = JSON.parse(readFileSync(join(b, 'profile.json'), 'utf8'));
-    expect(profileB).toMatchObject({ granularity: 'block', exit: { reason: 'shutdown' } });
+    expect(profileB).toMatchObject({ trace: { granularity: 'block' }, exit: { reason: 'shutdown' } });
     expect(inB!.lines).toBeGreaterThan(inA!.lines);
   });
 
   it('reads a recording cut short mid-frame (QEMU killed while writing) up to the cut, and says so', () => {
-    const full = join(a, 'recording.btr');
+    const full = join(a, 'recording.bin');
     const cut = join(tmp, 'cut.btr');
     copyFileSync(full, cut);
     truncateSync(cut, Math.floor(statSync(full).size * 0.4));
@@ -118,14 +118,14 @@ describeNeeds(missing, 'whole-boot tracing: capture --mode trace on the default 
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(/recording cut short \(a partial frame at byte \d+/);
     const read = Number(/read ([\d,]+) records up to the cut/.exec(r.stderr)![1]!.replaceAll(',', ''));
-    const whole = JSON.parse(readFileSync(join(a, 'profile.json'), 'utf8')).recording.records as number;
+    const whole = JSON.parse(readFileSync(join(a, 'profile.json'), 'utf8')).trace.records as number;
     expect(read).toBeGreaterThan(0);
     expect(read).toBeLessThan(whole);
     expect((JSON.parse(r.stdout) as Hot[]).length).toBe(5);
   });
 
   it('calls a corrupt or truncated-header recording what it is: one line, exit 1', () => {
-    const full = readFileSync(join(a, 'recording.btr'));
+    const full = readFileSync(join(a, 'recording.bin'));
     const bad = join(tmp, 'corrupt.btr');
     const flipped = Buffer.from(full);
     flipped[Math.floor(full.length / 2)]! ^= 0x40;
@@ -146,7 +146,7 @@ describeNeeds(missing, 'whole-boot tracing: capture --mode trace on the default 
     const child = spawn(process.execPath, [CLI, 'capture', '--mode', 'trace', '--out', out, '--no-summary'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const rec = join(out, 'recording.btr');
+    const rec = join(out, 'recording.bin');
     // Interrupt once the kernel has recorded a few MB (a few million records): mid-boot.
     const status = await new Promise<number | null>((resolve) => {
       const poll = setInterval(() => {
@@ -163,7 +163,7 @@ describeNeeds(missing, 'whole-boot tracing: capture --mode trace on the default 
     expect(status, stderr).toBe(130);
     const profile = JSON.parse(readFileSync(join(out, 'profile.json'), 'utf8'));
     expect(profile.exit.reason).toBe('interrupted');
-    expect(profile.recording.cut).toMatch(/interrupted/);
+    expect(profile.trace.cut).toMatch(/interrupted/);
 
     const text = join(tmp, 'interrupted.txt');
     const e = runCli(['export', out, '--to', 'text', '-o', text], { timeoutMs: 300_000 });

@@ -4,72 +4,48 @@
  * entry (or the firmware, or --trace-from) to power-off, reset or --trace-until into
  * OUT/recording.btr (format: src/trace/recording/format.ts), beside console.log and profile.json.
  *
- *   const r = await traceWithQemu({ kernel: 'vmlinuz', initrd, cmdline, memoryMiB: 512, outDir,
- *                                   timeoutS: 300, granularity: 'function' });
- *   r.profile.exit.reason        // 'shutdown' after the appliance powers off
- *   r.recordingFile              // what every trace analyzer reads
+ * As an engine (capture/engines/engine.ts) it is qemuTraceEngine(), registered for --engine qemu --mode
+ * trace; runCapture runs it and writes profile.json with its `trace` part.
  *
  * QEMU is run by runQemu (../qemu-process.ts): serial through a FIFO, a timeout, abort on Ctrl-C, never
  * hangs. Facts relied on: docs/whole-boot.md (kernel entry at the bzImage's pref_address, the
  * physical alias of startup_64; plugin API v1 of QEMU 7.2).
  */
-import { closeSync, fstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { UserError } from '../../../src/errors.js';
+import { messageOf, UserError } from '../../../src/errors.js';
 import { parseSystemMap } from '../../../src/symbols/system-map.js';
-import { FOLDED_SYMBOLS, FORMAT_VERSION, type Compression, type Granularity, type PluginEnd, type RecordingHeader } from '../../../src/trace/recording/format.js';
+import { FOLDED_SYMBOLS, FORMAT_VERSION, GRANULARITIES, type Compression, type Granularity, type RecordingHeader } from '../../../src/trace/recording/format.js';
 import { finishRecording, startRecording } from '../../../src/trace/recording/write.js';
-import { RECORDING_FILE } from '../../../src/trace/recording/read.js';
 import { openRecording } from '../../../src/trace/recording/decode.js';
 import { looksLikeBzImage, parseBzImage } from '../../boot/bzimage.js';
 import { readKernelFile, sha256Hex } from '../../kernel/decompress.js';
 import { kernelSystemMap } from '../../kernel/symbols.js';
-import type { StopReason } from '../../exits.js';
-import { qemuArgs } from '../qemu-args.js';
-import { PARTIAL_LINE_MS, qemuInputs, qemuVersion, writeProfile, type QemuBaseOptions, type QemuProfileBase } from '../qemu-common.js';
-import { runQemu, type QemuRunResult } from '../qemu-process.js';
+import { CONSOLE_FILE, RECORDING_FILE } from '../../output/folder.js';
+import type { StopReason, TracePart } from '../../output/profile.js';
+import { markersToUs, type CaptureEngine, type EngineOutcome, type EngineRequest } from '../engine.js';
+import { qemuArgs } from '../qemu/qemu-args.js';
+import { PARTIAL_LINE_MS, QEMU_DEFAULT_CMDLINE, qemuInputs, qemuVersion } from '../qemu/qemu-common.js';
+import { runQemu, type QemuRunResult } from '../qemu/qemu-process.js';
 import { pluginPath } from './plugin-build.js';
 import { encodeSplits, splitsFromSystemMap } from './splits.js';
 import { moduleSymbolsFromConsole } from './modules.js';
 
-export interface QemuTraceOptions extends QemuBaseOptions {
-  granularity: Granularity;
-  /** A System.map for the kernel; default: decoded from the kernel's own kallsyms (cached). */
-  systemMap?: string;
-  /** Where recording starts: 'kernel' (default: kernel entry), 'firmware' (QEMU's first instruction), or a SYMBOL / hex ADDRESS. */
-  from?: string;
-  /** Stop recording at this SYMBOL, hex ADDRESS, or marker:STAGE (the appliance's BOOT_TIME:STAGE console line). */
-  until?: string;
-  /** Stop recording after this many guest instructions. */
-  maxSteps?: number;
-  /** Show the recording's progress on a TTY (default true; never when echoing the console). */
-  progress?: boolean;
+/** What the trace engine takes besides the common request (tests and benchmarks). */
+export interface QemuTraceSettings {
+  /** The QEMU binary (a name looked up on PATH, or a path). */
+  qemu?: string;
+  /** More QEMU arguments, appended as given. */
+  extraArgs?: readonly string[];
   /** How the plugin compresses record frames (default zlib level 1; see the plugin's header comment). */
   compression?: Compression;
 }
 
-export interface QemuTraceProfile extends QemuProfileBase {
-  mode: 'trace';
-  clock: 'host+instructions';
-  granularity: Granularity;
-  phases: Record<string, number>;
-  exit: { reason: StopReason; rip: null; symbol: null; detail: string; qemu_status: number | null; qemu_signal: string | null };
-  recording: { file: string; bytes: number; records: number; instructions: number; plugin: PluginEnd | null; cut: string | null };
-  steps: number;
-  trace_lines: number;
-}
+/** The profile's `trace` part (capture/output/profile.ts TracePart). */
+export type { TracePart } from '../../output/profile.js';
 
-export interface QemuTraceResult {
-  outDir: string;
-  profile: QemuTraceProfile;
-  profileFile: string;
-  consoleFile: string;
-  recordingFile: string;
-  failed: boolean;
-}
-
-/** A whole-boot trace cannot be had here; the default main job boots plainly instead (src/commands/capture-trace.ts). */
+/** A whole-boot trace cannot be had here; the default main job boots plainly instead (src/commands/capture.ts). */
 export class TraceUnavailable extends UserError {}
 /** QEMU refused the plugin (built without plugin support, or another plugin API version). */
 export class PluginUnsupported extends TraceUnavailable {}
@@ -77,52 +53,74 @@ export class PluginUnsupported extends TraceUnavailable {}
 /** Linux's default physical load address (CONFIG_PHYSICAL_START) when the image does not say. */
 const DEFAULT_LOAD = 0x1000000n;
 
-export async function traceWithQemu(o: QemuTraceOptions): Promise<QemuTraceResult> {
+/** The QEMU engine in trace mode (registered in ../registry.ts). */
+export function qemuTraceEngine(s: QemuTraceSettings = {}): CaptureEngine {
+  return {
+    name: 'qemu',
+    modes: ['trace'],
+    defaultCmdline: QEMU_DEFAULT_CMDLINE,
+    check(r) {
+      if (r.blockIrq) throw new UserError('--block-irq applies to step mode');
+      if (r.clock === 'steps') throw new UserError('--clock steps applies to step mode; a trace-mode recording has both clocks (analyzers: --clock host|instructions)');
+      if (r.granularity !== undefined && !(GRANULARITIES as readonly string[]).includes(r.granularity)) {
+        throw new UserError(`--granularity ${r.granularity}: unknown; give ${GRANULARITIES.join(', ')}`);
+      }
+      if (r.maxSteps !== undefined && !(Number.isInteger(r.maxSteps) && r.maxSteps > 0)) throw new UserError(`--max-steps ${r.maxSteps}: give a positive whole number`);
+      qemuInputs({ kernel: r.kernel, ...(r.initrd !== undefined ? { initrd: r.initrd } : {}), timeoutS: r.timeoutS, accel: 'tcg', ...(s.qemu !== undefined ? { qemu: s.qemu } : {}) }, 'tcg');
+      try {
+        pluginPath(); // no cc, or a build error: said before the output folder is touched
+      } catch (err) {
+        throw err instanceof UserError ? new TraceUnavailable(err.message) : err;
+      }
+    },
+    run: (r) => runTrace(r, s),
+  };
+}
+
+async function runTrace(r: EngineRequest, s: QemuTraceSettings): Promise<EngineOutcome> {
   // Plugins run only under TCG: the accelerator is not a choice here.
-  const { qemu, kernel, initrd } = qemuInputs({ ...o, accel: 'tcg' }, 'tcg');
+  const { qemu, kernel, initrd } = qemuInputs({ kernel: r.kernel, ...(r.initrd !== undefined ? { initrd: r.initrd } : {}), timeoutS: r.timeoutS, accel: 'tcg', ...(s.qemu !== undefined ? { qemu: s.qemu } : {}) }, 'tcg');
+  const granularity: Granularity = (r.granularity as Granularity | undefined) ?? 'function';
   const so = pluginPath();
-  const mapText = o.systemMap !== undefined ? readFileSync(o.systemMap, 'latin1') : await kallsymsOf(kernel);
-  const table = parseSystemMap(mapText, o.systemMap ?? `${kernel} (kallsyms)`);
+  const mapText = r.systemMap !== undefined ? readSymbolFile(r.systemMap) : await kallsymsOf(kernel);
+  const table = parseSystemMap(mapText, r.systemMap ?? `${kernel} (kallsyms)`);
 
   const image = readKernelFile(kernel);
   const load = looksLikeBzImage(image) ? parseBzImage(image, kernel).prefAddress || DEFAULT_LOAD : DEFAULT_LOAD;
   const text = table.resolve('_text') ?? table.resolve('startup_64');
   const etext = table.resolve('_etext');
-  if (text === undefined) throw new UserError(`${o.systemMap ?? kernel}: no _text or startup_64 symbol: not a Linux kernel's symbols`);
+  if (text === undefined) throw new TraceUnavailable(`--mode trace needs the kernel's symbols: ${r.systemMap ?? kernel} has no _text or startup_64 symbol`);
   const startupVirt = table.resolve('startup_64') ?? text;
   const entryPhys = load + (startupVirt - text);
 
   let from: RecordingHeader['start'];
   let fromArg: bigint;
-  if (o.from === undefined || o.from === 'kernel') {
+  if (r.traceFrom === undefined || r.traceFrom === 'kernel') {
     from = { address: hex(entryPhys), symbol: 'startup_64 (physical alias)' };
     fromArg = entryPhys;
-  } else if (o.from === 'firmware') {
+  } else if (r.traceFrom === 'firmware') {
     from = 'firmware';
     fromArg = 0n;
   } else {
-    fromArg = addressOf(o.from, table, '--trace-from');
-    from = { address: hex(fromArg), symbol: o.from };
+    fromArg = addressOf(r.traceFrom, table, '--trace-from');
+    from = { address: hex(fromArg), symbol: r.traceFrom };
   }
   let until: RecordingHeader['until'] = null;
   let untilArg = 0n;
   let untilMarker: string | null = null;
-  if (o.until !== undefined) {
-    if (o.until.startsWith('marker:')) {
-      untilMarker = o.until.slice('marker:'.length);
-      if (!/^\w+$/.test(untilMarker)) throw new UserError(`--trace-until ${o.until}: give marker:STAGE with a BOOT_TIME stage name, e.g. marker:ready`);
-      until = { address: '', symbol: o.until };
+  if (r.traceUntil !== undefined) {
+    if (r.traceUntil.startsWith('marker:')) {
+      untilMarker = r.traceUntil.slice('marker:'.length);
+      if (!/^\w+$/.test(untilMarker)) throw new UserError(`--trace-until ${r.traceUntil}: give marker:STAGE with a BOOT_TIME stage name, e.g. marker:ready`);
+      until = { address: '', symbol: r.traceUntil };
     } else {
-      untilArg = addressOf(o.until, table, '--trace-until');
-      until = { address: hex(untilArg), symbol: o.until };
+      untilArg = addressOf(r.traceUntil, table, '--trace-until');
+      until = { address: hex(untilArg), symbol: r.traceUntil };
     }
   }
-  if (o.maxSteps !== undefined && !(Number.isInteger(o.maxSteps) && o.maxSteps > 0)) throw new UserError(`--max-steps ${o.maxSteps}: give a positive whole number`);
 
-  const outDir = resolve(o.outDir);
-  mkdirSync(outDir, { recursive: true });
-  const consoleFile = join(outDir, 'console.log');
-  const profileFile = join(outDir, 'profile.json');
+  const outDir = resolve(r.outDir);
+  const consoleFile = join(outDir, CONSOLE_FILE);
   const recordingFile = join(outDir, RECORDING_FILE);
   const version = qemuVersion(qemu);
   const work = mkdtempSync(join(tmpdir(), 'boot-trace-trace-'));
@@ -130,21 +128,21 @@ export async function traceWithQemu(o: QemuTraceOptions): Promise<QemuTraceResul
     const splitsFile = join(work, 'splits.bin');
     writeFileSync(splitsFile, encodeSplits(splitsFromSystemMap(mapText)));
     const pluginArgs = [
-      `out=${recordingFile}`, `splits=${splitsFile}`, `gran=${o.granularity}`, `from=${fromArg.toString(16)}`,
+      `out=${recordingFile}`, `splits=${splitsFile}`, `gran=${granularity}`, `from=${fromArg.toString(16)}`,
       ...(fromArg !== 0n ? [`alias=${load.toString(16)}:${(load + ((etext ?? text + 0x2000000n) - text)).toString(16)}:${text.toString(16)}`] : []),
       ...(untilArg !== 0n ? [`until=${untilArg.toString(16)}`] : []),
-      ...(o.maxSteps !== undefined ? [`max=${o.maxSteps}`] : []),
-      `compress=${o.compression ?? 'zlib'}`,
+      ...(r.maxSteps !== undefined ? [`max=${r.maxSteps}`] : []),
+      `compress=${s.compression ?? 'zlib'}`,
     ];
-    const extra = ['-plugin', [so, ...pluginArgs].map((a) => a.replaceAll(',', ',,')).join(','), ...(o.extraArgs ?? [])];
-    const args = (serial: string): string[] => qemuArgs({ kernel, ...(initrd ? { initrd } : {}), cmdline: o.cmdline, memoryMiB: o.memoryMiB, accel: 'tcg', serial, extraArgs: extra });
+    const extra = ['-plugin', [so, ...pluginArgs].map((a) => a.replaceAll(',', ',,')).join(','), ...(s.extraArgs ?? [])];
+    const args = (serial: string): string[] => qemuArgs({ kernel, ...(initrd ? { initrd } : {}), cmdline: r.cmdline, memoryMiB: r.memoryMiB, accel: 'tcg', serial, extraArgs: extra });
     const header: RecordingHeader = {
       format: 'boot-trace recording',
       version: FORMAT_VERSION,
-      granularity: o.granularity,
+      granularity,
       kernel: { path: kernel, sha256: sha256Hex(image), release: kernelRelease(image) },
       qemu: { version, args: args('SERIAL') },
-      kernel_cmdline: o.cmdline,
+      kernel_cmdline: r.cmdline,
       command: process.argv.slice(1),
       created: new Date().toISOString(),
       clocks: {
@@ -153,19 +151,19 @@ export async function traceWithQemu(o: QemuTraceOptions): Promise<QemuTraceResul
       },
       start: from,
       until,
-      max_steps: o.maxSteps ?? null,
+      max_steps: r.maxSteps ?? null,
       folded: FOLDED_SYMBOLS.source,
-      symbols: { source: o.systemMap ?? 'kallsyms', count: table.size },
+      symbols: { source: r.systemMap ?? 'kallsyms', count: table.size },
     };
     startRecording(recordingFile, header, mapText);
 
     // marker:STAGE: stop QEMU when the console shows the stage's BOOT_TIME line.
     const stop = new AbortController();
     let markerSeen = false;
-    const onAbort = (): void => stop.abort();
-    o.signal?.addEventListener('abort', onAbort, { once: true });
-    if (o.signal?.aborted) stop.abort();
-    const userEcho = o.echo === true ? (t: string) => void process.stderr.write(t) : o.echo || undefined;
+    const onAbort = (): void => stop.abort(r.signal.reason);
+    r.signal.addEventListener('abort', onAbort, { once: true });
+    if (r.signal.aborted) onAbort();
+    const userEcho = r.echo ? (t: string) => void process.stderr.write(t) : undefined;
     const echo = untilMarker === null ? userEcho : (t: string): void => {
       userEcho?.(t);
       if (!markerSeen && t.startsWith(`BOOT_TIME:${untilMarker}:`)) {
@@ -176,18 +174,18 @@ export async function traceWithQemu(o: QemuTraceOptions): Promise<QemuTraceResul
     // --trace-until ADDRESS / --max-steps: the plugin ends the recording with its end frame and QEMU
     // goes on; stop QEMU once that frame is in the file.
     let pluginStopped: 'until' | 'max-steps' | null = null;
-    const poll = untilArg !== 0n || o.maxSteps !== undefined
+    const poll = untilArg !== 0n || r.maxSteps !== undefined
       ? setInterval(() => {
-        const r = pluginStop(recordingFile);
-        if (r && !pluginStopped) {
-          pluginStopped = r;
+        const end = pluginStop(recordingFile);
+        if (end && !pluginStopped) {
+          pluginStopped = end;
           stop.abort();
         }
       }, 200)
       : undefined;
     // On a terminal: how much has been recorded so far (the boot takes seconds to a minute).
     const started = performance.now();
-    const progress = process.stderr.isTTY && !o.echo && o.progress !== false
+    const progress = r.progress && process.stderr.isTTY && !r.echo
       ? setInterval(() => {
         let size = 0;
         try {
@@ -201,10 +199,10 @@ export async function traceWithQemu(o: QemuTraceOptions): Promise<QemuTraceResul
     let run: QemuRunResult;
     try {
       run = await runQemu({
-        qemu, args, consoleFile, timeoutS: o.timeoutS, ...(echo ? { echo } : {}), partialLineMs: PARTIAL_LINE_MS, signal: stop.signal,
+        qemu, args, consoleFile, timeoutS: r.timeoutS, ...(echo ? { echo } : {}), partialLineMs: PARTIAL_LINE_MS, signal: stop.signal,
       });
     } finally {
-      o.signal?.removeEventListener('abort', onAbort);
+      r.signal.removeEventListener('abort', onAbort);
       if (poll) clearInterval(poll);
       if (progress) {
         clearInterval(progress);
@@ -212,7 +210,7 @@ export async function traceWithQemu(o: QemuTraceOptions): Promise<QemuTraceResul
       }
     }
     if (run.reason === 'internal-error' && run.consoleLines === 0) {
-      const first = (run.messages.split('\n').find((l) => l.trim()) ?? `exit status ${run.status}`).trim();
+      const first = (run.messages.split('\n').find((l: string) => l.trim()) ?? `exit status ${run.status}`).trim();
       rmSync(recordingFile, { force: true });
       if (/plugin/i.test(run.messages)) throw new PluginUnsupported(`${qemu} cannot load the tracing plugin (${first}): --mode trace needs a QEMU built with TCG plugin support (Debian 12's qemu-system-x86 has it)`);
       throw new UserError(`${qemu} failed before the guest ran: ${first}`);
@@ -220,54 +218,48 @@ export async function traceWithQemu(o: QemuTraceOptions): Promise<QemuTraceResul
     let reason: StopReason = run.reason;
     let detail = describeEnd(run);
     if (markerSeen) [reason, detail] = ['trace-until', `the console showed BOOT_TIME:${untilMarker}; QEMU stopped`];
-    else if (pluginStopped === 'until') [reason, detail] = ['trace-until', `${o.until} ran; QEMU stopped`];
-    else if (pluginStopped === 'max-steps') [reason, detail] = ['max-steps', `${o.maxSteps} guest instructions recorded; QEMU stopped`];
-    const consoleText = readFileSync(consoleFile, 'latin1');
-    finishRecording(recordingFile, moduleSymbolsFromConsole(consoleText), { reason, detail });
+    else if (pluginStopped === 'until') [reason, detail] = ['trace-until', `${r.traceUntil} ran; QEMU stopped`];
+    else if (pluginStopped === 'max-steps') [reason, detail] = ['max-steps', `${r.maxSteps} guest instructions recorded; QEMU stopped`];
+    finishRecording(recordingFile, moduleSymbolsFromConsole(readFileSync(consoleFile, 'latin1')), { reason, detail });
 
     const rec = openRecording(recordingFile);
     const plugin = rec.pluginEnd;
-    const profile: QemuTraceProfile = {
-      engine: 'qemu',
-      accel: 'tcg',
-      qemu_version: version,
-      qemu_args: run.args,
-      kernel,
-      initrd: initrd ?? null,
-      cmdline: o.cmdline,
-      memory_mib: o.memoryMiB,
-      mode: 'trace',
-      clock: 'host+instructions',
-      granularity: o.granularity,
-      phases: run.phases,
-      guest: run.markers,
-      exit: { reason, rip: null, symbol: null, detail, qemu_status: run.status, qemu_signal: run.signal },
-      recording: {
-        file: recordingFile, bytes: statSync(recordingFile).size, records: plugin?.records ?? 0, instructions: plugin?.instructions ?? 0,
-        plugin, cut: rec.cut,
-      },
-      steps: plugin?.instructions ?? 0,
-      trace_lines: plugin?.records ?? 0,
-      console_lines: run.consoleLines,
-      peak_rss_bytes: run.peakRss,
-      peak_rss_source: run.peakRssSource,
+    const trace: TracePart = {
+      granularity,
+      file: RECORDING_FILE,
+      recording_mib: statSync(recordingFile).size / (1024 * 1024),
+      records: plugin?.records ?? 0,
+      instructions: plugin?.instructions ?? 0,
+      compression: plugin?.compression ?? null,
+      excluded_us: plugin ? plugin.excluded_ns / 1000 : null,
+      start: typeof from === 'string' ? from : `${from.symbol} (${from.address})`,
+      until: r.traceUntil ?? null,
+      max_steps: r.maxSteps ?? null,
+      plugin_end: plugin?.reason ?? null,
+      cut: rec.cut,
     };
-    writeProfile(profileFile, profile);
-    return { outDir, profile, profileFile, consoleFile, recordingFile, failed: reason === 'internal-error' };
+    return {
+      cmdline: r.cmdline,
+      phases_us: run.phases,
+      guest_markers_us: markersToUs(run.markers),
+      exit: { reason, rip: null, symbol: null, detail },
+      console_lines: run.consoleLines,
+      peak_rss_mib: run.peakRss === null ? null : run.peakRss / (1024 * 1024),
+      peak_rss_source: run.peakRssSource,
+      step: null,
+      part: { qemu: { accel: 'tcg', version, args: run.args, status: run.status, signal: run.signal, gdbstub: null } },
+      trace,
+    };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
 }
 
-/** Summary lines for the capture command (`[boot-profile] ...`, like the other engines print). */
-export function traceSummaryLines(p: QemuTraceProfile): string[] {
-  const r = p.recording;
-  const total = p.phases.total ?? 0;
+/** Lines for the capture command's stderr after a trace-mode capture. */
+export function traceSummaryLines(t: TracePart): string[] {
   return [
-    `[boot-profile] total: ${(total / 1e6).toFixed(2)} s (QEMU TCG with the tracing plugin, ${p.granularity} granularity)`,
-    `[boot-profile] recording: ${r.records.toLocaleString('en-US')} records, ${r.instructions.toLocaleString('en-US')} guest instructions, ${(r.bytes / 1e6).toFixed(1)} MB${r.plugin && r.plugin.compression !== 'none' ? ` (${r.plugin.compression})` : ''}`,
-    ...(r.cut ? [`[boot-profile] recording cut short: ${r.cut}`] : []),
-    `[boot-profile] exit: ${p.exit.reason}: ${p.exit.detail}`,
+    `[boot-profile] recording: ${t.records.toLocaleString('en-US')} records (${t.granularity} granularity), ${t.instructions.toLocaleString('en-US')} guest instructions, ${t.recording_mib.toFixed(1)} MiB${t.compression && t.compression !== 'none' ? ` (${t.compression})` : ''}`,
+    ...(t.cut ? [`[boot-profile] recording cut short: ${t.cut}`] : []),
   ];
 }
 
@@ -289,6 +281,14 @@ function pluginStop(file: string): 'until' | 'max-steps' | null {
     return null;
   } finally {
     if (fd !== undefined) closeSync(fd);
+  }
+}
+
+function readSymbolFile(path: string): string {
+  try {
+    return readFileSync(path, 'latin1');
+  } catch (err) {
+    throw new UserError(`${path}: cannot read the symbol file (${messageOf(err)})`);
   }
 }
 

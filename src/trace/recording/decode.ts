@@ -3,7 +3,7 @@
  * address) triples, synchronously and one frame at a time (a frame is at most a few MiB decoded), so
  * memory stays flat however long the boot was.
  *
- *   const rec = openRecording('captures/x/recording.btr');     // header, symbols, how it ended
+ *   const rec = openRecording('captures/x/recording.bin');     // header, symbols, how it ended
  *   decodeRecords(rec, (tNs, instructions, address) => ...);    // address: signed (kernel < 0)
  *
  * A recording cut short (QEMU killed before the plugin wrote its end frame, or a partial last frame)

@@ -22,11 +22,12 @@ import type { ParseCounts } from '../parser.js';
 import { FOLDED_SYMBOLS, type RecordingClock } from './format.js';
 import { decodeRecords, fileIsRecording, openRecording, type Recording } from './decode.js';
 
-/** The file name of a recording inside a capture folder. */
-export const RECORDING_FILE = 'recording.btr';
+/** The file name of a recording inside a capture folder (capture/output/folder.ts names the folder's files). */
+export { RECORDING_FILE } from '../../../capture/output/folder.js';
+import { RECORDING_FILE } from '../../../capture/output/folder.js';
 const TWO_64 = 2n ** 64n;
 
-/** The recording a path names: the file itself, or a capture folder's recording.btr; else null. */
+/** The recording a path names: the file itself, or a capture folder's recording.bin; else null. */
 export function recordingPath(input: string): string | null {
   if (input === '-' || input.endsWith('.gz')) return null;
   try {

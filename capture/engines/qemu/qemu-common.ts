@@ -1,15 +1,22 @@
 /**
  * What the QEMU engine's run mode (qemu.ts) and step mode (qemu-step.ts) share before and after QEMU
- * runs: finding the binary, checking the inputs a user gave, QEMU's version line, writing profile.json.
+ * runs: finding the binary, checking the inputs a user gave, QEMU's version line.
  *
  *   const q = qemuInputs(options, 'auto');   // { qemu: '/usr/bin/qemu-system-x86_64', kernel, initrd, accel: 'tcg' }
- *   writeProfile(join(outDir, 'profile.json'), profile);
  */
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, renameSync, writeFileSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
-import { messageOf, UserError } from '../../src/errors.js';
+import { messageOf, UserError } from '../../../src/errors.js';
 import { chooseAccel, QEMU_BINARY, type Accel } from './qemu-args.js';
+
+/**
+ * The QEMU engine's default command line: console on COM1, reset by triple fault and at once on panic
+ * (with -no-reboot either ends QEMU), fixed addresses so kallsyms names what a step trace sees. QEMU has
+ * ACPI, PCI and a keyboard controller, so none of the KVM default's acpi=off/pci=off are needed, and the
+ * appliance's `poweroff -f` powers off through ACPI.
+ */
+export const QEMU_DEFAULT_CMDLINE = 'console=ttyS0 reboot=t panic=-1 nokaslr';
 
 export const QEMU_MISSING = `${QEMU_BINARY} not found: apt-get install qemu-system-x86`;
 /**
@@ -53,24 +60,6 @@ export interface QemuBaseOptions {
   signal?: AbortSignal;
 }
 
-/** The fields profile.json has in both modes (the KVM engine's profile has the same names). */
-export interface QemuProfileBase {
-  engine: 'qemu';
-  accel: 'kvm' | 'tcg';
-  qemu_version: string;
-  qemu_args: string[];
-  kernel: string;
-  initrd: string | null;
-  cmdline: string;
-  memory_mib: number;
-  /** Guest-reported stage times in nanoseconds (BOOT_TIME:<stage>:<ns> console lines). */
-  guest: Record<string, number>;
-  console_lines: number;
-  /** QEMU's peak RSS; null if it could not be measured. */
-  peak_rss_bytes: number | null;
-  peak_rss_source: 'rusage' | 'vmhwm' | null;
-}
-
 export type QemuInputOptions = Pick<QemuBaseOptions, 'qemu' | 'timeoutS' | 'kernel' | 'initrd' | 'accel'>;
 
 export interface QemuInputs {
@@ -111,11 +100,4 @@ export function qemuVersion(qemu: string): string {
   } catch {
     return 'unknown';
   }
-}
-
-/** profile.json, written to a temporary name and renamed so a reader never sees half of it. */
-export function writeProfile(file: string, profile: object): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(profile, null, 2) + '\n');
-  renameSync(tmp, file);
 }

@@ -4,17 +4,17 @@
  * boot profiler. The result is a vCPU about to execute the kernel's 64-bit entry with RSI = zero page.
  */
 import { readFileSync } from 'node:fs';
-import { messageOf, UserError } from '../src/errors.js';
-import { cmdlineLimit, encodeCmdline } from './boot/cmdline.js';
-import { filterCpuid } from './boot/cpuid.js';
-import { CR0_ENTRY, CR4_ENTRY, EFER_ENTRY, GDT_TABLE, IDT_TABLE, RFLAGS_ENTRY, entrySegments, gdtBytes } from './boot/gdt.js';
-import { checkFits, loadKernelImage, type KernelImage } from './boot/kernel-image.js';
-import { bootMsrs } from './boot/msrs.js';
-import { writeIdentityPageTables } from './boot/page-tables.js';
-import { buildZeroPage, DEFAULT_INITRD_ADDR_MAX, e820Map, placeInitrd } from './boot/zero-page.js';
-import { KvmSystem, type GuestMemory, type KvmVcpu, type KvmVm } from './kvm/kvm.js';
-import { readKernelInPlace, sniffKernel } from './kernel-reader.js';
-import { REGS_SIZE, SREGS, decodeRegs, segmentOffset, writeDtable, writeSegment } from './kvm/structs.js';
+import { messageOf, UserError } from '../../../src/errors.js';
+import { cmdlineLimit, encodeCmdline } from '../../boot/cmdline.js';
+import { filterCpuid } from '../../boot/cpuid.js';
+import { CR0_ENTRY, CR4_ENTRY, EFER_ENTRY, GDT_TABLE, IDT_TABLE, RFLAGS_ENTRY, entrySegments, gdtBytes } from '../../boot/gdt.js';
+import { checkFits, loadKernelImage, type KernelImage } from '../../boot/kernel-image.js';
+import { bootMsrs } from '../../boot/msrs.js';
+import { writeIdentityPageTables } from '../../boot/page-tables.js';
+import { buildZeroPage, DEFAULT_INITRD_ADDR_MAX, e820Map, placeInitrd } from '../../boot/zero-page.js';
+import { KvmSystem, type GuestMemory, type KvmVcpu, type KvmVm } from '../../kvm/kvm.js';
+import { readKernelInPlace, sniffKernel } from '../../kernel-reader.js';
+import { REGS_SIZE, SREGS, decodeRegs, segmentOffset, writeDtable, writeSegment } from '../../kvm/structs.js';
 import {
   BOOT_STACK_ADDR,
   CMDLINE_ADDR,
@@ -25,7 +25,7 @@ import {
   PAGE_TABLES_END,
   TSS_ADDR,
   ZERO_PAGE_ADDR,
-} from './layout.js';
+} from '../../layout.js';
 
 /** x87 control word after FNINIT (all exceptions masked, 64-bit precision, round to nearest). */
 export const FPU_FCW_RESET = 0x37f;

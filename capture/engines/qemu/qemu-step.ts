@@ -22,20 +22,24 @@
  * step has its own deadline (a HLT with interrupts masked never completes a step), and an abort signal
  * stops the loop, kills QEMU and still writes every file.
  */
-import { closeSync, mkdtempSync, mkdirSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { messageOf, UserError } from '../../src/errors.js';
-import { physicalAliasesFromElf, symbolsFromElf } from '../../src/symbols/elf-symbols.js';
-import type { SymbolTable } from '../../src/symbols/symbol-table.js';
-import { looksLikeElf, parseElf64, type Elf64 } from '../boot/elf.js';
-import type { StopReason } from '../exits.js';
-import { kernelSymbolTable } from '../kernel/symbols.js';
-import { HOST_CLOCK_DECIMALS, TraceWriter } from '../trace-writer.js';
+import { messageOf, UserError } from '../../../src/errors.js';
+import { physicalAliasesFromElf, symbolsFromElf } from '../../../src/symbols/elf-symbols.js';
+import type { SymbolTable } from '../../../src/symbols/symbol-table.js';
+import { looksLikeElf, parseElf64, type Elf64 } from '../../boot/elf.js';
+import type { StopReason } from '../kvm/exits.js';
+import { kernelSymbolTable } from '../../kernel/symbols.js';
+import { HOST_CLOCK_DECIMALS, TraceWriter } from '../../trace-writer.js';
 import { GdbClosedError, GdbRemote, GdbTimeoutError, hexLe } from './gdb-remote.js';
 import { canRepeatInPlace, MAX_INSTRUCTION_BYTES } from './repeat-in-place.js';
 import { qemuArgs, QEMU_BINARY, type Accel } from './qemu-args.js';
-import { PARTIAL_LINE_MS, qemuInputs, qemuVersion, writeProfile, type QemuBaseOptions, type QemuProfileBase } from './qemu-common.js';
+import { PARTIAL_LINE_MS, QEMU_DEFAULT_CMDLINE, qemuInputs, qemuVersion, type QemuBaseOptions } from './qemu-common.js';
+import { loadSymbolFile } from '../../../src/symbols/load.js';
+import type { QemuPart, StepPart } from '../../output/profile.js';
+import { markersToUs, type CaptureEngine, type EngineOutcome } from '../engine.js';
+import { recordCapture, type CaptureRun } from '../record.js';
 import { runQemu, type QemuRunResult } from './qemu-process.js';
 
 export interface QemuStepOptions extends QemuBaseOptions {
@@ -70,33 +74,72 @@ export interface QemuStepOptions extends QemuBaseOptions {
   onProgress?: (steps: number) => void;
 }
 
-export interface QemuStepProfile extends QemuProfileBase {
-  mode: 'step';
-  clock: 'host' | 'steps';
-  /** Host microseconds: qemu_start, connect, trace_from (boot up to the breakpoint), stepping, boot_wait, total. */
-  phases: Record<string, number>;
-  exit: { reason: StopReason; rip: string | null; symbol: string | null; detail: string; qemu_status: number | null; qemu_signal: string | null };
-  steps: number;
-  steps_per_second: number;
-  exits: number;
-  trace_lines: number;
-  symbols_us: number;
-  trace_from: { spec: string; address: string; breakpoint: 'hw' | 'sw'; reached_us: number } | null;
-  /** The Qqemu.sstep flags in force, and the gdb packets the steps took. */
-  gdbstub: {
-    sstep_flags: number; step_packet: string; packets_sent: number; bad_packets: number; stop_replies_with_rip: number;
-    /** Steps answered without executing anything (rip unchanged, and the instruction there cannot repeat in place): no line. */
-    no_progress_steps: number;
+/** What the QEMU step engine takes besides the common request (EngineRequest). */
+export type QemuStepSettings = Pick<QemuStepOptions, 'symbols' | 'after' | 'sstepFlags' | 'stepTimeoutMs' | 'accel' | 'onProgress' | 'qemu' | 'extraArgs'> & {
+  /** Console lines to a function instead of stderr (with the request's echo). */
+  echo?: (text: string) => void;
+};
+
+/** The QEMU engine in step mode (single steps through QEMU's gdbstub). */
+export function qemuStepEngine(settings: QemuStepSettings = {}): CaptureEngine {
+  return {
+    name: 'qemu',
+    modes: ['step'],
+    defaultCmdline: QEMU_DEFAULT_CMDLINE,
+    check(r) {
+      if (r.traceUntil !== undefined) throw new UserError('--trace-until works only with the KVM engine (--engine kvm)');
+      if (r.blockIrq) throw new UserError('--block-irq: the QEMU engine masks interrupts while stepping by default (Qqemu.sstep=7); the option is for --engine kvm');
+    },
+    run: (r) =>
+      stepOutcome({
+        ...settings,
+        kernel: r.kernel,
+        ...(r.initrd !== undefined ? { initrd: r.initrd } : {}),
+        cmdline: r.cmdline,
+        memoryMiB: r.memoryMiB,
+        outDir: r.outDir,
+        timeoutS: r.timeoutS,
+        ...(r.traceFrom !== undefined ? { traceFrom: r.traceFrom } : {}),
+        maxSteps: r.maxSteps ?? Infinity,
+        ...(settings.symbols === undefined && r.systemMap !== undefined ? { symbols: loadSymbolFile(r.systemMap) } : {}),
+        clock: r.clock,
+        echo: r.echo ? (settings.echo ?? true) : false,
+        signal: r.signal,
+      }),
   };
 }
 
-export interface QemuStepResult {
-  outDir: string;
-  profile: QemuStepProfile;
-  profileFile: string;
-  consoleFile: string;
-  traceFile: string;
-  failed: boolean;
+export interface QemuStepRunOptions extends QemuStepOptions {
+  /** Empty a non-empty output folder first. */
+  force?: boolean;
+}
+
+/** What stepWithQemu returns: the capture folder and its profile, as every capture path. */
+export type QemuStepResult = CaptureRun;
+
+/** Step a guest under QEMU and write the capture folder (recordCapture: the same profile as `capture`). */
+export function stepWithQemu(o: QemuStepRunOptions): Promise<CaptureRun> {
+  const { kernel, initrd, cmdline, memoryMiB, outDir, timeoutS, traceFrom, maxSteps, clock, signal, echo, force, ...settings } = o;
+  return recordCapture(
+    qemuStepEngine({ ...settings, ...(typeof echo === 'function' ? { echo } : {}) }),
+    {
+      kernel: resolve(kernel),
+      ...(initrd !== undefined ? { initrd: resolve(initrd) } : {}),
+      cmdline,
+      memoryMiB,
+      mode: 'step',
+      clock,
+      timeoutS,
+      outDir,
+      ...(maxSteps !== Infinity ? { maxSteps } : {}),
+      ...(traceFrom !== undefined ? { traceFrom } : {}),
+      blockIrq: false,
+      echo: echo !== undefined && echo !== false,
+      progress: false,
+      signal: signal ?? new AbortController().signal,
+    },
+    { force: force ?? false },
+  );
 }
 
 const CONNECT_TIMEOUT_MS = 15_000;
@@ -124,7 +167,7 @@ export function withNokaslr(cmdline: string): string {
   return /(^|\s)nokaslr(\s|$)/.test(cmdline) ? cmdline : `${cmdline} nokaslr`.trim();
 }
 
-export async function stepWithQemu(o: QemuStepOptions): Promise<QemuStepResult> {
+async function stepOutcome(o: QemuStepOptions): Promise<EngineOutcome> {
   const { qemu, kernel, initrd, accel } = qemuInputs(o, 'tcg');
   if (o.maxSteps !== Infinity && (!Number.isInteger(o.maxSteps) || o.maxSteps <= 0)) {
     throw new UserError(`--max-steps ${o.maxSteps}: give a positive whole number`);
@@ -159,9 +202,7 @@ export async function stepWithQemu(o: QemuStepOptions): Promise<QemuStepResult> 
   const describe = (a: bigint): string => (symbols ? symbols.describe(a) : a.toString(16));
 
   const outDir = resolve(o.outDir);
-  mkdirSync(outDir, { recursive: true });
   const consoleFile = join(outDir, 'console.log');
-  const profileFile = join(outDir, 'profile.json');
   const traceFile = join(outDir, 'trace.log');
   const work = mkdtempSync(join(tmpdir(), 'boot-trace-gdb-'));
   const sock = join(work, 'gdb.sock');
@@ -221,7 +262,7 @@ export async function stepWithQemu(o: QemuStepOptions): Promise<QemuStepResult> 
   let lastRip: bigint | null = null;
   let stopReason: StopReason | null = null;
   let stopDetail = '';
-  let traceFrom: QemuStepProfile['trace_from'] = null;
+  let traceFrom: { spec: string; address: string; breakpoint: 'hw' | 'sw'; reached_us: number } | null = null;
   let stepPacket = 'vCont;s';
   let gdb: GdbRemote | null = null;
   let stepStart = 0;
@@ -366,40 +407,41 @@ export async function stepWithQemu(o: QemuStepOptions): Promise<QemuStepResult> 
   if (run.phases.first_output !== undefined) phases.first_output = run.phases.first_output;
   phases.boot_wait = run.phases.boot_wait ?? 0;
   phases.total = Math.round(since());
-  const profile: QemuStepProfile = {
-    engine: 'qemu',
-    accel,
-    qemu_version: qemuVersion(qemu),
-    qemu_args: run.args,
-    kernel,
-    initrd: initrd ?? null,
-    cmdline,
-    mode: 'step',
-    clock: o.clock,
-    memory_mib: o.memoryMiB,
-    phases,
-    guest: run.markers,
-    exit: {
-      reason,
-      rip: lastRip === null ? null : lastRip.toString(16),
-      symbol: lastRip === null ? null : describe(lastRip),
-      detail,
-      qemu_status: run.status,
-      qemu_signal: run.signal,
-    },
+  const step: StepPart = {
     steps,
     steps_per_second: steppingUs > 0 ? Math.round((steps / steppingUs) * 1e6) : 0,
-    exits: steps,
-    console_lines: run.consoleLines,
     trace_lines: trace.lines,
-    peak_rss_bytes: run.peakRss,
-    peak_rss_source: run.peakRssSource,
     symbols_us: Math.round(symbolsUs),
-    trace_from: traceFrom,
-    gdbstub: { sstep_flags: sstepFlags, step_packet: stepPacket, packets_sent: gdb?.packetsSent ?? 0, bad_packets: gdb?.badPackets ?? 0, stop_replies_with_rip: inlineRips, no_progress_steps: noProgress },
+    trace_from: traceFrom ? { spec: traceFrom.spec, address: '0x' + traceFrom.address, reached_us: traceFrom.reached_us } : o.traceFrom !== undefined ? { spec: o.traceFrom, address: '0x' + traceFromAddr!.toString(16), reached_us: null } : null,
+    trace_until: null,
   };
-  writeProfile(profileFile, profile);
-  return { outDir, profile, profileFile, consoleFile, traceFile, failed: reason === 'internal-error' };
+  const part: QemuPart = {
+    accel,
+    version: qemuVersion(qemu),
+    args: run.args,
+    status: run.status,
+    signal: run.signal,
+    gdbstub: {
+      sstep_flags: sstepFlags, step_packet: stepPacket, packets_sent: gdb?.packetsSent ?? 0, bad_packets: gdb?.badPackets ?? 0,
+      stop_replies_with_rip: inlineRips, no_progress_steps: noProgress, breakpoint: traceFrom?.breakpoint ?? null,
+    },
+  };
+  return {
+    cmdline,
+    phases_us: phases,
+    guest_markers_us: markersToUs(run.markers),
+    exit: {
+      reason,
+      rip: lastRip === null ? null : '0x' + lastRip.toString(16),
+      symbol: lastRip === null ? null : describe(lastRip),
+      detail,
+    },
+    console_lines: run.consoleLines,
+    peak_rss_mib: run.peakRss === null ? null : run.peakRss / (1024 * 1024),
+    peak_rss_source: run.peakRssSource,
+    step,
+    part: { qemu: part },
+  };
 }
 
 /**
@@ -472,16 +514,4 @@ async function connectOrFail(sock: string, signal: AbortSignal, ended: () => Qem
     }
   }
   throw new GdbClosedError(`no gdbstub on ${sock}`);
-}
-
-/** The stderr summary of a step capture, in the KVM engine's `[boot-profile]` style. */
-export function qemuStepSummary(p: QemuStepProfile): string[] {
-  const ms = (us: number): string => `${(us / 1000).toFixed(us < 100_000 ? 1 : 0)}ms`;
-  const lines = ['qemu_start', 'connect', 'trace_from', 'stepping', 'boot_wait', 'total']
-    .filter((k) => p.phases[k] !== undefined)
-    .map((k) => `[boot-profile] ${k}: ${ms(p.phases[k]!)}`);
-  for (const [stage, ns] of Object.entries(p.guest)) lines.push(`[boot-profile] guest ${stage}: ${ms(ns / 1000)}`);
-  lines.push(`[boot-profile] steps: ${p.steps.toLocaleString('en-US')} (${p.steps_per_second.toLocaleString('en-US')}/s, gdbstub, Qqemu.sstep=${p.gdbstub.sstep_flags})`);
-  lines.push(`[boot-profile] exit: ${p.exit.reason}${p.exit.rip ? ` at ${p.exit.rip} (${p.exit.symbol})` : ''}: ${p.exit.detail}`);
-  return lines;
 }

@@ -1,4 +1,7 @@
 /**
+ * console.log, the capture folder's console file: its line codec (writer and reader), and the patterns every
+ * part of boot-trace uses to read a boot's end and its markers (one definition each).
+ *
  * The guest's serial console as a timestamped log: bytes from the UART become lines
  *   `<t_us> <text>\n`      e.g. `12634512.3 [    0.000000] Linux version 6.1.0-50-cloud-amd64 ...`
  * where t_us is host microseconds since VM creation at the moment the line's '\n' arrived, written with
@@ -26,7 +29,23 @@ export const MAX_LINE_BYTES = 64 * 1024;
 
 const NL = 0x0a;
 const CR = 0x0d;
-const MARKER = /BOOT_TIME:([^:\s]+):(\d+)/g;
+/**
+ * `BOOT_TIME:<stage>:<ns>`: a stage time the guest reports on its console, in nanoseconds of its own clock
+ * (the demo guest, samples/guest; the appliance's /init, capture/appliance/init-script.ts). Global: use with matchAll.
+ */
+export const BOOT_TIME_MARKER = /BOOT_TIME:([^:\s]+):(\d+)/g;
+/**
+ * The kernel's own last words (kernel/reboot.c, kernel/panic.c): power-off and halt, restart, panic.
+ * With `panic=-1` a panic is followed by a restart, so a panic line decides the end over a reset.
+ */
+export const KERNEL_POWER_OFF = /reboot: Power down|reboot: System halted/;
+export const KERNEL_RESTART = /reboot: Restarting system/;
+export const KERNEL_PANIC = /Kernel panic - not syncing/;
+
+/** One console.log line: `<t_us> <text>\n`, t_us with TIMESTAMP_DECIMALS digits. */
+export function formatConsoleLine(tUs: number, text: string): string {
+  return `${tUs.toFixed(TIMESTAMP_DECIMALS)} ${text}\n`;
+}
 
 export class ConsoleRecorder {
   /** Guest-reported stage times in nanoseconds, from BOOT_TIME markers. */
@@ -80,10 +99,10 @@ export class ConsoleRecorder {
     this.len = 0;
     this.lines++;
     this.chars += text.length;
-    this.o.write(`${t.toFixed(TIMESTAMP_DECIMALS)} ${text}\n`);
+    this.o.write(formatConsoleLine(t, text));
     this.o.echo?.(text + '\n');
     if (text.includes('BOOT_TIME:')) {
-      for (const m of text.matchAll(MARKER)) {
+      for (const m of text.matchAll(BOOT_TIME_MARKER)) {
         const stage = m[1]!;
         if (!(stage in this.markers)) {
           this.markers[stage] = Number(m[2]);
@@ -94,7 +113,10 @@ export class ConsoleRecorder {
   }
 }
 
-/** Parse one console.log line back into its time and text (null if it is not in that form). */
+/**
+ * Parse one console.log line back into its time and text (null if it is not in that form). For single
+ * lines only (tests, tools): whole files go through readCaptureConsole, the one console reader.
+ */
 export function parseConsoleLine(line: string): { tUs: number; text: string } | null {
   const sp = line.indexOf(' ');
   if (sp <= 0) return null;

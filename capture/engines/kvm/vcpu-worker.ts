@@ -9,17 +9,17 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { UserError } from '../src/errors.js';
-import { loadSymbolFile } from '../src/symbols/load.js';
-import { physicalAliasesFromElf, symbolsFromElf } from '../src/symbols/elf-symbols.js';
-import type { SymbolTable } from '../src/symbols/symbol-table.js';
-import { ConsoleRecorder } from './console.js';
-import { PortBus } from './devices/bus.js';
-import { Cmos } from './devices/cmos.js';
-import { I8042 } from './devices/i8042.js';
-import { Serial8250 } from './devices/serial.js';
-import { KvmError } from './kvm/kvm.js';
-import { gettid } from './kvm/libc.js';
+import { UserError } from '../../../src/errors.js';
+import { loadSymbolFile } from '../../../src/symbols/load.js';
+import { physicalAliasesFromElf, symbolsFromElf } from '../../../src/symbols/elf-symbols.js';
+import type { SymbolTable } from '../../../src/symbols/symbol-table.js';
+import { ConsoleRecorder } from '../../output/console-log.js';
+import { PortBus } from '../../devices/bus.js';
+import { Cmos } from '../../devices/cmos.js';
+import { I8042 } from '../../devices/i8042.js';
+import { Serial8250 } from '../../devices/serial.js';
+import { KvmError } from '../../kvm/kvm.js';
+import { gettid } from '../../kvm/libc.js';
 import {
   CMOS_INDEX_PORT,
   CMOS_PORT_COUNT,
@@ -28,9 +28,9 @@ import {
   SERIAL_COM1_IRQ,
   SERIAL_COM1_PORT,
   SERIAL_PORT_COUNT,
-} from './layout.js';
+} from '../../layout.js';
 import { isHlt, runLoop } from './run-loop.js';
-import { TraceWriter } from './trace-writer.js';
+import { TraceWriter } from '../../trace-writer.js';
 import { buildVm } from './vm.js';
 import { CONSOLE_FILE, TRACE_FILE, type WorkerMessage, type WorkerRequest, type WorkerResult } from './worker-protocol.js';
 

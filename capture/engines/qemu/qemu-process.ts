@@ -9,9 +9,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, createReadStream, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { messageOf, UserError } from '../../src/errors.js';
-import { ConsoleRecorder } from '../console.js';
-import type { StopReason } from '../exits.js';
+import { messageOf, UserError } from '../../../src/errors.js';
+import { ConsoleRecorder, KERNEL_PANIC, KERNEL_POWER_OFF, KERNEL_RESTART } from '../../output/console-log.js';
+import type { StopReason } from '../kvm/exits.js';
 import { GNU_TIME, haveGnuTime, parseTimeOutput, qemuPid, readVmHwm } from './peak-rss.js';
 
 export interface QemuRunOptions {
@@ -45,8 +45,6 @@ export interface QemuRunResult {
 const POLL_MS = 50;
 const KILL_GRACE_MS = 2000;
 const MAX_MESSAGES = 64 * 1024;
-export const RESET_LINE = /reboot: Restarting system|Kernel panic - not syncing/;
-const POWER_OFF_LINE = /reboot: Power down|reboot: System halted/;
 
 export function runQemu(o: QemuRunOptions): Promise<QemuRunResult> {
   const work = mkdtempSync(join(tmpdir(), 'boot-trace-qemu-'));
@@ -78,7 +76,7 @@ export function runQemu(o: QemuRunOptions): Promise<QemuRunResult> {
     write: (line) => {
       writeSync(fd, line);
       if (line.includes('reboot: ') || line.includes('Kernel panic')) {
-        if (POWER_OFF_LINE.test(line) || RESET_LINE.test(line)) lastKernelEnd = line.slice(line.indexOf(' ') + 1).trimEnd();
+        if (KERNEL_POWER_OFF.test(line) || KERNEL_RESTART.test(line) || KERNEL_PANIC.test(line)) lastKernelEnd = line.slice(line.indexOf(' ') + 1).trimEnd();
         sampleRss(); // QEMU is about to exit: its high-water mark is as high as it gets
       }
     },
@@ -228,7 +226,7 @@ export function runQemu(o: QemuRunOptions): Promise<QemuRunResult> {
         return;
       }
       const reason: StopReason =
-        stopReason ?? (status === 0 ? (lastKernelEnd && RESET_LINE.test(lastKernelEnd) ? 'reset' : 'shutdown') : 'internal-error');
+        stopReason ?? (status === 0 ? (lastKernelEnd && (KERNEL_RESTART.test(lastKernelEnd) || KERNEL_PANIC.test(lastKernelEnd)) ? 'reset' : 'shutdown') : 'internal-error');
       resolvePromise({
         args, reason, status, signal, messages, consoleLines: recorder.lines, markers: { ...recorder.markers }, phases,
         peakRss, peakRssSource, lastKernelEnd,

@@ -13,12 +13,12 @@
  * the capture stops with 'halt'. rep string instructions give several DEBUG exits at the same pc; after an
  * OUT exit the next DEBUG exit can already be past the following instruction (that one gets no line).
  */
-import { translate } from './boot/page-tables.js';
+import { translate } from '../../boot/page-tables.js';
 import { decodeExit, handleExit, type ExitContext, type StopReason } from './exits.js';
-import * as K from './kvm/ioctls.js';
-import type { GuestMemory, KvmVcpu } from './kvm/kvm.js';
-import { RUN, SREGS } from './kvm/structs.js';
-import type { TraceWriter } from './trace-writer.js';
+import * as K from '../../kvm/ioctls.js';
+import type { GuestMemory, KvmVcpu } from '../../kvm/kvm.js';
+import { RUN, SREGS } from '../../kvm/structs.js';
+import type { TraceWriter } from '../../trace-writer.js';
 
 /** Slots of the control Int32Array shared with the main thread. */
 export const CTRL_STOP = 0;

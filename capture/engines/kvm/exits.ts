@@ -5,9 +5,9 @@
  *
  * Single-step DEBUG exits do not come here: the run loop handles them inline, as they are 99.9% of exits.
  */
-import type { PortBus } from './devices/bus.js';
-import * as K from './kvm/ioctls.js';
-import { RUN } from './kvm/structs.js';
+import type { PortBus } from '../../devices/bus.js';
+import * as K from '../../kvm/ioctls.js';
+import { RUN } from '../../kvm/structs.js';
 
 export interface IoExit {
   /** 0 = in (guest reads), 1 = out. */
@@ -31,23 +31,12 @@ export interface Exit {
   systemEvent?: { type: number };
 }
 
-export type StopReason =
-  | 'reset'
-  | 'shutdown'
-  | 'halt'
-  | 'timeout'
-  | 'max-steps'
-  | 'trace-until'
-  | 'interrupted'
-  | 'internal-error'
-  | 'fail-entry'
-  | 'system-event'
-  | 'unhandled-exit';
+export type { StopReason } from '../../output/profile.js';
+import type { StopReason } from '../../output/profile.js';
 
 export type ExitAction = { kind: 'continue' } | { kind: 'stop'; reason: StopReason; detail: string };
 
-/** Reasons that mean the guest did not end the way a boot should: the capture exits non-zero. */
-export const FAILURE_REASONS: ReadonlySet<StopReason> = new Set(['internal-error', 'fail-entry', 'unhandled-exit']);
+export { FAILURE_REASONS } from '../../output/profile.js';
 
 export interface ExitContext {
   bus: PortBus;

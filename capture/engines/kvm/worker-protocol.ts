@@ -1,4 +1,4 @@
-/** What capture.ts and its vCPU worker (vcpu-worker.ts) send each other, and the files the worker writes. */
+/** What capture.ts and its vCPU worker (vcpu-worker.ts) send each other, and the files the worker writes (named in capture/output/folder.ts). */
 import type { StopReason } from './exits.js';
 import type { Clock, Mode } from './run-loop.js';
 
@@ -45,5 +45,4 @@ export type WorkerMessage =
   | { type: 'done'; result: WorkerResult }
   | { type: 'error'; message: string; user: boolean };
 
-export const TRACE_FILE = 'trace.log';
-export const CONSOLE_FILE = 'console.log';
+export { CONSOLE_FILE, TRACE_FILE } from '../../output/folder.js';
