@@ -3,7 +3,7 @@
  * the same kernel and appliance, all in one run:
  * (1) RUNS interleaved pairs: `capture --engine qemu` (run mode: the baseline) and `capture --mode trace`
  *     (function granularity, the default); wall time and peak RSS through GNU time, QEMU's own time from
- *     profile.json (phases.total), the capture folder's size;
+ *     profile.json (phases_us.total), the capture folder's size;
  * (2) one boot each at block and instruction granularity;
  * (3) each trace analyzer on the last function-granularity recording (wall time, peak RSS), against the
  *     capture's own wall time.
@@ -35,9 +35,9 @@ function folderMB(dir: string): number {
 function boot(out: string, args: string, end = 'shutdown'): Boot {
   rmSync(out, { recursive: true, force: true });
   const m = measure(`${node} ${CLI} capture --out ${out} --no-summary ${args} > /dev/null 2>&1`, 1);
-  const p = JSON.parse(readFileSync(join(out, 'profile.json'), 'utf8')) as { phases: { total: number }; exit: { reason: string }; recording?: { records: number; instructions: number } };
+  const p = JSON.parse(readFileSync(join(out, 'profile.json'), 'utf8')) as { phases_us: { total: number }; exit: { reason: string }; trace?: { records: number; instructions: number } };
   if (p.exit.reason !== end) throw new Error(`capture ${args} ended with ${p.exit.reason}`);
-  return { ...m, qemuS: p.phases.total / 1e6, folderMB: folderMB(out), records: p.recording?.records ?? 0, instructions: p.recording?.instructions ?? 0 };
+  return { ...m, qemuS: p.phases_us.total / 1e6, folderMB: folderMB(out), records: p.trace?.records ?? 0, instructions: p.trace?.instructions ?? 0 };
 }
 
 const med = (xs: Boot[], k: keyof Boot): number => median(xs.map((x) => x[k] as number));
@@ -53,7 +53,7 @@ export async function run(): Promise<string> {
     const plain: Boot[] = [];
     const fn: Boot[] = [];
     for (let i = 0; i < RUNS; i++) {
-      plain.push(boot(join(work, 'plain'), '--engine qemu'));
+      plain.push(boot(join(work, 'plain'), '--engine qemu --mode run'));
       fn.push(boot(join(work, 'function'), '--mode trace'));
     }
     const block = boot(join(work, 'block'), '--mode trace --granularity block');
@@ -91,12 +91,12 @@ export async function run(): Promise<string> {
       '`npm run bench -- whole-boot` (`node dist/bench/whole-boot.js`): the default kernel (Debian cloud) and appliance,',
       `\`node dist/src/cli.js capture --no-summary\` with \`--engine qemu\` (plain TCG boot, the baseline) and with \`--mode trace\`,`,
       `${RUNS} interleaved pairs (median; all runs in brackets), then one boot at block and one at instruction granularity.`,
-      'Wall: the whole command (setup, QEMU, writing profile.json), GNU time; QEMU: profile.json phases.total (spawn to',
+      'Wall: the whole command (setup, QEMU, writing profile.json), GNU time; QEMU: profile.json phases_us.total (spawn to',
       'exit); RSS: the largest process (QEMU). Ratios against the plain boot of the same run.',
       '',
       '| capture | wall s | x plain | QEMU s | x plain | records | folder MB | peak RSS MB |',
       '|---|---:|---:|---:|---:|---:|---:|---:|',
-      line('plain QEMU boot (`--engine qemu`; baseline)', pmed, plain),
+      line('plain QEMU boot (`--engine qemu --mode run`; baseline)', pmed, plain),
       line('`--mode trace` (function granularity)', fmed, fn),
       line('`--mode trace --granularity block`', block),
       line('`--mode trace --granularity instruction`', insn),
