@@ -111,6 +111,10 @@ export interface TracePart {
   plugin_end: string | null;
   /** Why the recording is not whole (src/trace/recording/decode.ts), or null. */
   cut: string | null;
+  /** The plugin API of the build QEMU loaded: 1 (QEMU 7.2), 4 (QEMU 10: registers at system call entry). */
+  plugin_api: number;
+  /** System call entries read from the registers (plugin API 4), or null. */
+  syscall_entries: number | null;
 }
 
 /** Where the inputs came from and what preparing them cost (capture/setup.ts). */

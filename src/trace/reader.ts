@@ -31,6 +31,8 @@ export interface ReadOptions {
   parallelMinBytes?: number;
   /** Which clock a whole-boot recording's events carry (default host); a text trace has one clock. */
   clock?: RecordingClock;
+  /** A whole-boot recording from QEMU 10: filled with each system call's process (recording/read.ts). */
+  processes?: Map<number, string>;
 }
 
 export interface ReadResult extends ParseCounts {

@@ -31,18 +31,29 @@ export function pluginSource(): string {
 }
 
 /**
- * The path of the built plugin, building it first if the cache has none for this source.
- * Throws UserError when there is no `cc` (install gcc) or the build fails (its first error line).
+ * The plugin API a QEMU takes, from its `--version` line: 4 from QEMU 10 on (registers and guest memory
+ * at system call entries), else 1 (QEMU 7.2, Debian 12). QEMU 8 and 9 are not supported by either build.
  */
-export function pluginPath(): string {
+export function pluginApiFor(qemuVersion: string): 1 | 4 {
+  const m = /version (\d+)\./.exec(qemuVersion);
+  return m && Number(m[1]) >= 10 ? 4 : 1;
+}
+
+/**
+ * The path of the plugin built for plugin API `api` (1: QEMU 7.2, 4: QEMU 10), building it first if the
+ * cache has none for this source. Throws UserError when there is no `cc` (install gcc) or the build
+ * fails (its first error line).
+ */
+export function pluginPath(api: 1 | 4 = 1): string {
   const src = pluginSource();
-  const hash = createHash('sha256').update(readFileSync(src)).update(PLUGIN_CFLAGS.join(' ')).digest('hex').slice(0, 16);
+  const flags = [...PLUGIN_CFLAGS, `-DBT_API=${api}`];
+  const hash = createHash('sha256').update(readFileSync(src)).update(flags.join(' ')).digest('hex').slice(0, 16);
   const dir = cacheDir('qemu-plugin', hash);
   const out = join(dir, 'boot-trace-plugin.so');
   if (existsSync(out)) return out;
   const tmp = join(dir, `boot-trace-plugin.so.tmp-${process.pid}`);
   const cc = process.env.CC || 'cc';
-  const r = spawnSync(cc, [...PLUGIN_CFLAGS, '-o', tmp, src, ...LIBS], { encoding: 'utf8', timeout: BUILD_TIMEOUT_MS });
+  const r = spawnSync(cc, [...flags, '-o', tmp, src, ...LIBS], { encoding: 'utf8', timeout: BUILD_TIMEOUT_MS });
   if (r.error) {
     const code = (r.error as NodeJS.ErrnoException).code;
     if (code === 'ETIMEDOUT') throw new UserError(`cannot build the QEMU tracing plugin: ${cc} did not finish within ${BUILD_TIMEOUT_MS / 1000} s`);

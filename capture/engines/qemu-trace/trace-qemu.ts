@@ -28,13 +28,13 @@ import { markersToUs, type CaptureEngine, type EngineOutcome, type EngineRequest
 import { qemuArgs } from '../qemu/qemu-args.js';
 import { PARTIAL_LINE_MS, QEMU_DEFAULT_CMDLINE, qemuInputs, qemuVersion } from '../qemu/qemu-common.js';
 import { runQemu, type QemuRunResult } from '../qemu/qemu-process.js';
-import { pluginPath } from './plugin-build.js';
+import { pluginApiFor, pluginPath } from './plugin-build.js';
 import { encodeSplits, splitsFromSystemMap } from './splits.js';
 import { moduleSymbolsFromConsole } from './modules.js';
 
 /** What the trace engine takes besides the common request (tests and benchmarks). */
 export interface QemuTraceSettings {
-  /** The QEMU binary (a name looked up on PATH, or a path). */
+  /** The QEMU binary (a name looked up on PATH, or a path); default $BOOT_TRACE_QEMU, else qemu-system-x86_64. */
   qemu?: string;
   /** More QEMU arguments, appended as given. */
   extraArgs?: readonly string[];
@@ -66,9 +66,9 @@ export function qemuTraceEngine(s: QemuTraceSettings = {}): CaptureEngine {
         throw new UserError(`--granularity ${r.granularity}: unknown; give ${GRANULARITIES.join(', ')}`);
       }
       if (r.maxSteps !== undefined && !(Number.isInteger(r.maxSteps) && r.maxSteps > 0)) throw new UserError(`--max-steps ${r.maxSteps}: give a positive whole number`);
-      qemuInputs({ kernel: r.kernel, ...(r.initrd !== undefined ? { initrd: r.initrd } : {}), timeoutS: r.timeoutS, accel: 'tcg', ...(s.qemu !== undefined ? { qemu: s.qemu } : {}) }, 'tcg');
+      qemuInputs({ kernel: r.kernel, ...(r.initrd !== undefined ? { initrd: r.initrd } : {}), timeoutS: r.timeoutS, accel: 'tcg', ...qemuOf(s) }, 'tcg');
       try {
-        pluginPath(); // no cc, or a build error: said before the output folder is touched
+        pluginPath(pluginApiFor(qemuVersion(qemuInputs({ kernel: r.kernel, timeoutS: r.timeoutS, accel: 'tcg', ...qemuOf(s) }, 'tcg').qemu))); // no cc, or a build error: said before the output folder is touched
       } catch (err) {
         throw err instanceof UserError ? new TraceUnavailable(err.message) : err;
       }
@@ -79,9 +79,11 @@ export function qemuTraceEngine(s: QemuTraceSettings = {}): CaptureEngine {
 
 async function runTrace(r: EngineRequest, s: QemuTraceSettings): Promise<EngineOutcome> {
   // Plugins run only under TCG: the accelerator is not a choice here.
-  const { qemu, kernel, initrd } = qemuInputs({ kernel: r.kernel, ...(r.initrd !== undefined ? { initrd: r.initrd } : {}), timeoutS: r.timeoutS, accel: 'tcg', ...(s.qemu !== undefined ? { qemu: s.qemu } : {}) }, 'tcg');
+  const { qemu, kernel, initrd } = qemuInputs({ kernel: r.kernel, ...(r.initrd !== undefined ? { initrd: r.initrd } : {}), timeoutS: r.timeoutS, accel: 'tcg', ...qemuOf(s) }, 'tcg');
   const granularity: Granularity = (r.granularity as Granularity | undefined) ?? 'function';
-  const so = pluginPath();
+  const version = qemuVersion(qemu);
+  const api = pluginApiFor(version);
+  const so = pluginPath(api);
   const mapText = r.systemMap !== undefined ? readSymbolFile(r.systemMap) : await kallsymsOf(kernel);
   const table = parseSystemMap(mapText, r.systemMap ?? `${kernel} (kallsyms)`);
 
@@ -122,7 +124,9 @@ async function runTrace(r: EngineRequest, s: QemuTraceSettings): Promise<EngineO
   const outDir = resolve(r.outDir);
   const consoleFile = join(outDir, CONSOLE_FILE);
   const recordingFile = join(outDir, RECORDING_FILE);
-  const version = qemuVersion(qemu);
+  // QEMU 10: read the registers at each system call entry and at kernel_execve (the 'Y' frame).
+  const sysEntry = api >= 4 ? table.resolve('entry_SYSCALL_64') : undefined;
+  const kexec = api >= 4 ? table.resolve('kernel_execve') : undefined;
   const work = mkdtempSync(join(tmpdir(), 'boot-trace-trace-'));
   try {
     const splitsFile = join(work, 'splits.bin');
@@ -133,6 +137,8 @@ async function runTrace(r: EngineRequest, s: QemuTraceSettings): Promise<EngineO
       ...(untilArg !== 0n ? [`until=${untilArg.toString(16)}`] : []),
       ...(r.maxSteps !== undefined ? [`max=${r.maxSteps}`] : []),
       `compress=${s.compression ?? 'zlib'}`,
+      ...(sysEntry !== undefined ? [`sysentry=${sysEntry.toString(16)}`] : []),
+      ...(kexec !== undefined ? [`kexec=${kexec.toString(16)}`] : []),
     ];
     const extra = ['-plugin', [so, ...pluginArgs].map((a) => a.replaceAll(',', ',,')).join(','), ...(s.extraArgs ?? [])];
     const args = (serial: string): string[] => qemuArgs({ kernel, ...(initrd ? { initrd } : {}), cmdline: r.cmdline, memoryMiB: r.memoryMiB, accel: 'tcg', serial, extraArgs: extra });
@@ -237,6 +243,8 @@ async function runTrace(r: EngineRequest, s: QemuTraceSettings): Promise<EngineO
       max_steps: r.maxSteps ?? null,
       plugin_end: plugin?.reason ?? null,
       cut: rec.cut,
+      plugin_api: api,
+      syscall_entries: rec.syscalls ? rec.syscalls.filter((e) => e.kind === 0).length : null,
     };
     return {
       cmdline: r.cmdline,
@@ -282,6 +290,12 @@ function pluginStop(file: string): 'until' | 'max-steps' | null {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/** The QEMU to run: the setting, else $BOOT_TRACE_QEMU (e.g. QEMU 10 from scripts/setup.sh), else PATH's. */
+function qemuOf(s: QemuTraceSettings): { qemu?: string } {
+  const q = s.qemu ?? (process.env.BOOT_TRACE_QEMU || undefined);
+  return q !== undefined ? { qemu: q } : {};
 }
 
 function readSymbolFile(path: string): string {

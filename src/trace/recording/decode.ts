@@ -17,7 +17,7 @@ import { decompress as zstdDecompress } from 'fzstd';
 import { messageOf, UserError } from '../../errors.js';
 import {
   ENCODING, FILE_HEADER_BYTES, FORMAT_VERSION, FRAME, FRAME_HEADER_BYTES, MAX_FRAME_BYTES, isRecording,
-  type CaptureEnd, type PluginEnd, type RecordingHeader,
+  type CaptureEnd, type PluginEnd, type RecordingHeader, type SyscallEntry,
 } from './format.js';
 
 export interface FrameInfo {
@@ -42,6 +42,8 @@ export interface Recording {
   recordFrames: FrameInfo[];
   /** Why the recording is not whole (null: it is), in words for a one-line warning. */
   cut: string | null;
+  /** System call entries read from the registers (QEMU 10's plugin); null when the recording has none (QEMU 7.2). */
+  syscalls: SyscallEntry[] | null;
 }
 
 const KNOWN_TYPES = new Set<number>(Object.values(FRAME));
@@ -128,6 +130,8 @@ export function openRecording(path: string): Recording {
     if (kernelSymbols === null) throw new UserError(`${path}: corrupt recording: no symbol frame`);
     const modules = frames.filter((f) => f.type === FRAME.modules).map((f) => text(f, 'text')!).join('');
     const pluginEnd = json<PluginEnd>(first(FRAME.pluginEnd));
+    const sysFrame = first(FRAME.syscalls);
+    const syscalls = sysFrame ? syscallEntries(framePayload(fd, sysFrame, path), sysFrame, path) : null;
     const captureEnd = json<CaptureEnd>(first(FRAME.captureEnd));
     if (!cut && !pluginEnd) cut = 'no end frame from the plugin (QEMU was killed before it could write one)';
     if (!cut && captureEnd && captureEnd.reason !== 'shutdown' && captureEnd.reason !== 'reset' && pluginEnd?.reason === 'exit') {
@@ -135,11 +139,45 @@ export function openRecording(path: string): Recording {
     }
     return {
       path, size, header, symbols: kernelSymbols + (modules && !kernelSymbols.endsWith('\n') ? '\n' : '') + modules,
-      pluginEnd, captureEnd, recordFrames: frames.filter((f) => f.type === FRAME.records), cut,
+      pluginEnd, captureEnd, recordFrames: frames.filter((f) => f.type === FRAME.records), cut, syscalls,
     };
   } finally {
     closeSync(fd);
   }
+}
+
+/** The entries of a 'Y' frame (format.ts). */
+function syscallEntries(buf: Buffer, f: FrameInfo, path: string): SyscallEntry[] {
+  const out: SyscallEntry[] = [];
+  let p = 0;
+  const uv = (): number => {
+    let v = 0;
+    let s = 1;
+    let b: number;
+    do {
+      if (p >= buf.length) throw new UserError(`${path}: corrupt recording: a system call entry runs past the frame at byte ${f.offset}`);
+      b = buf[p++]!;
+      v += (b & 0x7f) * s;
+      s *= 128;
+    } while (b >= 0x80);
+    return v;
+  };
+  let t = 0;
+  let ic = 0;
+  while (p < buf.length) {
+    const kind = buf[p++]!;
+    if (kind > 1) throw new UserError(`${path}: corrupt recording: unknown system call entry kind ${kind} in the frame at byte ${f.offset}`);
+    t += uv();
+    ic += uv();
+    const nr = uv();
+    const cr3 = uv();
+    const n = uv();
+    if (p + n > buf.length) throw new UserError(`${path}: corrupt recording: a system call entry runs past the frame at byte ${f.offset}`);
+    out.push({ kind: kind as 0 | 1, tNs: t, instructions: ic, nr, cr3, path: buf.toString('latin1', p, p + n) });
+    p += n;
+  }
+  if (out.length !== f.count) throw new UserError(`${path}: corrupt recording: the frame at byte ${f.offset} holds ${out.length} system call entries, not ${f.count}`);
+  return out;
 }
 
 /** A frame's decoded payload, its CRC checked. */

@@ -13,7 +13,10 @@
  *                          20: u32 reserved
  *   'H' JSON RecordingHeader; 'S' the kernel's symbols as System.map text; 'R' records;
  *   'E' JSON PluginEnd (the plugin saw QEMU exit or the stop condition); 'M' module symbols as
- *   /proc/kallsyms lines; 'C' JSON CaptureEnd (boot-trace saw QEMU end and why).
+ *   /proc/kallsyms lines; 'C' JSON CaptureEnd (boot-trace saw QEMU end and why); 'Y' (QEMU 10 only,
+ *   written at QEMU's exit) system call entries read from the registers:
+ *     u8 kind (0 entry_SYSCALL_64, 1 kernel_execve), varint dt_ns, varint d_instructions, varint number
+ *     (rax; 0 for kernel_execve), varint CR3, varint n, n bytes: the file name (execve, kernel_execve; else n = 0)
  *
  * Records in an 'R' frame (unsigned LEB128 varints; zigzag for signed; every frame starts its deltas
  * from zero so it decodes on its own):
@@ -32,7 +35,7 @@ export const FRAME_HEADER_BYTES = 24;
 /** No frame is bigger than this: a larger length is corruption, not a frame. */
 export const MAX_FRAME_BYTES = 1 << 30;
 
-export const FRAME = { header: 0x48, symbols: 0x53, records: 0x52, pluginEnd: 0x45, modules: 0x4d, captureEnd: 0x43 } as const;
+export const FRAME = { header: 0x48, symbols: 0x53, records: 0x52, pluginEnd: 0x45, modules: 0x4d, captureEnd: 0x43, syscalls: 0x59 } as const;
 /** deflate: raw RFC 1951 (boot-trace's own text frames); zlib: RFC 1950 (the plugin's default for records). */
 export const ENCODING = { raw: 0, zstd: 1, deflate: 2, zlib: 3 } as const;
 export const COMPRESSIONS = ['zlib', 'zstd', 'none'] as const;
@@ -82,6 +85,21 @@ export interface PluginEnd {
   write_ns: number;
   compression: Compression;
   write_errors: number;
+}
+
+/** One entry of the 'Y' frame. */
+export interface SyscallEntry {
+  /** 0: a system call entered entry_SYSCALL_64; 1: the kernel started a program (kernel_execve). */
+  kind: 0 | 1;
+  tNs: number;
+  /** The instruction clock at the entry block: equal to the entry_SYSCALL_64 record's. */
+  instructions: number;
+  /** rax at entry: the x86-64 system call number. */
+  nr: number;
+  /** CR3 at entry: the address space (page-table root) of the calling process. */
+  cr3: number;
+  /** execve's (rdi) or kernel_execve's file name; '' otherwise. */
+  path: string;
 }
 
 /** The 'C' frame, appended by boot-trace once QEMU has ended. */

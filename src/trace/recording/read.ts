@@ -20,6 +20,8 @@ import { FunctionTable, UNRESOLVED, USER } from '../functions.js';
 import type { TraceVisitor } from '../parser.js';
 import type { ParseCounts } from '../parser.js';
 import { FOLDED_SYMBOLS, type RecordingClock } from './format.js';
+import { processNames } from './processes.js';
+import { roundUs } from '../../output/write.js';
 import { decodeRecords, fileIsRecording, openRecording, type Recording } from './decode.js';
 
 /** The file name of a recording inside a capture folder (capture/output/folder.ts names the folder's files). */
@@ -90,6 +92,12 @@ export class AddressNames {
 
 export interface RecordingReadOptions {
   clock?: RecordingClock;
+  /**
+   * Filled while reading, for a recording with system call entries (QEMU 10): the event time (as the
+   * analyzers round it, roundUs) of each entry_SYSCALL_64 record -> the calling process's name
+   * (processes.ts). Stays empty for a QEMU 7.2 recording.
+   */
+  processes?: Map<number, string>;
   warn?: (line: string) => void;
   progress?: boolean;
 }
@@ -99,6 +107,11 @@ export interface RecordingReadResult extends ParseCounts {
   bytes: number;
   recording: Recording;
   clock: RecordingClock;
+}
+
+/** A kernel address as the recording's signed number (format.ts), or null. */
+function signedAddress(a: bigint | undefined): number | null {
+  return a === undefined ? null : Number(BigInt.asIntN(64, a));
 }
 
 /** Host ns as the text reader would parse "<us>.<3 digits>", so text exports read back identically. */
@@ -129,11 +142,18 @@ export function readRecordingTrace(
   let events = 0;
   const progress = new Progress(path, options.progress, 'records');
   const instructions = clock === 'instructions';
+  const byInstructions = options.processes && rec.syscalls ? processNames(rec.syscalls) : null;
+  const entry = byInstructions ? signedAddress(names.table.resolve('entry_SYSCALL_64')) : null;
   const records = decodeRecords(rec, (tNs, ic, address) => {
     const i = names.slot(address);
     if (folded[i]) return;
     events++;
-    visitor.event(instructions ? ic : hostMicros(tNs), fn[i]!, offset[i]!, bare[i]!);
+    const t = instructions ? ic : hostMicros(tNs);
+    if (address === entry) {
+      const p = byInstructions!.get(ic);
+      if (p !== undefined) options.processes!.set(roundUs(t), p);
+    }
+    visitor.event(t, fn[i]!, offset[i]!, bare[i]!);
   }, (done, total, n) => progress.update(done, total, n));
   progress.done();
   warnIfCut(rec, warn, records);

@@ -29,7 +29,10 @@
  * the vCPU thread waits, and that wait is subtracted from every later host timestamp.
  *
  * No QEMU header is included: Debian ships none. The few declarations below follow the documented
- * API of include/qemu/qemu-plugin.h at QEMU v7.2.0.
+ * API of include/qemu/qemu-plugin.h at QEMU v7.2.0 (API 1), and for -DBT_API=4 the register and guest
+ * memory calls of the same header in QEMU 10 (their signatures of API 1's calls are unchanged there).
+ *   sysentry=HEX    (API 4) entry_SYSCALL_64: read rax, CR3 and, for execve, the file name at rdi
+ *   kexec=HEX       (API 4) kernel_execve: read CR3 and the file name at rdi
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -68,7 +71,31 @@ uint64_t qemu_plugin_insn_vaddr(const struct qemu_plugin_insn *insn);
 void qemu_plugin_register_atexit_cb(qemu_plugin_id_t id, qemu_plugin_udata_cb_t cb, void *userdata);
 void qemu_plugin_outs(const char *string);
 
-__attribute__((visibility("default"))) int qemu_plugin_version = 1;
+/*
+ * BT_API: the plugin API this build is for. 1 (default): QEMU 7.2. 4: QEMU 10 (Debian bookworm-backports),
+ * which also reads registers and guest memory at each system call entry (syscall number, CR3, execve's
+ * file name: the 'Y' frame). QEMU 10 accepts API 2-4 only, QEMU 7.2 only 0-1, so each QEMU gets its build.
+ */
+#ifndef BT_API
+#define BT_API 1
+#endif
+__attribute__((visibility("default"))) int qemu_plugin_version = BT_API;
+
+#if BT_API >= 4
+/* include/qemu/qemu-plugin.h (QEMU 10), and the two glib types its register and memory calls take. */
+typedef struct { char *data; unsigned int len; } GArray;
+typedef struct { uint8_t *data; unsigned int len; } GByteArray;
+GByteArray *g_byte_array_new(void);
+GByteArray *g_byte_array_set_size(GByteArray *array, unsigned int length);
+char *g_array_free(GArray *array, int free_segment);
+struct qemu_plugin_register;
+typedef struct { struct qemu_plugin_register *handle; const char *name; const char *feature; } qemu_plugin_reg_descriptor;
+typedef void (*qemu_plugin_vcpu_simple_cb_t)(qemu_plugin_id_t id, unsigned int vcpu_index);
+void qemu_plugin_register_vcpu_init_cb(qemu_plugin_id_t id, qemu_plugin_vcpu_simple_cb_t cb);
+GArray *qemu_plugin_get_registers(void);
+int qemu_plugin_read_register(struct qemu_plugin_register *handle, GByteArray *buf);
+bool qemu_plugin_read_memory_vaddr(uint64_t addr, GByteArray *data, size_t len);
+#endif
 
 /* ---- recording format constants (src/trace/recording/format.ts is the owner) ---- */
 #define FRAME_HEADER 24
@@ -145,6 +172,16 @@ static struct {
   bool quit;
   uint64_t frames, bytes_written, write_ns, write_errors;
   char write_error[160];
+
+  /* API 4: system call entries, kept in memory and written as one 'Y' frame at the end */
+  uint64_t sys_entry, kexec_entry;
+  uint8_t *ybuf;
+  size_t ylen, ycap;
+  uint64_t ycount, y_last_t, y_last_ic;
+#if BT_API >= 4
+  struct qemu_plugin_register *r_rax, *r_rdi, *r_cr3;
+  GByteArray *rbuf, *mbuf;
+#endif
 
   /* libzstd or zlib, when present */
   size_t (*zstd_bound)(size_t);
@@ -443,6 +480,84 @@ static uint64_t key_of(uint64_t a) {
   }
 }
 
+#if BT_API >= 4
+static uint64_t read_reg(struct qemu_plugin_register *r) {
+  if (!r) return 0;
+  g_byte_array_set_size(S.rbuf, 0);
+  int n = qemu_plugin_read_register(r, S.rbuf);
+  uint64_t v = 0;
+  for (int i = 0; i < n && i < 8; i++) v |= (uint64_t)S.rbuf->data[i] << (8 * i); /* target (little-endian) order */
+  return v;
+}
+
+static void on_vcpu_init(qemu_plugin_id_t id, unsigned int vcpu) {
+  (void)id;
+  (void)vcpu;
+  GArray *regs = qemu_plugin_get_registers();
+  if (!regs) return;
+  qemu_plugin_reg_descriptor *d = (qemu_plugin_reg_descriptor *)regs->data;
+  for (unsigned int i = 0; i < regs->len; i++) {
+    if (!strcmp(d[i].name, "rax")) S.r_rax = d[i].handle;
+    else if (!strcmp(d[i].name, "rdi")) S.r_rdi = d[i].handle;
+    else if (!strcmp(d[i].name, "cr3")) S.r_cr3 = d[i].handle;
+  }
+  g_array_free(regs, 1);
+}
+
+/*
+ * A 'Y' entry: kind (0 system call, 1 kernel_execve), dt_ns, d_instructions, number (rax; 0 for
+ * kernel_execve), CR3, then for execve / execveat / kernel_execve the file name's length and bytes.
+ */
+static void syscall_entry(int kind) {
+  if (!S.recording) return;
+  uint64_t t = host_t();
+  uint64_t nr = kind == 0 ? read_reg(S.r_rax) : 0;
+  uint64_t cr3 = read_reg(S.r_cr3);
+  const uint8_t *name = NULL;
+  size_t nlen = 0;
+  /* execve (59) and execveat (322: its file name is in rsi, not read here) */
+  if ((kind == 0 && nr == 59) || kind == 1) {
+    uint64_t p = read_reg(S.r_rdi);
+    g_byte_array_set_size(S.mbuf, 0);
+    if (p && qemu_plugin_read_memory_vaddr(p, S.mbuf, 256)) {
+      name = S.mbuf->data;
+      while (nlen < S.mbuf->len && name[nlen]) nlen++;
+    }
+  }
+  if (S.ylen + 64 + nlen > S.ycap) {
+    size_t cap = S.ycap ? S.ycap * 2 : 1 << 16;
+    uint8_t *nb = realloc(S.ybuf, cap);
+    if (!nb) return;
+    S.ybuf = nb;
+    S.ycap = cap;
+  }
+  uint8_t *q = S.ybuf + S.ylen;
+  *q++ = (uint8_t)kind;
+  q = put_uv(q, t - S.y_last_t);
+  q = put_uv(q, S.ic - S.y_last_ic);
+  q = put_uv(q, nr);
+  q = put_uv(q, cr3);
+  q = put_uv(q, nlen);
+  if (nlen) memcpy(q, name, nlen), q += nlen;
+  S.ylen = (size_t)(q - S.ybuf);
+  S.y_last_t = t;
+  S.y_last_ic = S.ic;
+  S.ycount++;
+}
+
+static void exec_sys_entry(unsigned int vcpu, void *ud) {
+  (void)vcpu;
+  (void)ud;
+  syscall_entry(0);
+}
+
+static void exec_kexec_entry(unsigned int vcpu, void *ud) {
+  (void)vcpu;
+  (void)ud;
+  syscall_entry(1);
+}
+#endif
+
 static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
   (void)id;
   size_t n = qemu_plugin_tb_n_insns(tb);
@@ -451,6 +566,11 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb) {
   if (S.alias_on && S.started && raw >= USER_LIMIT) S.alias_on = false;
   uint64_t vaddr = map_alias(raw);
   S.translations++;
+#if BT_API >= 4
+  /* Registered before the recording callbacks, so the entry is seen with the instruction count before the block. */
+  if (S.sys_entry && raw == S.sys_entry) qemu_plugin_register_vcpu_tb_exec_cb(tb, exec_sys_entry, QEMU_PLUGIN_CB_R_REGS, NULL);
+  if (S.kexec_entry && raw == S.kexec_entry) qemu_plugin_register_vcpu_tb_exec_cb(tb, exec_kexec_entry, QEMU_PLUGIN_CB_R_REGS, NULL);
+#endif
   if (S.gran == GRAN_INSTRUCTION) {
     for (size_t i = 0; i < n; i++) {
       struct qemu_plugin_insn *insn = qemu_plugin_tb_get_insn(tb, i);
@@ -514,6 +634,8 @@ static void on_exit_cb(qemu_plugin_id_t id, void *ud) {
   pthread_cond_broadcast(&S.cond);
   pthread_mutex_unlock(&S.lock);
   pthread_join(S.writer, NULL);
+  /* API 4: the system call entries, after everything else (the reader finds frames by type). */
+  if (S.ylen > 0) write_frame('Y', (uint32_t)S.ycount, S.ybuf, S.ylen);
   if (S.write_errors) {
     char msg[256];
     snprintf(msg, sizeof msg, "boot-trace plugin: %" PRIu64 " failed writes (%s)\n", S.write_errors, S.write_error);
@@ -577,6 +699,8 @@ __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t 
       else if (!strcmp(v, "none")) S.compress = ENC_RAW;
       else { fail("unknown compression", v); return -1; }
     } else if (KEY("level")) S.level = atoi(v);
+    else if (KEY("sysentry")) S.sys_entry = strtoull(v, NULL, 16);
+    else if (KEY("kexec")) S.kexec_entry = strtoull(v, NULL, 16);
     else if (KEY("bufkb")) S.bufsize = (size_t)strtoull(v, NULL, 10) * 1024;
     else if (KEY("alias")) {
       if (sscanf(v, "%" SCNx64 ":%" SCNx64 ":%" SCNx64, &S.alias_ps, &S.alias_pe, &S.alias_vs) != 3) {
@@ -622,6 +746,11 @@ __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t 
   if (S.from == 0) start_recording();
   if (pthread_create(&S.writer, NULL, writer_main, NULL) != 0) { fail("cannot start the writer thread", NULL); return -1; }
   qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);
+#if BT_API >= 4
+  S.rbuf = g_byte_array_new();
+  S.mbuf = g_byte_array_new();
+  qemu_plugin_register_vcpu_init_cb(id, on_vcpu_init);
+#endif
   qemu_plugin_register_atexit_cb(id, on_exit_cb, NULL);
   return 0;
 }
