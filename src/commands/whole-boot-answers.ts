@@ -19,7 +19,13 @@ export function wholeBootAnswers(recording: string, top = 10): string[] {
   const hot = new HotFunctions();
   const first = new FirstCalls();
   let syscalls: Syscalls | undefined;
-  const r = readRecordingTrace(recording, (functions) => allOf(hot, first, (syscalls = new Syscalls(functions, () => {}))));
+  // QEMU 10 recordings name each call's process (processes.ts); count calls per process as they end.
+  const processes = new Map<number, string>();
+  const perProcess = new Map<string, number>();
+  const r = readRecordingTrace(recording, (functions) => allOf(hot, first, (syscalls = new Syscalls(functions, (call) => {
+    const p = processes.get(call.time_us);
+    if (p !== undefined) perProcess.set(p, (perProcess.get(p) ?? 0) + 1);
+  }))), { processes });
   syscalls!.finish();
   const ms = (us: number): string => `${(us / 1000).toFixed(1)} ms`;
   const out: string[] = [];
@@ -48,5 +54,9 @@ export function wholeBootAnswers(recording: string, top = 10): string[] {
     line += item;
   }
   if (line.trim()) out.push(line);
+  if (perProcess.size > 0) {
+    out.push('', 'System calls by process (registers read at each entry: QEMU 10)');
+    for (const [p, n] of [...perProcess].sort((a, b) => b[1] - a[1])) out.push(`  ${String(n).padStart(6)}  ${p}`);
+  }
   return out;
 }
