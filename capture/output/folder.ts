@@ -124,5 +124,7 @@ export function readCaptureConsole(dirOrFile: string, visitor: ConsoleVisitor): 
   } catch {
     /* readConsole names the missing file */
   }
-  return readConsole(file, visitor);
+  // Our console.log is `<t_us> <text>` on every line (console-log.ts): say so, so a guest line that merely
+  // starts with digits is never taken for a second host stamp.
+  return readConsole(file, visitor, undefined, { hostStamps: true });
 }

@@ -12,7 +12,7 @@
  */
 import { join, resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { describeSample, isSignificantChange, meanOrNull, percentChange, roundMs, stageMeans, type StageMean } from '../../analyzers/benchmark.js';
+import { SIGNIFICANCE_LEVEL, describeSample, isSignificant, meanOrNull, percentChange, roundMs, stageMeans, welchTest, type StageMean } from '../../analyzers/benchmark.js';
 import type { ConsoleLine, ConsoleVisitor } from '../../analyzers/console-lines.js';
 import { GuestMemoryReader } from '../../analyzers/guest-memory.js';
 import { Stages, type StageRow } from '../../analyzers/stages.js';
@@ -170,7 +170,9 @@ export interface ConfigurationResult {
   max_ms: number;
   /** Change of the mean against the first configuration, in percent (null for the first). */
   change_pct: number | null;
-  /** |change| >= 1%. */
+  /** Welch's t-test of this configuration's runs against the first's, two-sided (null for the first, or under 2 runs). */
+  p_value: number | null;
+  /** p_value < SIGNIFICANCE_LEVEL (0.05). */
   significant: boolean;
   guest_used_mib: number | null;
   guest_total_mib: number | null;
@@ -183,6 +185,8 @@ export function summarise(config: Configuration, untilSpec: string, runs: readon
   const mem = runs.map((r) => r.guest_memory).filter((m): m is ProfileGuestMemory => m !== null);
   const rss = runs.map((r) => r.peak_rss_mib).filter((b): b is number => b !== null);
   const change = base ? percentChange(base.mean_ms, s.mean) : null;
+  const test = base ? welchTest(base.runs.map((r) => r.ms), runs.map((r) => r.ms)) : null;
+  const p = test === null ? null : Number(test.p.toPrecision(3));
   const round1 = (v: number | null): number | null => (v === null ? null : Math.round(v * 10) / 10);
   const first = profiles[0];
   return {
@@ -197,16 +201,19 @@ export function summarise(config: Configuration, untilSpec: string, runs: readon
     median_ms: roundMs(s.median),
     max_ms: roundMs(s.max),
     change_pct: change === null ? null : Math.round(change * 100) / 100,
-    significant: isSignificantChange(change),
+    p_value: p,
+    significant: isSignificant(p),
     guest_used_mib: round1(meanOrNull(mem.map((m) => m.used_mib))),
     guest_total_mib: round1(meanOrNull(mem.map((m) => m.total_mib))),
     peak_rss_mib: round1(meanOrNull(rss)),
-    stages: stageMeans(runs.map((r) => r.stages)).map((m) => ({ ...m, mean_ms: roundMs(m.mean_ms), mean_start_ms: roundMs(m.mean_start_ms) })),
+    stages: stageMeans(runs.map((r) => r.stages)).map((m) => ({ ...m, mean_ms: roundMs(m.mean_ms), sd_ms: m.sd_ms === null ? null : roundMs(m.sd_ms), mean_start_ms: roundMs(m.mean_start_ms) })),
   };
 }
 
 type SummaryRow = Omit<ConfigurationResult, 'runs' | 'stages' | 'kernel' | 'cmdline' | 'until'> & { n: number };
 
+/** A p-value as people read it: "0.41", "0.032", "<0.001". */
+const showP = (p: number): string => (p < 0.001 ? '<0.001' : p < 0.01 ? p.toFixed(3) : p.toFixed(2));
 const fixed = (digits: number) => (v: unknown): string => (typeof v === 'number' ? v.toFixed(digits) : '');
 const SUMMARY_COLUMNS: Column<SummaryRow>[] = [
   { key: 'config', header: 'configuration' },
@@ -216,7 +223,8 @@ const SUMMARY_COLUMNS: Column<SummaryRow>[] = [
   { key: 'min_ms', header: 'min (ms)', show: fixed(1) },
   { key: 'median_ms', header: 'median (ms)', show: fixed(1) },
   { key: 'max_ms', header: 'max (ms)', show: fixed(1) },
-  { key: 'change_pct', header: 'change', show: (v, r) => (typeof v === 'number' ? `${v >= 0 ? '+' : ''}${v.toFixed(2)}%${r.significant ? ' *' : ''}` : '') },
+  { key: 'change_pct', header: 'change', show: (v) => (typeof v === 'number' ? `${v >= 0 ? '+' : ''}${v.toFixed(2)}%` : '') },
+  { key: 'p_value', header: 'p', show: (v, r) => (typeof v === 'number' ? `${showP(v)}${r.significant ? ' *' : ''}` : '') },
   { key: 'guest_used_mib', header: 'guest used (MiB)', show: (v, r) => (typeof v === 'number' ? `${v} / ${r.guest_total_mib}` : '') },
   { key: 'peak_rss_mib', header: 'peak RSS (MiB)', show: fixed(1) },
 ];
@@ -239,7 +247,10 @@ async function writeResults(results: readonly ConfigurationResult[], format: Out
   }
   process.stdout.write(`time to ${results[0]!.until}\n`);
   await writeRows(rows, SUMMARY_COLUMNS, 'table');
-  if (results.length > 1) process.stdout.write('change: of the mean against the first configuration; * = 1% or more\n');
+  if (results.length > 1) {
+    process.stdout.write(`change: of the mean against the first configuration; p: Welch's t-test of the runs, two-sided; * = p < ${SIGNIFICANCE_LEVEL}` +
+      `${results.some((r) => r.runs.length < 5) ? ' (with fewer than 5 runs each only large changes can reach it)' : ''}\n`);
+  }
   // Per-stage means: one column per configuration.
   const names: string[] = [];
   for (const r of results) for (const s of r.stages) if (!names.includes(s.name)) names.push(s.name);
@@ -249,14 +260,14 @@ async function writeResults(results: readonly ConfigurationResult[], format: Out
     const row: StageLine = { stage: name };
     results.forEach((r, i) => {
       const s = r.stages.find((x) => x.name === name);
-      row[`c${i}`] = s ? s.mean_ms : '';
+      row[`c${i}`] = s ? `${s.mean_ms.toFixed(3)}${s.sd_ms === null ? '' : ` ± ${s.sd_ms.toFixed(3)}`}` : '';
     });
     return row;
   });
-  process.stdout.write('\nper-stage mean duration (ms)\n');
+  process.stdout.write('\nper-stage duration (ms): mean ± sample SD over the runs that have the stage\n');
   await writeRows(stageRows, [
     { key: 'stage', header: 'stage' },
-    ...results.map((r, i) => ({ key: `c${i}`, header: results.length > 1 ? r.config : 'mean (ms)', show: fixed(3) })),
+    ...results.map((r, i) => ({ key: `c${i}`, header: results.length > 1 ? r.config : 'mean ± sd (ms)' })),
   ], 'table');
 }
 

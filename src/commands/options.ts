@@ -1,14 +1,18 @@
 /** Options shared by the trace analyzers, so every subcommand spells and documents them the same way. */
 import type { Argv } from 'yargs';
+import { UserError } from '../errors.js';
 import { OUTPUT_FORMATS, defaultFormat, type OutputFormat } from '../output/write.js';
 import type { ReadOptions } from '../trace/reader.js';
-import { CLOCKS, type RecordingClock } from '../trace/recording/format.js';
+import { clockByKind, traceClock, type Clock } from '../output/clock.js';
+import { CLOCKS as RECORDING_CLOCKS, type RecordingClock } from '../trace/recording/format.js';
 
 export interface TraceArgs {
   trace: string;
   format: OutputFormat;
   strict: boolean;
+  /** A whole-boot recording's clock (docs/whole-boot.md). */
   clock?: RecordingClock;
+  'system-map'?: string;
 }
 
 /** An input positional: a path, .gz, or - for stdin. */
@@ -34,11 +38,55 @@ export function inputOptions<T>(y: Argv<T>, name: string, describe: string) {
 }
 
 export function traceOptions<T>(y: Argv<T>) {
-  return inputOptions(y, 'trace', 'trace file, .gz, - for stdin, a whole-boot recording or a capture folder')
+  return inputOptions(y, 'trace', 'trace file (the 2016 format, or perf script, ftrace, QEMU -d exec: docs/trace-format.md), .gz, or - for stdin')
     .option('strict', { type: 'boolean', default: false, describe: 'stop at the first malformed line' })
-    .option('clock', { choices: CLOCKS, describe: 'a whole-boot recording\'s clock: host (microseconds, default) or instructions (guest instructions)' });
+    .option('system-map', { type: 'string', describe: 'symbols for the addresses of an imported trace (QEMU -d exec, perf -F ip): System.map, nm, kallsyms or vmlinux' })
+    .option('clock', { choices: RECORDING_CLOCKS, describe: 'a whole-boot recording\'s clock (capture --mode trace): host (microseconds, default) or instructions (guest instructions)' });
 }
 
-export function readOptions(args: { strict: boolean; clock?: RecordingClock }): ReadOptions {
-  return { strict: args.strict, ...(args.clock !== undefined ? { clock: args.clock } : {}) };
+export function readOptions(args: { strict: boolean; 'system-map'?: string; clock?: RecordingClock }): ReadOptions {
+  return {
+    strict: args.strict,
+    ...(args['system-map'] !== undefined ? { systemMap: args['system-map'] } : {}),
+    ...(args.clock !== undefined ? { clock: args.clock } : {}),
+  };
+}
+
+/**
+ * `--top N`: how many rows a command prints, 0 for all. Anything but a whole number >= 0 ("abc", "-3",
+ * "2.5") is a one-line error: yargs alone would turn "abc" into NaN and print every row.
+ */
+export function topOption<T>(y: Argv<T>, fallback: number, describe: string) {
+  return y
+    .option('top', {
+      type: 'string',
+      default: String(fallback),
+      defaultDescription: String(fallback),
+      describe: `${describe} (0 = all)`,
+      // The raw text, so that "-3" and "abc" reach the check as the user typed them; a good one becomes a number.
+      coerce: (v: unknown) => {
+        const text = String(Array.isArray(v) ? v.at(-1) : v).trim();
+        return /^\d+$/.test(text) ? Number(text) : text;
+      },
+    })
+    // A UserError thrown here reaches the CLI as it is: one line, exit 1 (yargs wraps errors thrown by coerce).
+    .check((argv) => {
+      if (typeof argv.top !== 'number') throw new UserError(`--top ${JSON.stringify(argv.top)}: not a row count (a whole number, 0 for all)`);
+      return true;
+    }) as unknown as Argv<T & { top: number }>;
+}
+
+/** The first `top` rows (all when top is 0). */
+export const firstRows = <R>(rows: readonly R[], top: number): R[] => (top > 0 ? rows.slice(0, top) : [...rows]);
+
+/**
+ * The clock of the trace a command reads (src/output/clock.ts), with its warning on stderr when the
+ * times are not boot time (stepping time, instruction counts): stderr, so piped CSV/JSON stay clean.
+ */
+export function announceClock(trace: string, warn: (line: string) => void = (l) => process.stderr.write(l + '\n'), recording?: RecordingClock): Clock {
+  // A whole-boot recording read on its instructions clock (--clock instructions): counts, on purpose.
+  if (recording === 'instructions') return clockByKind('instructions');
+  const clock = traceClock(trace);
+  if (clock.warning) warn(`boot-trace: ${trace}: ${clock.warning}`);
+  return clock;
 }

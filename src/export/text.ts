@@ -13,6 +13,7 @@ import { decodeRecords, openRecording } from '../trace/recording/decode.js';
 import type { RecordingClock } from '../trace/recording/format.js';
 import { AddressNames, recordingPath, warnIfCut } from '../trace/recording/read.js';
 import { TextSink } from './sink.js';
+import { clockByKind, type Clock } from '../output/clock.js';
 
 const BLOCK = 1 << 20;
 
@@ -23,7 +24,7 @@ export interface TextExportOptions {
   progress?: boolean;
 }
 
-export function exportText(input: string, o: TextExportOptions): { lines: number; events: number; stacks: number; bytes: number; tracks: string[] } {
+export function exportText(input: string, o: TextExportOptions): { lines: number; events: number; stacks: number; bytes: number; tracks: string[]; clock: Clock } {
   const path = recordingPath(input);
   if (!path) throw new UserError(`${input}: --to text writes a whole-boot recording (capture --mode trace) as text; this is not one`);
   const rec = openRecording(path);
@@ -83,5 +84,5 @@ export function exportText(input: string, o: TextExportOptions): { lines: number
     out.abort();
     throw err;
   }
-  return { lines, events: lines, stacks: 0, bytes: out.bytes, tracks: [] };
+  return { lines, events: lines, stacks: 0, bytes: out.bytes, tracks: [], clock: clockByKind(clock === 'host' ? 'host-running' : 'instructions') };
 }

@@ -25,6 +25,7 @@
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Progress } from '../../../src/progress.js';
 import { messageOf, UserError } from '../../../src/errors.js';
 import { physicalAliasesFromElf, symbolsFromElf } from '../../../src/symbols/elf-symbols.js';
 import type { SymbolTable } from '../../../src/symbols/symbol-table.js';
@@ -90,8 +91,11 @@ export function qemuStepEngine(settings: QemuStepSettings = {}): CaptureEngine {
       if (r.traceUntil !== undefined) throw new UserError('--trace-until works only with the KVM engine (--engine kvm)');
       if (r.blockIrq) throw new UserError('--block-irq: the QEMU engine masks interrupts while stepping by default (Qqemu.sstep=7); the option is for --engine kvm');
     },
-    run: (r) =>
-      stepOutcome({
+    run: (r) => {
+      // Steps/s, percent of --max-steps and ETA on a terminal (src/progress.ts); the engine reports every 4096 steps.
+      const progress = new Progress('capture (QEMU step)', r.progress, 'steps', r.maxSteps ?? 0);
+      return stepOutcome({
+        onProgress: (steps) => progress.update(0, 0, steps),
         ...settings,
         kernel: r.kernel,
         ...(r.initrd !== undefined ? { initrd: r.initrd } : {}),
@@ -105,7 +109,8 @@ export function qemuStepEngine(settings: QemuStepSettings = {}): CaptureEngine {
         clock: r.clock,
         echo: r.echo ? (settings.echo ?? true) : false,
         signal: r.signal,
-      }),
+      }).finally(() => progress.done());
+    },
   };
 }
 
