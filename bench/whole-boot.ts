@@ -75,7 +75,7 @@ export async function run(): Promise<string> {
       ['export --to text', `export ${dir} --to text`],
     ];
     const rows = analyzers.map(([name, args]) => {
-      const m = measure(`${node} ${CLI} ${args} > /dev/null`, 1);
+      const m = measure(`${node} ${CLI} ${args} > /dev/null`, RUNS);
       return `| \`${name}\` | ${fmt(m.seconds)} | ${fmt(m.seconds / captureS)} | ${n(m.maxRssMB)} |`;
     });
 
@@ -105,7 +105,7 @@ export async function run(): Promise<string> {
       `capture folder <= 100 MB: **${fmt(fmed.folderMB, 1)} MB** (${n(fmed.records)} records, ${fmt((fmed.folderMB * 1e6) / fmed.records, 2)} B/record, zlib level 1);`,
       `guest instructions recorded: ${n(fn.at(-1)!.instructions)} (function), ${n(block.instructions)} (block), ${n(insn.instructions)} (instruction).`,
       '',
-      `Each analyzer on the last function-granularity recording (${n(fn.at(-1)!.records)} records), one run each, against the`,
+      `Each analyzer on the last function-granularity recording (${n(fn.at(-1)!.records)} records), median of ${RUNS} runs, against the`,
       `median wall time of a function-granularity capture (${fmt(captureS)} s); targets: no slower than the capture, peak RSS <= 300 MB:`,
       '',
       '| command | wall s | x capture | peak RSS MB |',
