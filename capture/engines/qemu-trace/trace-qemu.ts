@@ -66,9 +66,9 @@ export function qemuTraceEngine(s: QemuTraceSettings = {}): CaptureEngine {
         throw new UserError(`--granularity ${r.granularity}: unknown; give ${GRANULARITIES.join(', ')}`);
       }
       if (r.maxSteps !== undefined && !(Number.isInteger(r.maxSteps) && r.maxSteps > 0)) throw new UserError(`--max-steps ${r.maxSteps}: give a positive whole number`);
-      qemuInputs({ kernel: r.kernel, ...(r.initrd !== undefined ? { initrd: r.initrd } : {}), timeoutS: r.timeoutS, accel: 'tcg', ...qemuOf(s) }, 'tcg');
+      const { qemu } = qemuInputs({ kernel: r.kernel, ...(r.initrd !== undefined ? { initrd: r.initrd } : {}), timeoutS: r.timeoutS, accel: 'tcg', ...qemuOf(s) }, 'tcg');
       try {
-        pluginPath(pluginApiFor(qemuVersion(qemuInputs({ kernel: r.kernel, timeoutS: r.timeoutS, accel: 'tcg', ...qemuOf(s) }, 'tcg').qemu))); // no cc, or a build error: said before the output folder is touched
+        pluginPath(pluginApiFor(qemuVersion(qemu))); // no cc, or a build error: said before the output folder is touched
       } catch (err) {
         throw err instanceof UserError ? new TraceUnavailable(err.message) : err;
       }
