@@ -36,7 +36,10 @@ export function exportText(input: string, o: TextExportOptions): { lines: number
   try {
     const h = rec.header;
     out.write(`# boot-trace recording ${path}: kernel ${h.kernel.release ?? h.kernel.path} (sha256 ${h.kernel.sha256}), ${h.qemu.version}\n`);
-    out.write(`# granularity: ${h.granularity}, clock: ${clock === 'host' ? 'host (us since QEMU started)' : 'instructions (since the recording started)'}, cmdline: ${h.kernel_cmdline}\n`);
+    // One fact a line, as src/output/clock.ts reads a trace's header ("clock: host", "clock: instructions").
+    out.write(`# mode: trace, granularity: ${h.granularity}\n`);
+    out.write(`# clock: ${clock === 'host' ? 'host (us since QEMU started)' : 'instructions (guest instructions since the recording started)'}\n`);
+    out.write(`# cmdline: ${h.kernel_cmdline}\n`);
     // Lines are assembled as bytes in a block (a whole boot is ~1 GB of text): each address's tail is
     // encoded once, timestamps digit by digit.
     const block = Buffer.allocUnsafe(BLOCK);
