@@ -11,7 +11,7 @@
  *   percentChange(110, 99)            // -10
  *   welchTest([100, 110, 120], [130, 140, 150]).p   // 0.0213 (t = -3.674, df = 4)
  */
-import tCdf from '@stdlib/stats-base-dists-t-cdf';
+import jStat from 'jstat';
 
 export interface SampleStats {
   n: number;
@@ -57,7 +57,8 @@ export function percentChange(base: number, value: number): number | null {
  * likely a difference of means at least this large is when both configurations boot equally fast. It fits
  * the benchmark's small samples (3-10 runs of each) where a fixed threshold does not: boot-benchmark-range
  * flagged every change of 1% or more, and a +2.5% change at 3 runs with an SD of 150-210 ms is noise
- * (p ~ 0.7). Welch, Biometrika 34 (1947); the t distribution's CDF is stdlib's (@stdlib/stats-base-dists-t-cdf).
+ * (p ~ 0.7). Welch, Biometrika 34 (1947); the t distribution's CDF is jstat's (npm `jstat`: one
+ * package with no dependencies, where the first choice pulled in 214).
  *
  * @returns t, df and the two-sided p-value, or null when either sample has fewer than two runs (no SD).
  *   When both SDs are 0, p is 0 for different means and 1 for equal ones.
@@ -70,7 +71,7 @@ export function welchTest(a: readonly number[], b: readonly number[]): { t: numb
   if (va + vb === 0) return { t: diff === 0 ? 0 : Math.sign(diff) * Infinity, df: a.length + b.length - 2, p: diff === 0 ? 1 : 0 };
   const t = diff / Math.sqrt(va + vb);
   const df = (va + vb) ** 2 / (va ** 2 / (a.length - 1) + vb ** 2 / (b.length - 1));
-  return { t, df, p: Math.min(1, 2 * tCdf(-Math.abs(t), df)) };
+  return { t, df, p: Math.min(1, 2 * jStat.studentt.cdf(-Math.abs(t), df)) };
 }
 
 /** The level below which a p-value marks a change as significant (the usual 5%). */

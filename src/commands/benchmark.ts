@@ -17,7 +17,7 @@ import type { ConsoleLine, ConsoleVisitor } from '../../analyzers/console-lines.
 import { GuestMemoryReader } from '../../analyzers/guest-memory.js';
 import { Stages, type StageRow } from '../../analyzers/stages.js';
 import { guestMemoryOf } from '../../capture/engines/record.js';
-import { defaultOutDir, prepareOutDir, readCaptureConsole } from '../../capture/output/folder.js';
+import { CONSOLE_FILE, defaultOutDir, prepareOutDir, readCaptureConsole } from '../../capture/output/folder.js';
 import type { Profile, ProfileGuestMemory } from '../../capture/output/profile.js';
 import { UserError } from '../errors.js';
 import { OUTPUT_FORMATS, defaultFormat, writeRows, type Column, type OutputFormat } from '../output/write.js';
@@ -129,7 +129,7 @@ function describeUntil(u: Until): string {
 
 /** @param run the run's number; @param label how errors name it (default `run <n>`, e.g. `warm-up 1`). */
 export async function readRun(run: number, out: CaptureOutcome, until: Until, label = `run ${run}`): Promise<RunFigures> {
-  const consoleFile = join(out.outDir, 'console.log');
+  const consoleFile = join(out.outDir, CONSOLE_FILE);
   const stages = new Stages();
   // The guest's memory as the profile has it (one definition: record.ts), read here too so that a
   // profile from before version 2 still gives it.
@@ -296,7 +296,8 @@ export const benchmarkCommand: CommandModule<object, Args> = {
       .option('warmup', { type: 'number', default: 3, describe: 'boots before the measured ones, not counted' })
       .option('until', { type: 'string', default: 'marker:ready', describe: 'the point timed: marker:STAGE (host time of the BOOT_TIME:STAGE line), exit (the whole capture), regex:RE (first console line matching)' })
       .option('vary', { type: 'string', array: true, nargs: 1, default: [] as string[], describe: "compare configurations: 'cmdline+=quiet|', 'cmdline=A|B', 'kernel=A|B' (repeatable: cross product)" })
-      .option('out', { type: 'string', describe: 'folder for the captures, one subfolder per boot (default: captures/benchmark-<timestamp>)' })
+      .option('out', { type: 'string', describe: 'folder for the captures, one subfolder per boot, new or empty (default: captures/benchmark-<timestamp>)' })
+      .option('force', { type: 'boolean', default: false, describe: 'empty a non-empty --out first (only if it holds nothing but earlier captures)' })
       .option('format', { choices: OUTPUT_FORMATS, default: defaultFormat(), defaultDescription: 'table on a terminal, else csv', describe: 'output format' }) as never,
   handler: async (args) => {
     if (!Number.isInteger(args.runs) || args.runs < 1) throw new UserError(`--runs ${args.runs}: give a whole number >= 1`);
@@ -305,7 +306,7 @@ export const benchmarkCommand: CommandModule<object, Args> = {
     const configs = parseVary(args.vary, args.cmdline);
     const varied = args.vary.length > 0;
     const root = args.out ? resolve(args.out) : defaultOutDir().replace(/([^/]+)$/, 'benchmark-$1');
-    prepareOutDir(root, false);
+    prepareOutDir(root, args.force, true);
     const tty = Boolean(process.stderr.isTTY);
     const total = configs.length * (args.warmup + args.runs);
     let done = 0;

@@ -9,7 +9,8 @@ import { OUTPUT_FORMATS, renderTable, writeRows, type Column, type OutputFormat 
 import { allOf } from '../trace/multi-visitor.js';
 import { readTrace } from '../trace/reader.js';
 import { sample } from '../samples.js';
-import { captureSummaryLines, isCaptureDir } from './capture-summary.js';
+import { isCaptureDir } from '../../capture/output/folder.js';
+import { captureSummaryLines } from './capture-summary.js';
 import { firstCallColumns, hotFunctionColumns, syscallSummaryColumns } from '../output/columns.js';
 import { firstRows, topOption } from './options.js';
 import { clockOf, readTraceHeader, traceClock, type Clock } from '../output/clock.js';

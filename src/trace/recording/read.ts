@@ -19,6 +19,7 @@ import type { SymbolTable } from '../../symbols/symbol-table.js';
 import { FunctionTable, UNRESOLVED, USER } from '../functions.js';
 import type { TraceVisitor } from '../parser.js';
 import type { ParseCounts } from '../parser.js';
+import { MALFORMED_CODES } from '../malformed.js';
 import { FOLDED_SYMBOLS, type RecordingClock } from './format.js';
 import { processNames } from './processes.js';
 import { roundUs } from '../../output/write.js';
@@ -161,7 +162,7 @@ export function readRecordingTrace(
     if (!rec.pluginEnd?.started) throw new UserError(`${path}: the recording has no records: its start (${JSON.stringify(rec.header.start)}) never ran`);
   }
   return {
-    lines: records, events, comments: 0, blank: 0, malformed: 0, backwards: 0, firstBackwardsLine: 0, firstEventLine: events > 0 ? 1 : 0,
+    lines: records, events, comments: 0, blank: 0, malformed: 0, malformedByCode: MALFORMED_CODES.map(() => 0), backwards: 0, firstBackwardsLine: 0, firstEventLine: events > 0 ? 1 : 0,
     functions, bytes: rec.size, recording: rec, clock,
   };
 }
