@@ -6,12 +6,12 @@
  * Messages to the main thread: {type: 'ready', tid, runAddr, runSize} once KVM_RUN can be kicked,
  * then {type: 'done', result} or {type: 'error', message, user}.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { UserError } from '../../../src/errors.js';
 import type { SymbolTable } from '../../../src/symbols/symbol-table.js';
-import { ConsoleRecorder } from '../../output/console-log.js';
+import { appendConsoleText, ConsoleRecorder } from '../../output/console-log.js';
 import { PortBus } from '../../devices/bus.js';
 import { Cmos } from '../../devices/cmos.js';
 import { I8042 } from '../../devices/i8042.js';
@@ -67,9 +67,10 @@ function main(req: WorkerRequest): WorkerResult {
     if (req.mode === 'step') loadSymbols();
     const devicesStart = performance.now();
 
-    const consoleFd = openSync(join(req.outDir, CONSOLE_FILE), 'w');
+    const consoleFile = join(req.outDir, CONSOLE_FILE);
+    const consoleFd = openSync(consoleFile, 'w');
     const recorder = new ConsoleRecorder({
-      write: (text) => void writeSync(consoleFd, text),
+      write: (text) => appendConsoleText(consoleFd, consoleFile, text),
       now: () => (performance.now() - t0Ms) * 1000,
       ...(req.echo ? { echo: (text: string) => void process.stderr.write(text) } : {}),
     });
@@ -129,10 +130,9 @@ function main(req: WorkerRequest): WorkerResult {
           : {}),
       });
     } finally {
-      // Whatever happened, what was captured so far reaches the files.
-      recorder.flush();
-      closeSync(consoleFd);
-      trace?.close();
+      // Whatever happened, what was captured so far reaches the files; each is closed even when another
+      // one failed (a full disk), and the first error is the one reported.
+      closeAll([() => recorder.flush(), () => closeSync(consoleFd), () => trace?.close()]);
     }
     const end = performance.now();
     const phases: Record<string, number> = { ...built.phases };
@@ -164,6 +164,19 @@ function main(req: WorkerRequest): WorkerResult {
   } finally {
     built.close();
   }
+}
+
+/** Runs every step, then throws the first error any of them threw. */
+function closeAll(steps: (() => void)[]): void {
+  let first: unknown;
+  for (const step of steps) {
+    try {
+      step();
+    } catch (err) {
+      first ??= err;
+    }
+  }
+  if (first !== undefined) throw first;
 }
 
 if (parentPort) {
