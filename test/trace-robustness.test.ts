@@ -14,6 +14,7 @@ import { valueGuard, writeRows } from '../src/output/write.js';
 import { FunctionTable } from '../src/trace/functions.js';
 import { MALFORMED_CODES } from '../src/trace/malformed.js';
 import { TraceParser } from '../src/trace/parser.js';
+import { readTrace } from '../src/trace/reader.js';
 import { CLI, cliJson, runCli, sample } from './helpers.js';
 
 interface Hot { function: string; time_us: number; percent: number; lines: number }
@@ -99,6 +100,16 @@ describe('what the format accepts, exactly (docs/trace-format.md)', () => {
       expect.stringMatching(/:3: malformed line skipped: "\.5 b" \[BAD_TIMESTAMP: /),
       expect.stringMatching(/:4: malformed line skipped: "11\. c" \[BAD_TIMESTAMP: /),
     ]);
+  });
+
+  it('names the code with --strict, and totals the skipped lines by code', async () => {
+    const strict = runCli(['first-calls', robust('trace-spec-deviations.log'), '--strict']);
+    expect(strict.status).toBe(1);
+    expect(strict.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^boot-trace: .*trace-spec-deviations\.log:2: malformed line: "\. a" \[BAD_TIMESTAMP: /)]);
+    const warnings: string[] = [];
+    await readTrace(sample('with-malformed.log'), () => ({ event() {} }), { reportLimit: 1, warn: (w) => warnings.push(w) });
+    // Lines 3-8 of the sample: garbage, a timestamp alone, "+" with no offset, a bad timestamp, trailing text.
+    expect(warnings.at(-1)).toMatch(/with-malformed\.log: 5 malformed lines skipped in all \(BAD_TIMESTAMP 2, MISSING_SYMBOL 1, BAD_OFFSET 1, UNEXPECTED_TEXT 1\)$/);
   });
 
   it('gives each example of the codes table its code', () => {
