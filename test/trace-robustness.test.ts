@@ -4,11 +4,11 @@
  * one-line error. The samples in samples/robustness/ are the reduced inputs that broke the reader before.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { hotFunctionColumns } from '../src/output/columns.js';
 import { valueGuard, writeRows } from '../src/output/write.js';
 import { FunctionTable } from '../src/trace/functions.js';
@@ -143,6 +143,7 @@ describe('long lines', () => {
   const gz = join(dir, 'long.log.gz');
   writeFileSync(plain, text);
   writeFileSync(gz, gzipSync(text));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('cuts a line over 64 KiB and reports it once, the same from a plain file, .gz, stdin and the parallel reader', () => {
     const runs = [
