@@ -29,6 +29,8 @@ export interface RunOptions {
   traceFrom?: string;
   traceUntil?: string;
   blockIrq?: boolean;
+  /** Trace mode: function, block or instruction. */
+  granularity?: string;
   /** Output folder; default captures/<timestamp>. Must be new or empty unless `force`. */
   out?: string;
   force?: boolean;
@@ -67,6 +69,7 @@ export async function runCapture(prepared: PreparedCapture, o: RunOptions = {}):
         ...(o.traceFrom !== undefined ? { traceFrom: o.traceFrom } : {}),
         ...(o.traceUntil !== undefined ? { traceUntil: o.traceUntil } : {}),
         blockIrq: o.blockIrq ?? false,
+        ...(o.granularity !== undefined ? { granularity: o.granularity } : {}),
         echo: o.echo ?? false,
         progress: o.progress ?? Boolean(process.stderr.isTTY),
         signal: stop.signal,
