@@ -22,7 +22,8 @@ import { tgkill } from './kvm/libc.js';
 import { RUN } from './kvm/structs.js';
 import { DEFAULT_CMDLINE, DEFAULT_MEMORY_MIB } from './layout.js';
 import { writeProfile, type Profile } from './profile.js';
-import { CTRL_STEPS, CTRL_STOP, STOP_INTERRUPT, STOP_TIMEOUT, type Clock, type Mode } from './run-loop.js';
+import { HALT_PROBE_MS } from './kvm-debug/halt.js';
+import { CTRL_PROBE, CTRL_SLOTS, CTRL_STEPS, CTRL_STOP, STOP_INTERRUPT, STOP_TIMEOUT, type Clock, type Mode } from './run-loop.js';
 import { CONSOLE_FILE, TRACE_FILE, type WorkerMessage, type WorkerRequest, type WorkerResult } from './worker-protocol.js';
 
 export interface CaptureOptions {
@@ -119,7 +120,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     throw new UserError(`${outDir}: cannot write the capture's output folder (${messageOf(err)})`);
   }
 
-  const control = new SharedArrayBuffer(8);
+  const control = new SharedArrayBuffer(4 * CTRL_SLOTS);
   const ctrl = new Int32Array(control);
   const req: WorkerRequest = {
     kernelPath,
@@ -149,7 +150,7 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     memory_mib: req.memoryMiB,
     phases: roundAll({ ...result.phases }),
     guest: result.guest,
-    exit: { reason: result.reason, rip: result.rip, symbol: result.symbol, detail: result.detail },
+    exit: { reason: result.reason, rip: result.rip, symbol: result.symbol, detail: result.detail, at_us: Math.round(result.stopUs) },
     steps: result.steps,
     steps_per_second: result.phases.boot_wait! > 0 ? Math.round(result.steps / (result.phases.boot_wait! / 1e6)) : 0,
     exits: result.exits,
@@ -253,6 +254,15 @@ function runWorker(req: WorkerRequest, ctrl: Int32Array, timeoutS: number, showP
     }
 
     timers.push(setTimeout(() => requestStop(STOP_TIMEOUT), timeoutS * 1000));
+    // Halt probes: with the in-kernel irqchip a guest HLT never exits, so the loop is asked now and then
+    // whether the vCPU sits halted with interrupts off (run-loop.ts, kvm-debug/halt.ts).
+    timers.push(
+      setInterval(() => {
+        if (stopCode !== 0 || !ready) return;
+        Atomics.store(ctrl, CTRL_PROBE, 1);
+        kick();
+      }, HALT_PROBE_MS),
+    );
     timers.push(
       setInterval(() => {
         progress.update(0, 0, Atomics.load(ctrl, CTRL_STEPS));

@@ -25,7 +25,8 @@ export interface Profile {
   phases: Record<string, number>;
   /** Guest-reported stage times in nanoseconds (BOOT_TIME:<stage>:<ns> console lines). */
   guest: Record<string, number>;
-  exit: { reason: StopReason; rip: string; symbol: string; detail: string };
+  /** at_us: host microseconds since VM creation when the vCPU stopped (console.log's clock). */
+  exit: { reason: StopReason; rip: string; symbol: string; detail: string; at_us?: number };
   steps: number;
   steps_per_second: number;
   exits: number;

@@ -13,8 +13,9 @@
  * the capture stops with 'halt'. rep string instructions give several DEBUG exits at the same pc; after an
  * OUT exit the next DEBUG exit can already be past the following instruction (that one gets no line).
  */
-import { translate } from './boot/page-tables.js';
 import { decodeExit, handleExit, type ExitContext, type StopReason } from './exits.js';
+import { HaltDetector } from './kvm-debug/halt.js';
+import { translate64 } from './kvm-debug/page-walk.js';
 import * as K from './kvm/ioctls.js';
 import type { GuestMemory, KvmVcpu } from './kvm/kvm.js';
 import { RUN, SREGS } from './kvm/structs.js';
@@ -23,6 +24,10 @@ import type { TraceWriter } from './trace-writer.js';
 /** Slots of the control Int32Array shared with the main thread. */
 export const CTRL_STOP = 0;
 export const CTRL_STEPS = 1;
+/** Set to 1 by the main thread (with a kick) to have the loop look whether the vCPU is halted for good. */
+export const CTRL_PROBE = 2;
+/** Int32 slots in the control array. */
+export const CTRL_SLOTS = 3;
 /** Stop codes in control[CTRL_STOP]. */
 export const STOP_NONE = 0;
 export const STOP_TIMEOUT = 1;
@@ -31,8 +36,6 @@ export const STOP_INTERRUPT = 2;
 /** Steps between progress updates in control[CTRL_STEPS]. */
 const PROGRESS_EVERY = 4096;
 const HLT_OPCODE = 0xf4;
-/** Guest-physical window that page-table walks for HLT detection may read (the boot tables live in it). */
-const LOW_TABLES_WINDOW = 0x100000;
 /** RFLAGS.IF: interrupts enabled. */
 const RFLAGS_IF = 0x200n;
 
@@ -129,16 +132,23 @@ export function runLoop(o: LoopOptions): LoopResult {
   // The stop flag is read before the first KVM_RUN and after every interrupted one: a stop request always
   // comes with immediate_exit and a signal, so KVM_RUN returns EINTR and the loop looks (no read per step).
   let requested = Atomics.load(control, CTRL_STOP);
+  const halts = new HaltDetector();
   let stepping = o.mode === 'step' && !windowed;
   for (;;) {
-    if (requested !== STOP_NONE) return requestedStop(requested, stop, o, regs);
+    if (requested !== STOP_NONE) return requestedStop(requested, stop, o, halts);
     if (stepping && steps >= maxSteps) return stop('max-steps', `--max-steps ${maxSteps} reached`);
 
     const err = vcpu.runOnce();
     exits++;
     if (err !== 0) {
-      // EINTR/EAGAIN: a kick from the main thread (or a stray signal, then the flag is still clear).
+      // EINTR/EAGAIN: a kick from the main thread (or a stray signal, then the flags are still clear).
       requested = Atomics.load(control, CTRL_STOP);
+      if (requested === STOP_NONE && Atomics.exchange(control, CTRL_PROBE, 0) !== 0) {
+        // A halt probe, not a stop: let the next KVM_RUN enter the guest again.
+        run.setUint8(RUN.immediateExit, 0);
+        const v = probeHalt(o, halts);
+        if (v.halted) return stop('halt', v.detail, v.rip);
+      }
       continue;
     }
     const reason = run.getUint32(RUN.exitReason, true);
@@ -182,16 +192,26 @@ export function runLoop(o: LoopOptions): LoopResult {
   }
 }
 
-function requestedStop(code: number, stop: (r: StopReason, d: string) => LoopResult, o: LoopOptions, regs: RegsReader): LoopResult {
+function requestedStop(code: number, stop: (r: StopReason, d: string, rip?: bigint) => LoopResult, o: LoopOptions, halts: HaltDetector): LoopResult {
   if (code === STOP_INTERRUPT) return stop('interrupted', 'interrupted (SIGINT)');
-  // With the in-kernel irqchip a HLT never exits to user space: a guest halted with interrupts off only
-  // shows when the timeout kicks it out. Name that, as it would never have woken.
-  const rip = regs.rip();
-  if (o.mode === 'run' && rip > 0n && isHlt(o.vcpu, o.mem, rip - 1n)) {
-    if ((regs.rflags() & RFLAGS_IF) === 0n) return stop('halt', 'HLT with interrupts off (found when --timeout stopped the vCPU)');
-    return stop('timeout', 'timeout reached (the vCPU waits in HLT for an interrupt)');
-  }
-  return stop('timeout', 'timeout reached');
+  // A guest halted with interrupts off that the probes missed (a timeout shorter than a probe period):
+  // name it, as it would never have woken.
+  const v = probeHalt(o, halts);
+  if (v.halted) return stop('halt', `${v.detail}, found when --timeout stopped the vCPU`, v.rip);
+  if (v.waiting) return stop('timeout', 'timeout reached (the vCPU waits in HLT for an interrupt)', v.rip);
+  return stop('timeout', 'timeout reached', v.rip);
+}
+
+/** One halt probe between KVM_RUNs (kvm-debug/halt.ts): MP state, RIP, RFLAGS, and the byte before RIP if needed. */
+function probeHalt(o: LoopOptions, halts: HaltDetector): ReturnType<HaltDetector['probe']> & { rip: bigint } {
+  const r = o.vcpu.getRegs();
+  const v = halts.probe({
+    mpState: o.vcpu.getMpState(),
+    rip: r.rip,
+    rflags: r.rflags,
+    byteBeforeRip: () => (r.rip > 0n ? byteAt(o.vcpu, o.mem, r.rip - 1n) : -1),
+  });
+  return { ...v, rip: r.rip };
 }
 
 /** RIP and RFLAGS after an exit: from the synced registers in kvm_run when enabled, else KVM_GET_REGS. */
@@ -214,14 +234,23 @@ export function isHlt(vcpu: KvmVcpu, mem: GuestMemory, va: bigint): boolean {
   return byteAt(vcpu, mem, va) === HLT_OPCODE;
 }
 
-/** The guest byte at virtual address `va` through the vCPU's current page tables, or -1. */
-function byteAt(vcpu: KvmVcpu, mem: GuestMemory, va: bigint): number {
-  try {
-    const cr3 = Number(vcpu.getSregs().readBigUInt64LE(SREGS.cr3) & 0xffffffffff000n);
-    // The walk reads at most the boot tables' area; tables the guest built elsewhere end in a RangeError.
-    const pa = translate(mem.view(0, Math.min(mem.size, LOW_TABLES_WINDOW)), cr3, va);
-    return pa === undefined ? -1 : mem.byteAt(pa);
-  } catch {
-    return -1;
+/** Full-memory views for page walks, one per guest memory. */
+const memViews = new WeakMap<GuestMemory, DataView>();
+
+/**
+ * The guest byte at virtual address `va` through the vCPU's current page tables (a full 4-level walk
+ * over all guest RAM: kvm-debug/page-walk.ts), or -1 when unmapped.
+ */
+export function byteAt(vcpu: KvmVcpu, mem: GuestMemory, va: bigint): number {
+  let dv = memViews.get(mem);
+  if (!dv) {
+    const v = mem.view(mem.gpa, mem.size);
+    dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
+    memViews.set(mem, dv);
   }
+  const view = dv;
+  const read = (pa: number): bigint | undefined => (pa >= mem.gpa && pa + 8 <= mem.gpa + mem.size ? view.getBigUint64(pa - mem.gpa, true) : undefined);
+  const cr3 = vcpu.getSregs().readBigUInt64LE(SREGS.cr3);
+  const pa = translate64(read, cr3, va);
+  return pa === undefined ? -1 : mem.byteAt(pa);
 }

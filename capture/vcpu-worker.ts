@@ -133,6 +133,7 @@ function main(req: WorkerRequest): WorkerResult {
       trace?.close();
     }
     const end = performance.now();
+    const stopUs = (end - t0Ms) * 1000;
     const phases: Record<string, number> = { ...built.phases };
     if (req.mode === 'step') phases.symbols = symbolsUs;
     phases.boot_wait = (end - loopStart) * 1000;
@@ -157,6 +158,7 @@ function main(req: WorkerRequest): WorkerResult {
       consoleLines: recorder.lines,
       traceLines: trace?.lines ?? 0,
       cmdline: built.cmdline,
+      stopUs,
       ...(result.windowStartUs !== undefined ? { windowStartUs: result.windowStartUs } : {}),
     };
   } finally {

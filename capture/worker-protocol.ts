@@ -38,6 +38,8 @@ export interface WorkerResult {
   cmdline: string;
   /** With traceFrom: host microseconds since VM creation when stepping began. */
   windowStartUs?: number;
+  /** Host microseconds since VM creation when the vCPU loop stopped (console.log's clock). */
+  stopUs: number;
 }
 
 export type WorkerMessage =
