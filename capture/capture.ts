@@ -23,7 +23,8 @@ import { RUN } from './kvm/structs.js';
 import { DEFAULT_CMDLINE, DEFAULT_MEMORY_MIB } from './layout.js';
 import { writeProfile, type Profile } from './profile.js';
 import { HALT_PROBE_MS } from './kvm-debug/halt.js';
-import { CTRL_PROBE, CTRL_SLOTS, CTRL_STEPS, CTRL_STOP, STOP_INTERRUPT, STOP_TIMEOUT, type Clock, type Mode } from './run-loop.js';
+import type { RearmMode } from './kvm-debug/step-watchdog.js';
+import { CTRL_PROBE, CTRL_SLOTS, CTRL_STEPS, CTRL_STOP, STOP_INTERRUPT, STOP_TIMEOUT, type Clock, type Mode, type TraceFromTrap } from './run-loop.js';
 import { CONSOLE_FILE, TRACE_FILE, type WorkerMessage, type WorkerRequest, type WorkerResult } from './worker-protocol.js';
 
 export interface CaptureOptions {
@@ -50,6 +51,10 @@ export interface CaptureOptions {
   traceFrom?: string;
   /** Step mode: stop at this symbol or address, or at `marker:STAGE`. */
   traceUntil?: string;
+  /** How --trace-from is caught: hardware breakpoint, software trap, or both (default 'auto'; run-loop.ts). */
+  traceFromTrap?: TraceFromTrap;
+  /** When single-step is set again: 'auto' (after instructions that lose TF, and on detected losses) or 'always'. */
+  stepRearm?: RearmMode;
   /** More fields for profile.json (the capture command records where kernel, initrd and symbols came from). */
   profileExtra?: Record<string, unknown>;
 }
@@ -138,6 +143,8 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
     ...(traceFrom !== undefined ? { traceFrom } : {}),
     ...(traceUntil !== undefined ? { traceUntil } : {}),
     ...(untilMarker !== undefined ? { untilMarker } : {}),
+    ...(o.traceFromTrap !== undefined ? { traceFromTrap: o.traceFromTrap } : {}),
+    ...(o.stepRearm !== undefined ? { rearm: o.stepRearm } : {}),
   };
 
   const result = await runWorker(req, ctrl, timeout, o.progress ?? Boolean(process.stderr.isTTY));
@@ -165,8 +172,12 @@ export async function capture(o: CaptureOptions): Promise<CaptureResult> {
       from_address: traceFrom !== undefined ? '0x' + traceFrom.toString(16) : null,
       until: o.traceUntil ?? null,
       reached_us: result.windowStartUs !== undefined ? Math.round(result.windowStartUs) : null,
+      by: result.traceFromBy ?? null,
+      trap: o.traceFromTrap ?? 'auto',
+      ...(result.traceFromNote !== undefined ? { note: result.traceFromNote } : {}),
     };
   }
+  if (result.watchdog) profile.step_watchdog = result.watchdog;
   if (o.profileExtra) Object.assign(profile, o.profileExtra);
   const profileFile = join(outDir, 'profile.json');
   writeProfile(profileFile, profile);

@@ -6,6 +6,7 @@
  */
 import { renameSync, writeFileSync } from 'node:fs';
 import type { StopReason } from './exits.js';
+import { stepFallbackSummary, type StepWatchdogCounts } from './kvm-debug/step-watchdog.js';
 
 /**
  * Phases in the order they are listed; `total` covers them all, from reading the kernel file to the
@@ -36,7 +37,19 @@ export interface Profile {
   /** Microseconds to load the symbol table (in step mode also phases.symbols). */
   symbols_us: number;
   /** Step mode with --trace-from/--trace-until: the window asked for, and when stepping began (us since VM creation). */
-  trace_window?: { from: string | null; from_address: string | null; until: string | null; reached_us: number | null };
+  trace_window?: {
+    from: string | null;
+    from_address: string | null;
+    until: string | null;
+    reached_us: number | null;
+    /** What caught --trace-from: the DR0 breakpoint ('hw') or the software trap ('sw', a fallback); null: never reached. */
+    by?: 'hw' | 'sw' | null;
+    /** --trace-from-trap: what was armed ('auto': both). */
+    trap?: 'auto' | 'hw' | 'sw';
+    note?: string;
+  };
+  /** Step mode: every single-step fallback taken (capture/kvm-debug/step-watchdog.ts). */
+  step_watchdog?: StepWatchdogCounts;
   /** Where the kernel, initrd and symbols came from (the capture command; see capture/setup.ts). */
   [extra: string]: unknown;
 }
@@ -61,6 +74,16 @@ export function summaryLines(p: Profile): string[] {
   for (const [stage, ns] of Object.entries(p.guest)) lines.push(`[boot-profile] guest ${stage}: ${formatMs(ns / 1000)}`);
   if (p.mode === 'step') {
     lines.push(`[boot-profile] steps: ${p.steps.toLocaleString('en-US')} (${Math.round(p.steps_per_second).toLocaleString('en-US')}/s)`);
+    const w = p.trace_window;
+    if (w?.from !== null && w?.from !== undefined) {
+      if (w.by === 'sw') {
+        const why = w.trap === 'sw' ? '--trace-from-trap sw' : 'the hardware breakpoint did not fire';
+        lines.push(`[boot-profile] fallback: --trace-from ${w.from} caught by a software trap in guest code (${why})`);
+      }
+      else if (w.by === null) lines.push(`[boot-profile] --trace-from ${w.from} was never reached: no steps recorded${w.note ? ` (${w.note})` : ''}`);
+    }
+    const f = p.step_watchdog ? stepFallbackSummary(p.step_watchdog) : null;
+    if (f) lines.push(`[boot-profile] fallback: ${f}`);
   }
   lines.push(`[boot-profile] exit: ${p.exit.reason} at ${p.exit.rip} (${p.exit.symbol}): ${p.exit.detail}`);
   return lines;

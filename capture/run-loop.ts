@@ -16,6 +16,9 @@
 import { decodeExit, handleExit, type ExitContext, type StopReason } from './exits.js';
 import { HaltDetector } from './kvm-debug/halt.js';
 import { translate64 } from './kvm-debug/page-walk.js';
+import { StepWatchdog, type RearmMode, type StepWatchdogCounts } from './kvm-debug/step-watchdog.js';
+import { SoftwareTrap } from './kvm-debug/sw-trap.js';
+import { UserError } from '../src/errors.js';
 import * as K from './kvm/ioctls.js';
 import type { GuestMemory, KvmVcpu } from './kvm/kvm.js';
 import { RUN, SREGS } from './kvm/structs.js';
@@ -66,7 +69,18 @@ export interface LoopOptions {
   traceUntil?: bigint;
   /** Asked after every port-I/O exit: true stops the capture (reason 'trace-until'), e.g. a BOOT_TIME marker seen. */
   untilMarker?: () => string | null;
+  /**
+   * How --trace-from is caught: 'hw' a DR0 execute breakpoint; 'sw' a trap written into guest code
+   * (kvm-debug/sw-trap.ts); 'auto' (default) both, the breakpoint winning where it fires.
+   */
+  traceFromTrap?: TraceFromTrap;
+  /** True when the kernel's code is in place before the guest runs (an ELF), so a software trap can be written. */
+  codeInPlace?: boolean;
+  /** Step mode: when to set KVM_SET_GUEST_DEBUG again (kvm-debug/step-watchdog.ts); default 'auto'. */
+  rearm?: RearmMode;
 }
+
+export type TraceFromTrap = 'auto' | 'hw' | 'sw';
 
 /** DR7 for one execute breakpoint in DR0: L0 (bit 0) enabled, R/W0 = 00 (execute) and LEN0 = 00 (bits 16-19). */
 export const DR7_EXEC_BP0 = 0x1n;
@@ -85,6 +99,12 @@ export interface LoopResult {
   exits: number;
   /** With traceFrom: host microseconds since VM creation when the breakpoint was hit (undefined: never). */
   windowStartUs?: number;
+  /** With traceFrom: what caught it ('hw' breakpoint, 'sw' trap), null when never reached. */
+  traceFromBy?: 'hw' | 'sw' | null;
+  /** Why no software trap was armed for --trace-from in 'auto' (e.g. a bzImage decompressing itself). */
+  traceFromNote?: string;
+  /** Step mode: the watchdog's counts (every fallback taken). */
+  watchdog?: StepWatchdogCounts;
 }
 
 export function runLoop(o: LoopOptions): LoopResult {
@@ -98,9 +118,28 @@ export function runLoop(o: LoopOptions): LoopResult {
   const stepFlags = K.KVM_GUESTDBG_ENABLE | K.KVM_GUESTDBG_SINGLESTEP | (o.blockIrq ? K.KVM_GUESTDBG_BLOCKIRQ : 0);
   // With a trace window the vCPU first runs at full speed to a hardware breakpoint (DR0/DR7 through
   // KVM_SET_GUEST_DEBUG), and only then starts stepping.
+  // Where the breakpoint never fires (nested under TCG), a software trap in the guest's code catches it.
   const windowed = o.mode === 'step' && o.traceFrom !== undefined;
-  if (windowed) vcpu.setGuestDebug(K.KVM_GUESTDBG_ENABLE | K.KVM_GUESTDBG_USE_HW_BP, hwBreakpointRegs(o.traceFrom!));
-  else if (o.mode === 'step') vcpu.setGuestDebug(stepFlags);
+  const trapMode = o.traceFromTrap ?? 'auto';
+  let trap: SoftwareTrap | null = null;
+  let traceFromNote: string | undefined;
+  if (windowed && trapMode !== 'hw') {
+    const pa = o.codeInPlace ? physicalAddress(vcpu, o.mem, o.traceFrom!) : undefined;
+    if (pa !== undefined) {
+      trap = new SoftwareTrap(o.traceFrom!, pa);
+      trap.arm(o.mem);
+    } else {
+      traceFromNote = o.codeInPlace
+        ? `no software trap: 0x${o.traceFrom!.toString(16)} is not mapped by the boot page tables`
+        : 'no software trap: the kernel decompresses itself in the guest, over any trap written now';
+      if (trapMode === 'sw') throw new UserError(`--trace-from-trap sw: ${traceFromNote} (boot the ELF: --decompress host)`);
+    }
+  }
+  if (windowed && trapMode !== 'sw') vcpu.setGuestDebug(K.KVM_GUESTDBG_ENABLE | K.KVM_GUESTDBG_USE_HW_BP, hwBreakpointRegs(o.traceFrom!));
+  else if (o.mode === 'step' && !windowed) vcpu.setGuestDebug(stepFlags);
+  let traceFromBy: 'hw' | 'sw' | null = null;
+  const watchdog = o.mode === 'step' ? new StepWatchdog(o.rearm ?? 'auto', (va) => readGuestBytes(vcpu, o.mem, va, 15)) : null;
+  const rearm = (): void => vcpu.setGuestDebug(stepFlags);
   const fromHi = windowed ? Number(o.traceFrom! >> 32n) : 0;
   const fromLo = windowed ? Number(o.traceFrom! & 0xffffffffn) : 0;
   const untilHi = o.traceUntil !== undefined ? Number(o.traceUntil >> 32n) : -1;
@@ -119,6 +158,10 @@ export function runLoop(o: LoopOptions): LoopResult {
     Atomics.store(control, CTRL_STEPS, steps);
     const r: LoopResult = { reason, detail, rip: rip ?? regs.rip(), steps, exits };
     if (windowStartUs !== undefined) r.windowStartUs = windowStartUs;
+    if (windowed) r.traceFromBy = traceFromBy;
+    if (traceFromNote !== undefined) r.traceFromNote = traceFromNote;
+    if (watchdog) r.watchdog = watchdog.counts;
+    trap?.restore(o.mem); // never reached: leave the guest's code as it was
     return r;
   };
 
@@ -127,6 +170,7 @@ export function runLoop(o: LoopOptions): LoopResult {
     trace.event(hostClock ? (performance.now() - t0) * 1000 : 0, decimals, Number(e >> 32n), Number(e & 0xffffffffn));
     steps = 1;
   }
+  if (o.mode === 'step' && !windowed) watchdog!.start(Number(o.entryRip >> 32n), Number(o.entryRip & 0xffffffffn));
   const haltedWithIrqsOff = (): boolean => (regs.rflags() & RFLAGS_IF) === 0n;
 
   // The stop flag is read before the first KVM_RUN and after every interrupted one: a stop request always
@@ -148,6 +192,8 @@ export function runLoop(o: LoopOptions): LoopResult {
         run.setUint8(RUN.immediateExit, 0);
         const v = probeHalt(o, halts);
         if (v.halted) return stop('halt', v.detail, v.rip);
+        // Stepping: nothing ran since the last DEBUG exit, unless TF was lost and the guest ran on.
+        if (stepping && watchdog!.onOtherExit('other', v.rip, steps) === 'rearm') rearm();
       }
       continue;
     }
@@ -161,7 +207,10 @@ export function runLoop(o: LoopOptions): LoopResult {
         // instruction has not executed yet (an execute breakpoint is a fault), so it is the first line.
         if (!windowed || hi !== fromHi || lo !== fromLo) continue;
         stepping = true;
+        traceFromBy = 'hw';
+        trap?.restore(o.mem); // the breakpoint fired before the trap's OUT ran: the original code goes back
         vcpu.setGuestDebug(stepFlags); // disarms the breakpoint, so stepping over it does not hit it again
+        watchdog!.start(hi, lo);
         windowStartUs = (performance.now() - t0) * 1000;
         trace?.event(hostClock ? windowStartUs : 0, decimals, hi, lo);
         steps = 1;
@@ -179,11 +228,37 @@ export function runLoop(o: LoopOptions): LoopResult {
         const pc = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
         return stop('halt', 'HLT with interrupts off', pc);
       }
+      if (watchdog!.onDebug(hi, lo, steps) === 'rearm') rearm();
       continue;
     }
     if (reason === K.KVM_EXIT_INTR) continue;
 
-    const action = handleExit(decodeExit(run, vcpu.runBytes), o.exits);
+    const exit = decodeExit(run, vcpu.runBytes);
+    if (trap && !stepping && exit.io && trap.fired(exit.io, () => vcpu.getRegs().rip)) {
+      // The software trap for --trace-from (kvm-debug/sw-trap.ts): complete the OUT without running the
+      // guest, put the code back, return RIP to the target, and step from there.
+      run.setUint8(RUN.immediateExit, 1);
+      vcpu.runOnce();
+      run.setUint8(RUN.immediateExit, 0);
+      trap.restore(o.mem);
+      const r = vcpu.getRegs();
+      r.rip = trap.linear;
+      vcpu.setRegs(r);
+      stepping = true;
+      traceFromBy = 'sw';
+      vcpu.setGuestDebug(stepFlags);
+      watchdog!.start(fromHi, fromLo);
+      windowStartUs = (performance.now() - t0) * 1000;
+      trace?.event(hostClock ? windowStartUs : 0, decimals, fromHi, fromLo);
+      steps = 1;
+      if (fromHi === untilHi && fromLo === untilLo) return stop('trace-until', `--trace-until reached at the first step`);
+      continue;
+    }
+    if (stepping && (exit.io || exit.mmio)) {
+      // RIP must be the instruction the last DEBUG exit announced; else steps were lost.
+      if (watchdog!.onOtherExit(exit.io ? 'io' : 'mmio', vcpu.getRegs().rip, steps) === 'rearm') rearm();
+    }
+    const action = handleExit(exit, o.exits);
     if (action.kind === 'stop') return stop(action.reason, action.detail);
     if (untilMarker && reason === K.KVM_EXIT_IO) {
       const seen = untilMarker();
@@ -234,6 +309,30 @@ export function isHlt(vcpu: KvmVcpu, mem: GuestMemory, va: bigint): boolean {
   return byteAt(vcpu, mem, va) === HLT_OPCODE;
 }
 
+/** Guest-physical address of virtual `va` through the vCPU's current page tables, or undefined. */
+export function physicalAddress(vcpu: KvmVcpu, mem: GuestMemory, va: bigint): number | undefined {
+  const pa = translate64(physReader(mem), vcpu.getSregs().readBigUInt64LE(SREGS.cr3), va);
+  return pa !== undefined && pa >= mem.gpa && pa < mem.gpa + mem.size ? pa : undefined;
+}
+
+/** Up to `n` guest bytes at virtual `va` (stops at the first unmapped byte; one walk per page). */
+export function readGuestBytes(vcpu: KvmVcpu, mem: GuestMemory, va: bigint, n: number): number[] {
+  const out: number[] = [];
+  const read = physReader(mem);
+  const cr3 = vcpu.getSregs().readBigUInt64LE(SREGS.cr3);
+  let pa: number | undefined;
+  for (let i = 0; i < n; i++) {
+    const a = va + BigInt(i);
+    if (pa === undefined || (a & 0xfffn) === 0n) pa = translate64(read, cr3, a);
+    else pa++;
+    if (pa === undefined) break;
+    const b = mem.byteAt(pa);
+    if (b < 0) break;
+    out.push(b);
+  }
+  return out;
+}
+
 /** Full-memory views for page walks, one per guest memory. */
 const memViews = new WeakMap<GuestMemory, DataView>();
 
@@ -242,6 +341,12 @@ const memViews = new WeakMap<GuestMemory, DataView>();
  * over all guest RAM: kvm-debug/page-walk.ts), or -1 when unmapped.
  */
 export function byteAt(vcpu: KvmVcpu, mem: GuestMemory, va: bigint): number {
+  const pa = translate64(physReader(mem), vcpu.getSregs().readBigUInt64LE(SREGS.cr3), va);
+  return pa === undefined ? -1 : mem.byteAt(pa);
+}
+
+/** A 64-bit little-endian reader over all of `mem` (undefined outside it), for translate64. */
+function physReader(mem: GuestMemory): (pa: number) => bigint | undefined {
   let dv = memViews.get(mem);
   if (!dv) {
     const v = mem.view(mem.gpa, mem.size);
@@ -249,8 +354,5 @@ export function byteAt(vcpu: KvmVcpu, mem: GuestMemory, va: bigint): number {
     memViews.set(mem, dv);
   }
   const view = dv;
-  const read = (pa: number): bigint | undefined => (pa >= mem.gpa && pa + 8 <= mem.gpa + mem.size ? view.getBigUint64(pa - mem.gpa, true) : undefined);
-  const cr3 = vcpu.getSregs().readBigUInt64LE(SREGS.cr3);
-  const pa = translate64(read, cr3, va);
-  return pa === undefined ? -1 : mem.byteAt(pa);
+  return (pa) => (pa >= mem.gpa && pa + 8 <= mem.gpa + mem.size ? view.getBigUint64(pa - mem.gpa, true) : undefined);
 }

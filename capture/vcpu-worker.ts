@@ -125,6 +125,10 @@ function main(req: WorkerRequest): WorkerResult {
         ...(req.untilMarker !== undefined
           ? { untilMarker: () => (req.untilMarker! in recorder.markers ? `marker:${req.untilMarker}` : null) }
           : {}),
+        ...(req.traceFromTrap !== undefined ? { traceFromTrap: req.traceFromTrap } : {}),
+        ...(req.rearm !== undefined ? { rearm: req.rearm } : {}),
+        // An ELF's code is in guest memory before the first instruction; a bzImage's only after it decompresses itself.
+        codeInPlace: built.image.kind === 'elf',
       });
     } finally {
       // Whatever happened, what was captured so far reaches the files.
@@ -159,6 +163,9 @@ function main(req: WorkerRequest): WorkerResult {
       traceLines: trace?.lines ?? 0,
       cmdline: built.cmdline,
       stopUs,
+      ...(result.traceFromBy !== undefined ? { traceFromBy: result.traceFromBy } : {}),
+      ...(result.traceFromNote !== undefined ? { traceFromNote: result.traceFromNote } : {}),
+      ...(result.watchdog !== undefined ? { watchdog: result.watchdog } : {}),
       ...(result.windowStartUs !== undefined ? { windowStartUs: result.windowStartUs } : {}),
     };
   } finally {

@@ -31,6 +31,8 @@ export interface CaptureArgs {
   'max-steps'?: number;
   'trace-from'?: string;
   'trace-until'?: string;
+  'trace-from-trap': 'auto' | 'hw' | 'sw';
+  'step-rearm': 'auto' | 'always';
   out?: string;
   echo: boolean;
   summary: boolean;
@@ -77,6 +79,8 @@ export const captureCommand: CommandModule<object, CaptureArgs> = {
       .option('max-steps', { type: 'number', describe: 'step mode: stop after this many instructions' })
       .option('trace-from', { type: 'string', describe: 'step mode: run freely to this SYMBOL or ADDRESS (hardware breakpoint), then step' })
       .option('trace-until', { type: 'string', describe: 'step mode: stop at this SYMBOL, ADDRESS or marker:STAGE (KVM engine)' })
+      .option('trace-from-trap', { choices: ['auto', 'hw', 'sw'] as const, default: 'auto' as const, describe: 'KVM: catch --trace-from with a hardware breakpoint (hw), a trap written into guest code (sw), or both, the breakpoint first (auto)' })
+      .option('step-rearm', { choices: ['auto', 'always'] as const, default: 'auto' as const, describe: 'KVM step mode: set single-step again after instructions that lose it and on detected losses (auto), or after every step (always: exact, slower)' })
       .option('out', { type: 'string', describe: 'output folder (default: captures/<timestamp>)' })
       .option('echo', { type: 'boolean', default: false, describe: 'copy the guest serial console to stderr' })
       .option('summary', { type: 'boolean', default: true, describe: 'print the capture\'s summary (markers, stages, hot functions) at the end; --no-summary for the boot profile only' }) as never,
@@ -127,6 +131,8 @@ async function runKvm(args: CaptureArgs, mode: 'run' | 'step', p: PreparedCaptur
     ...(args['max-steps'] !== undefined ? { maxSteps: args['max-steps'] } : {}),
     ...(args['trace-from'] !== undefined ? { traceFrom: args['trace-from'] } : {}),
     ...(args['trace-until'] !== undefined ? { traceUntil: args['trace-until'] } : {}),
+    traceFromTrap: args['trace-from-trap'],
+    stepRearm: args['step-rearm'],
     ...(args.out !== undefined ? { out: args.out } : {}),
     echo: args.echo,
     profileExtra: { setup: p.setup },
