@@ -92,7 +92,7 @@ export async function run(): Promise<string> {
       saved !== null
         ? `Host-side decompression brings the banner ${(saved / 1e6).toFixed(1)} s earlier (${(guest.bannerUs! / host.bannerUs!).toFixed(1)}x). Its own cost is paid once per kernel and cached (see docs/kernels.md: 0.25-0.65 s for this LZ4 payload); reading the 53 MB vmlinux from the cache and copying its segments is the larger kernel_load above, against the bzImage read straight into guest RAM.`
         : 'One of the runs printed no banner within its timeout, so no saving is computed.',
-      `Wall time of the two captures: ${host.wallS.toFixed(0)} s and ${guest.wallS.toFixed(0)} s. The stop is this machine's software-backed KVM giving up (shared/notes/this-machine.md); on hardware KVM the same kernel boots the appliance and powers off.`,
+      `Wall time of the two captures: ${host.wallS.toFixed(0)} s and ${guest.wallS.toFixed(0)} s. The stop is this machine's software-backed KVM giving up ([kvm-facts.md](kvm-facts.md)); on hardware KVM the same kernel boots the appliance and powers off.`,
       '',
     ].join('\n');
   } finally {

@@ -138,7 +138,7 @@ export const DEFAULT_MEMORY_MIB = 256;
  * - console=ttyS0          kernel messages go to COM1, which the VMM timestamps per line.
  * - earlyprintk=serial     print from setup_arch on, before the real console driver registers.
  * - nokaslr                fixed load and link addresses, so symbols (System.map) apply unchanged.
- * - noxsave                the software-backed KVM here cannot emulate xrstor/xsave (this-machine.md).
+ * - noxsave                the software-backed KVM here cannot emulate xrstor/xsave (docs/kvm-facts.md).
  * - reboot=t               reboot by triple fault: a KVM_EXIT_SHUTDOWN the VMM sees as "guest ended".
  * - panic=-1               reboot immediately on panic instead of hanging, so a panic ends the capture.
  * - acpi=off               there are no ACPI tables; skip looking for them.

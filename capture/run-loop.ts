@@ -5,9 +5,9 @@
  *
  * Stop requests come from the main thread through `control` (a SharedArrayBuffer): it stores a code, sets
  * kvm_run.immediate_exit and signals this thread, so KVM_RUN returns EINTR even when the guest spins
- * without exits (kvm-facts.md, "Sampling without stepping").
+ * without exits (docs/kvm-facts.md, "Interrupting KVM_RUN").
  *
- * Quirks of the software-backed KVM here (this-machine.md): a HLT is stepped over like any instruction
+ * Quirks of the software-backed KVM here (docs/kvm-facts.md): a HLT is stepped over like any instruction
  * (a DEBUG exit at the next pc), so the loop recognises HLT itself: the trace writer asks once per new
  * address whether it holds a HLT, and when the guest reaches one with interrupts off (it would never wake)
  * the capture stops with 'halt'. rep string instructions give several DEBUG exits at the same pc; after an

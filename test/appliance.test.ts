@@ -3,30 +3,24 @@
  * it under QEMU TCG to the end: every BOOT_TIME marker in order with increasing guest times, `free -m`,
  * the workload's output, and a clean power-off.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildAppliance } from '../capture/appliance/appliance.js';
 import { isStaticElf } from '../capture/appliance/busybox.js';
 import { readCpio, S_IFCHR, S_IFLNK, S_IFREG } from '../capture/appliance/cpio.js';
 import { DEFAULT_WORKLOAD, MARKER_STAGES } from '../capture/appliance/init-script.js';
-import { bootQemuTcg, haveQemu } from '../capture/appliance/qemu-tcg.js';
+import { bootQemuTcg } from '../capture/appliance/qemu-tcg.js';
 import { findKernel } from '../capture/kernel/discover.js';
+import { busyboxMissing, defaultKernelMissing, describeNeeds, firstMissing, qemuMissing } from './preconditions.js';
 
-const canGetBusybox = spawnSync('sh', ['-c', 'command -v busybox || command -v apt-get'], { stdio: 'ignore' }).status === 0;
-if (!canGetBusybox) console.warn('skipping appliance tests: no busybox and no apt-get to fetch busybox-static');
-
-// The kernel comes from the real cache (or /boot); the appliances are built into a fresh cache.
-let kernel: string | undefined;
-let kernelWhy = '';
-try {
-  kernel = (await findKernel({ log: () => {} })).path;
-} catch (err) {
-  kernelWhy = (err as Error).message;
-}
+const noBusybox = busyboxMissing();
+// The kernel comes from the real cache (or /boot); the appliances are built into a fresh cache. Once a
+// kernel can be had, failing to get it fails this file.
+const noKernel = defaultKernelMissing();
+const kernel = noKernel ? undefined : (await findKernel({ log: () => {} })).path;
 const savedCache = process.env.BOOT_TRACE_CACHE;
 beforeAll(() => {
   process.env.BOOT_TRACE_CACHE = mkdtempSync(join(tmpdir(), 'boot-trace-appliance-'));
@@ -36,7 +30,7 @@ afterAll(() => {
   else process.env.BOOT_TRACE_CACHE = savedCache;
 });
 
-describe.skipIf(!canGetBusybox)('the appliance initramfs', () => {
+describeNeeds(noBusybox, 'the appliance initramfs', () => {
   it('holds a static busybox, its applets, device nodes, /init and /workload', async () => {
     const file = await buildAppliance({ log: () => {} });
     expect(file).toMatch(/appliance\/[0-9a-f]{32}\.cpio\.gz$/);
@@ -77,11 +71,7 @@ describe.skipIf(!canGetBusybox)('the appliance initramfs', () => {
   });
 });
 
-const qemu = haveQemu();
-if (!qemu) console.warn('skipping the appliance boot: no qemu-system-x86_64 (apt-get install qemu-system-x86)');
-if (!kernel) console.warn(`skipping the appliance boot: no kernel (${kernelWhy})`);
-
-describe.skipIf(!canGetBusybox || !qemu || !kernel)('booting the appliance under QEMU TCG', () => {
+describeNeeds(firstMissing(noBusybox, qemuMissing(), noKernel), 'booting the appliance under QEMU TCG', () => {
   const append = 'console=ttyS0 nokaslr panic=-1 quiet';
 
   it('prints every marker in order with increasing guest times, free -m, the workload, and powers off', async () => {

@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { describeSample } from '../analyzers/benchmark.js';
-import { findExecutable } from '../capture/engines/qemu.js';
 import { parseUntil, parseVary, readRun, type ConfigurationResult } from '../src/commands/benchmark.js';
 import { kvmMissing } from './capture-helpers.js';
 import { runCli, sample, testOutput } from './helpers.js';
+import { busyboxMissing, defaultKernelMissing, describeNeeds, firstMissing, qemuMissing } from './preconditions.js';
 
 describe('--until', () => {
   it('takes marker:STAGE, exit and regex:RE', () => {
@@ -96,10 +96,7 @@ function checkFigures(c: ConfigurationResult, runs: number): void {
   for (const r of c.runs) expect(existsSync(join(r.out, 'console.log')), r.out).toBe(true);
 }
 
-const noKvm = kvmMissing();
-if (noKvm) console.warn(`benchmark of the demo guest under KVM skipped: ${noKvm}`);
-
-describe.skipIf(noKvm !== null)('benchmark --guest demo --engine kvm --vary (real boots)', () => {
+describeNeeds(kvmMissing(), 'benchmark --guest demo --engine kvm --vary (real boots)', () => {
   it("compares 'cmdline+=quiet|' side by side, with the change against the first configuration", () => {
     const out = testOutput('benchmark', 'demo-kvm');
     const r = runCli(['benchmark', '--guest', 'demo', '--engine', 'kvm', '--cmdline', 'console=ttyS0', '--runs', '3', '--warmup', '1',
@@ -123,17 +120,10 @@ describe.skipIf(noKvm !== null)('benchmark --guest demo --engine kvm --vary (rea
   }, 200_000);
 });
 
-const haveQemu = findExecutable('qemu-system-x86_64') !== null;
-if (!haveQemu) console.warn('benchmark --engine qemu skipped: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)');
-
-describe.skipIf(!haveQemu)('benchmark --engine qemu --runs 3 --warmup 1 (default kernel and appliance, TCG)', () => {
-  it('reports time to BOOT_TIME:ready, per-stage means, guest memory and QEMU peak RSS', (ctx) => {
+describeNeeds(firstMissing(qemuMissing(), defaultKernelMissing(), busyboxMissing()), 'benchmark --engine qemu --runs 3 --warmup 1 (default kernel and appliance, TCG)', () => {
+  it('reports time to BOOT_TIME:ready, per-stage means, guest memory and QEMU peak RSS', () => {
     const out = testOutput('benchmark', 'qemu');
     const r = runCli(['benchmark', '--engine', 'qemu', '--runs', '3', '--warmup', '1', '--out', out, '--format', 'json'], { timeoutMs: 600_000 });
-    if (r.status !== 0 && /busybox|kernel/i.test(r.stderr) && /download|fetch|apt/i.test(r.stderr)) {
-      console.warn(`benchmark --engine qemu skipped: no kernel or busybox (${r.stderr.trim()})`);
-      ctx.skip();
-    }
     expect(r.status, r.stderr).toBe(0);
     const c = JSON.parse(r.stdout) as ConfigurationResult;
     checkFigures(c, 3);

@@ -8,6 +8,7 @@ import { HIMEM_START, KERNEL_LOAD_ADDR, MIB } from '../capture/layout.js';
 import { UserError } from '../src/errors.js';
 import { makeBzImage } from './bzimage-fixture.js';
 import { buildGuests } from './elf-fixture.js';
+import { defaultKernelMissing, describeNeeds, onPath } from './preconditions.js';
 
 function userError(fn: () => unknown): string {
   try {
@@ -90,12 +91,9 @@ describe('loadKernelImage', () => {
   it('a real distro bzImage', async (ctx) => {
     let real = process.env.BOOT_TRACE_TEST_BZIMAGE;
     if (!real) {
-      try {
-        real = (await findKernel({ log: () => {} })).path;
-      } catch (err) {
-        console.warn(`boot-kernel-image: no real kernel (${(err as Error).message}); set BOOT_TRACE_TEST_BZIMAGE=/path/to/vmlinuz`);
-        ctx.skip();
-      }
+      const missing = defaultKernelMissing();
+      if (missing) ctx.skip(`${missing}; or set BOOT_TRACE_TEST_BZIMAGE=/path/to/vmlinuz`);
+      real = (await findKernel({ log: () => {} })).path;
     }
     const k = loadKernelImage(readFileSync(real!), real!);
     expect(k.kind).toBe('bzimage');
@@ -104,10 +102,10 @@ describe('loadKernelImage', () => {
   }, 300_000);
 });
 
-const guests = buildGuests();
-if (!guests) console.warn('boot-kernel-image: no cc on this machine; skipping the ELF tests');
+const noCc = onPath('cc') ? null : 'no C compiler `cc` (apt-get install build-essential)';
+const guests = noCc ? null : buildGuests();
 
-describe.skipIf(!guests)('ELF kernels (built with cc)', () => {
+describeNeeds(noCc, 'ELF kernels (built with cc)', () => {
   it('parses a low-linked guest: segments at p_paddr, entry as is', () => {
     const elf = parseElf64(guests!.low, 'low.elf');
     expect(elf.machine).toBe(62);

@@ -3,19 +3,19 @@
  * function (start_kernel in the guest; guest_main in older builds) calls each work function, work_nested
  * calls work_small WORK_NESTED_SMALL_CALLS times (samples/guest/work.h), and inclusive times add up.
  */
-import { existsSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { CallStacks } from '../analyzers/call-stacks.js';
 import { calleeTree, inclusiveByName } from '../analyzers/inclusive.js';
 import { readTrace } from '../src/trace/reader.js';
 import { demoConstants, kvmMissing } from './capture-helpers.js';
-import { CLI, runCli, testOutput } from './helpers.js';
+import { runCli, testOutput } from './helpers.js';
+import { describeNeeds } from './preconditions.js';
 
-const why = kvmMissing() ?? (existsSync(CLI) && runCli(['capture', '--help']).status === 0 ? null : 'no `boot-trace capture` command in dist/ (npm run build)');
-if (why) console.warn(`skipping call stacks of the demo guest: ${why}`);
+const why = kvmMissing();
 
-describe.skipIf(why !== null)('call stacks of the demo guest (KVM single-step)', () => {
+describeNeeds(why, 'call stacks of the demo guest (KVM single-step)', () => {
   let stacks: CallStacks;
   const dir = join(testOutput('call-stacks-demo'), 'capture');
   const id = (name: string): number => stacks.names.indexOf(name);

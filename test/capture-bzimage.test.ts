@@ -6,12 +6,12 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { kvmMissing } from './capture-helpers.js';
 import { runCli, testOutput } from './helpers.js';
+import { describeNeeds } from './preconditions.js';
 
 const missing = kvmMissing();
-if (missing) console.warn(`skipping bzImage capture tests: ${missing}`);
 
 const ENTRY_CODE = [
   0x66, 0xba, 0xf8, 0x03, //         mov $0x3f8, %dx
@@ -50,7 +50,7 @@ function tinyBzImage(): Buffer {
   return b;
 }
 
-describe.skipIf(missing !== null)('capture --kernel bzImage (KVM)', () => {
+describeNeeds(missing, 'capture --kernel bzImage (KVM)', () => {
   const dir = testOutput('capture-bzimage');
   const kernel = join(dir, 'tiny.bzImage');
   writeFileSync(kernel, tinyBzImage());

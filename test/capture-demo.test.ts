@@ -9,9 +9,10 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { demoConstants, kvmMissing } from './capture-helpers.js';
 import { cliJson, runCli, testOutput } from './helpers.js';
+import { onPath } from './preconditions.js';
+import { describeNeeds } from './preconditions.js';
 
 const missing = kvmMissing();
-if (missing) console.warn(`skipping demo-guest capture tests: ${missing}`);
 
 interface Profile {
   engine: string;
@@ -48,7 +49,7 @@ function consoleText(dir: string): string[] {
 
 const STAGES = ['init_entry', 'mounts_done', 'init_ok', 'ready'];
 
-describe.skipIf(missing !== null)('capture --guest demo (KVM)', () => {
+describeNeeds(missing, 'capture --guest demo (KVM)', () => {
   describe('--mode run', () => {
     const cmdline = 'console=ttyS0 demo.echo=yes quiet';
     let run: ReturnType<typeof capture>;
@@ -165,12 +166,10 @@ describe.skipIf(missing !== null)('capture --guest demo (KVM)', () => {
       expect(events(blocked.dir)).toEqual(events(steps1.dir).slice(0, 5000));
     }, 120_000);
 
-    it('symbolises the same with --system-map (nm -n -S output) as with the ELF .symtab', () => {
+    it('symbolises the same with --system-map (nm -n -S output) as with the ELF .symtab', (ctx) => {
+      if (!onPath('nm')) ctx.skip('`nm` not found (apt-get install binutils)');
       const nm = spawnSync('nm', ['-n', '-S', steps1.profile.kernel], { encoding: 'utf8' });
-      if (nm.status !== 0) {
-        console.warn(`skipping --system-map comparison: nm failed or is missing (${nm.error?.message ?? nm.stderr})`);
-        return;
-      }
+      expect(nm.status, nm.stderr).toBe(0);
       const map = join(testOutput('capture', 'system-map'), 'demo.map');
       writeFileSync(map, nm.stdout);
       const withMap = capture('step-system-map', ['--mode', 'step', '--clock', 'steps', '--system-map', map]);

@@ -11,6 +11,7 @@ import { needsSymbols, parseTraceSpec } from '../capture/trace-window.js';
 import { SymbolTable } from '../src/symbols/symbol-table.js';
 import { checkCaptureArgs } from '../src/commands/capture.js';
 import { kvmMissing } from './capture-helpers.js';
+import { describeNeeds } from './preconditions.js';
 
 const failing: ProbeVerdict = { ok: false, failedAt: 'cmpxchg16b', reason: 'emulation failure at cmpxchg16b', ms: 3, cached: false };
 const passing: ProbeVerdict = { ok: true, reason: 'all probe instructions ran', ms: 3, cached: false };
@@ -151,9 +152,8 @@ describe('capture option checks', () => {
 });
 
 const missing = kvmMissing();
-if (missing) console.warn(`skipping the real KVM probe: ${missing}`);
 
-describe.skipIf(missing !== null)('the probe on this machine', () => {
+describeNeeds(missing, 'the probe on this machine', () => {
   it('gives a verdict, and the cached one agrees', () => {
     const fresh = probeKvm({ noCache: true });
     expect(typeof fresh.ok).toBe('boolean');

@@ -6,17 +6,17 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, expect, it } from 'vitest';
 import { demoGuestPath, guestSourceHash } from '../capture/guest/build.js';
 import { loadKernelImage } from '../capture/boot/kernel-image.js';
 import { symbolsFromElf } from '../src/symbols/elf-symbols.js';
 import { demoConstants } from './capture-helpers.js';
+import { describeNeeds } from './preconditions.js';
 
 const haveCc = spawnSync('cc', ['--version']).status === 0;
-if (!haveCc) console.warn('skipping demo guest build tests: no cc');
 const haveObjdump = spawnSync('objdump', ['--version']).status === 0;
 
-describe.skipIf(!haveCc)('demo guest build', () => {
+describeNeeds(haveCc ? null : 'no C compiler `cc` (apt-get install build-essential)', 'demo guest build', () => {
   const cache = mkdtempSync(join(tmpdir(), 'boot-trace-guest-'));
   const saved = process.env.BOOT_TRACE_CACHE;
   process.env.BOOT_TRACE_CACHE = cache;
@@ -49,7 +49,8 @@ describe.skipIf(!haveCc)('demo guest build', () => {
     expect(syms.describe(BigInt(demoConstants().USER_BASE))).toBe(demoConstants().USER_BASE!.toString(16));
   });
 
-  it.skipIf(!haveObjdump)('has work functions shaped as work.h counts them', () => {
+  it('has work functions shaped as work.h counts them', (ctx) => {
+    if (!haveObjdump) ctx.skip('`objdump` not found (apt-get install binutils)');
     const c = demoConstants();
     const dis = (fn: string): string[] => {
       const out = spawnSync('objdump', ['-d', `--disassemble=${fn}`, demoGuestPath()], { encoding: 'utf8' }).stdout;

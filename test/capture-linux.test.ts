@@ -5,28 +5,23 @@
  *   b. a trace window: --trace-from start_kernel --max-steps 50000, named from the extracted kallsyms;
  *   c. a bare `capture` (engine auto): the appliance boots to BOOT_TIME:ready and a clean stop.
  * The kernel is the default one (host's, cached, or Debian's cloud kernel downloaded once). Each part
- * skips with a warning when /dev/kvm, QEMU or the kernel is not available.
+ * skips, naming what is missing, when /dev/kvm, QEMU or a way to get the kernel is not there.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { findExecutable } from '../capture/engines/qemu.js';
+import { expect, it } from 'vitest';
 import { findKernel } from '../capture/kernel/discover.js';
 import { probeKvm } from '../capture/probe/kvm-probe.js';
 import { kvmMissing } from './capture-helpers.js';
 import { runCli, testOutput } from './helpers.js';
+import { defaultKernelMissing, describeNeeds, qemuMissing } from './preconditions.js';
 
 const noKvm = kvmMissing();
-const noQemu = findExecutable('qemu-system-x86_64') ? null : 'qemu-system-x86_64 not installed';
-let kernel: string | null = null;
-let noKernel: string | null = null;
-try {
-  kernel = (await findKernel({ log: () => {} })).path;
-} catch (err) {
-  noKernel = `no kernel to boot (${(err as Error).message})`;
-}
+const noQemu = qemuMissing();
+const noKernel = defaultKernelMissing();
+// Once a kernel can be had, failing to get it fails this file.
+const kernel = noKernel ? null : (await findKernel({ log: () => {} })).path;
 const kvmSkip = noKvm ?? noKernel;
-if (kvmSkip) console.warn(`skipping KVM captures of a real kernel: ${kvmSkip}`);
 // Whether this machine's /dev/kvm can run a stock kernel decides what part a must see at the end.
 const kvmRunsLinux = kvmSkip ? false : probeKvm().ok;
 
@@ -59,7 +54,7 @@ function capture(name: string, args: string[], timeoutMs: number): { dir: string
   return { dir, profile, stderr: r.stderr, status: r.status, console: readFileSync(join(dir, 'console.log'), 'utf8') };
 }
 
-describe.skipIf(kvmSkip !== null)('a real kernel under the KVM engine', () => {
+describeNeeds(kvmSkip, 'a real kernel under the KVM engine', () => {
   it('run mode, host decompression: banner, e820 map, and a named stop within 3 minutes', () => {
     const r = capture('kvm-run', ['--engine', 'kvm', '--kernel', kernel!, '--mode', 'run', '--timeout', '170', '--no-summary'], 200_000);
     expect(r.profile.engine).toBe('kvm');
@@ -118,9 +113,8 @@ describe.skipIf(kvmSkip !== null)('a real kernel under the KVM engine', () => {
 });
 
 const autoSkip = noKernel ?? (noQemu && (noKvm || !kvmRunsLinux) ? noQemu : null);
-if (autoSkip) console.warn(`skipping the default capture: ${autoSkip}`);
 
-describe.skipIf(autoSkip !== null)('boot-trace capture with no arguments', () => {
+describeNeeds(autoSkip, 'boot-trace capture with no arguments', () => {
   it('boots the default kernel and the appliance to BOOT_TIME:ready and a clean stop', () => {
     const r = capture('default', [], 120_000);
     expect(r.status).toBe(0);

@@ -5,12 +5,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { demoConstants, kvmMissing } from './capture-helpers.js';
 import { runCli, testOutput } from './helpers.js';
+import { describeNeeds } from './preconditions.js';
 
 const missing = kvmMissing();
-if (missing) console.warn(`skipping trace-window tests: ${missing}`);
 
 function windowCapture(name: string, args: string[]): { lines: string[]; profile: any; stderr: string; status: number | null } {
   const dir = testOutput('capture-window', name);
@@ -20,7 +20,7 @@ function windowCapture(name: string, args: string[]): { lines: string[]; profile
   return { lines, profile, stderr: r.stderr, status: r.status };
 }
 
-describe.skipIf(missing !== null)('trace windows on the demo guest', () => {
+describeNeeds(missing, 'trace windows on the demo guest', () => {
   const c = demoConstants();
 
   it('--trace-from work_medium --trace-until work_nested: exactly work_medium and the way back', () => {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { S_IFCHR, S_IFDIR, S_IFLNK, S_IFREG, TRAILER, writeCpio, type CpioEntry } from '../capture/appliance/cpio.js';
+import { describeNeeds } from './preconditions.js';
 
 interface Parsed {
   name: string;
@@ -103,9 +104,8 @@ describe('cpio newc writer', () => {
 });
 
 const haveCpio = spawnSync('cpio', ['--version'], { stdio: 'ignore' }).status === 0;
-if (!haveCpio) console.warn('skipping the cpio round trip: no `cpio` command (apt-get install cpio)');
 
-describe.skipIf(!haveCpio)('round trip through GNU cpio', () => {
+describeNeeds(haveCpio ? null : '`cpio` not found (apt-get install cpio)', 'round trip through GNU cpio', () => {
   const buf = writeCpio(entries);
 
   it('cpio -t lists the entries', () => {

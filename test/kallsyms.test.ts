@@ -13,7 +13,7 @@ import { decompressKernel } from '../capture/kernel/decompress.js';
 import { findKernel } from '../capture/kernel/discover.js';
 import { decodeKallsyms, findKallsyms, toSystemMap, type KallsymsEntry } from '../capture/kernel/kallsyms.js';
 import { procKallsymsDump } from '../capture/kernel/proc-kallsyms.js';
-import { haveQemu } from '../capture/appliance/qemu-tcg.js';
+import { busyboxMissing, defaultKernelMissing, describeNeeds, firstMissing, qemuMissing } from './preconditions.js';
 import { CLI } from './helpers.js';
 
 type Layout = 'v6.1' | 'v6.2-seqs' | 'v6.4';
@@ -166,24 +166,18 @@ describe('kallsyms decoding of synthetic tables', () => {
   });
 });
 
-describe('kallsyms of a real kernel against /proc/kallsyms from a QEMU TCG boot', async () => {
-  let kernel: string | undefined;
-  try {
-    kernel = (await findKernel({ log: () => {} })).path;
-  } catch (err) {
-    console.warn(`skipping the real-kernel kallsyms test: no kernel (${(err as Error).message})`);
-  }
-  const qemu = haveQemu();
-  if (!qemu) console.warn('skipping the /proc/kallsyms comparison: no qemu-system-x86_64 (apt-get install qemu-system-x86)');
-  const needBusybox = spawnSync('sh', ['-c', 'command -v busybox || command -v apt-get'], { stdio: 'ignore' }).status === 0;
-  if (!needBusybox) console.warn('skipping the /proc/kallsyms comparison: no busybox and no apt-get to fetch busybox-static');
+describeNeeds(defaultKernelMissing(), 'kallsyms of a real kernel against /proc/kallsyms from a QEMU TCG boot', async () => {
+  // Once a kernel can be had, failing to get it fails the block.
+  const kernel = (await findKernel({ log: () => {} })).path;
 
-  it.skipIf(!kernel || !qemu || !needBusybox)('agrees on every text symbol (and on the whole table)', async () => {
-    const { vmlinux, ms } = await decompressKernel(kernel!);
+  it('agrees on every text symbol (and on the whole table)', async (ctx) => {
+    const missing = firstMissing(qemuMissing(), busyboxMissing());
+    if (missing) ctx.skip(missing);
+    const { vmlinux, ms } = await decompressKernel(kernel);
     const t0 = performance.now();
-    const decoded = decodeKallsyms(vmlinux, kernel!);
+    const decoded = decodeKallsyms(vmlinux, kernel);
     const decodeMs = performance.now() - t0;
-    const dump = await procKallsymsDump(kernel!);
+    const dump = await procKallsymsDump(kernel);
     console.info(`${kernel}: decompress ${ms.toFixed(0)} ms, decode ${decodeMs.toFixed(0)} ms, ${decoded.length} symbols; /proc/kallsyms ${dump.cached ? 'from the cache' : `took ${(dump.ms / 1000).toFixed(1)} s`}`);
 
     const procLines = dump.text.split('\n').filter((l) => l !== '');
@@ -199,8 +193,8 @@ describe('kallsyms of a real kernel against /proc/kallsyms from a QEMU TCG boot'
     expect(ours.some((l) => l.endsWith(' T start_kernel'))).toBe(true);
   }, 900_000);
 
-  it.skipIf(!kernel)('`boot-trace symbols` prints the decoded System.map', () => {
-    const r = spawnSync(process.execPath, [CLI, 'symbols', kernel!], { encoding: 'latin1', maxBuffer: 256 << 20 });
+  it('`boot-trace symbols` prints the decoded System.map', () => {
+    const r = spawnSync(process.execPath, [CLI, 'symbols', kernel], { encoding: 'latin1', maxBuffer: 256 << 20 });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^ffffffff8[0-9a-f]{7} T _stext$/m);

@@ -8,9 +8,9 @@ import * as K from '../capture/kvm/ioctls.js';
 import { SREGS } from '../capture/kvm/structs.js';
 import { UserError } from '../src/errors.js';
 import { kvmMissing } from './capture-helpers.js';
+import { describeNeeds } from './preconditions.js';
 
 const missing = kvmMissing();
-if (missing) console.warn(`skipping KVM binding tests: ${missing}`);
 
 describe('KvmSystem.open without a device', () => {
   it('is a one-line UserError naming the path', () => {
@@ -19,7 +19,7 @@ describe('KvmSystem.open without a device', () => {
   });
 });
 
-describe.skipIf(missing !== null)('KVM bindings (/dev/kvm)', () => {
+describeNeeds(missing, 'KVM bindings (/dev/kvm)', () => {
   const open: { close(): void }[] = [];
   afterEach(() => {
     for (const o of open.splice(0).reverse()) o.close();

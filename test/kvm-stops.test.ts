@@ -7,12 +7,12 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { kvmMissing, tinyElf } from './capture-helpers.js';
 import { CLI, runCli, testOutput } from './helpers.js';
+import { describeNeeds } from './preconditions.js';
 
 const missing = kvmMissing();
-if (missing) console.warn(`skipping KVM stop-condition tests: ${missing}`);
 
 const dir = testOutput('kvm-stops');
 const ENTRY = 0x200000;
@@ -27,7 +27,7 @@ function profile(out: string): { exit: { reason: string; rip: string; detail: st
   return JSON.parse(readFileSync(join(out, 'profile.json'), 'utf8'));
 }
 
-describe.skipIf(missing !== null)('capture stop conditions (KVM)', () => {
+describeNeeds(missing, 'capture stop conditions (KVM)', () => {
   it('stops a guest that spins without exits at --timeout', () => {
     const out = join(dir, 'spin');
     const started = Date.now();

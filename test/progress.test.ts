@@ -6,14 +6,14 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { generateTrace } from '../bench/generate.js';
 import { CLI, runCli } from './helpers.js';
+import { describeNeeds } from './preconditions.js';
 
 const hasScript = spawnSync('script', ['--version']).status === 0;
-if (!hasScript) console.warn('progress test skipped: `script` (util-linux) is missing');
 
-describe.skipIf(!hasScript)('progress', () => {
+describeNeeds(hasScript ? null : '`script` not found (apt-get install bsdutils)', 'progress', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bt-progress-'));
   const file = join(dir, 'trace.log');
   const fd = openSync(file, 'w');

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { chooseAccel, hardwareVirtualisation, qemuArgs } from '../capture/engines/qemu-args.js';
 import { captureWithQemu, findExecutable, QEMU_MISSING } from '../capture/engines/qemu.js';
 import { parseTimeOutput, readVmHwm } from '../capture/engines/peak-rss.js';
+import { qemuMissing } from './preconditions.js';
 
 describe('qemu command line', () => {
   it('puts the serial port on a FIFO (commas doubled), ends on reset, and passes kernel, initrd and cmdline through', () => {
@@ -65,20 +66,14 @@ describe('qemu engine errors', () => {
     expect(QEMU_MISSING).toBe('qemu-system-x86_64 not found: apt-get install qemu-system-x86');
   });
 
-  it('names an unreadable kernel before starting anything', async () => {
-    if (!findExecutable('qemu-system-x86_64')) {
-      console.warn('skipped: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)');
-      return;
-    }
+  it('names an unreadable kernel before starting anything', async (ctx) => {
+    if (qemuMissing()) ctx.skip(qemuMissing()!);
     await expect(captureWithQemu({ kernel: '/nonexistent/vmlinuz', cmdline: '', memoryMiB: 64, outDir: mkdtempSync(join(tmpdir(), 'qemu-')), timeoutS: 1 }))
       .rejects.toThrow(/--kernel \/nonexistent\/vmlinuz: cannot read/);
   });
 
-  it('reports in one line what QEMU said when it refuses a kernel, without waiting for the timeout', async () => {
-    if (!findExecutable('qemu-system-x86_64')) {
-      console.warn('skipped: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)');
-      return;
-    }
+  it('reports in one line what QEMU said when it refuses a kernel, without waiting for the timeout', async (ctx) => {
+    if (qemuMissing()) ctx.skip(qemuMissing()!);
     const dir = mkdtempSync(join(tmpdir(), 'qemu-'));
     const notAKernel = join(dir, 'not-a-kernel.bin');
     writeFileSync(notAKernel, Buffer.alloc(8192, 0x5a));

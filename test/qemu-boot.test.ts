@@ -7,41 +7,33 @@
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { Initcalls } from '../analyzers/initcalls.js';
 import { Stages } from '../analyzers/stages.js';
 import { buildAppliance } from '../capture/appliance/appliance.js';
-import { captureWithQemu, findExecutable, type QemuCaptureResult } from '../capture/engines/qemu.js';
+import { captureWithQemu, type QemuCaptureResult } from '../capture/engines/qemu.js';
 import { findKernel } from '../capture/kernel/discover.js';
 import { feedConsole } from './console-lines-fixture.js';
+import { busyboxMissing, defaultKernelMissing, describeNeeds, firstMissing, qemuMissing } from './preconditions.js';
 
-const haveQemu = findExecutable('qemu-system-x86_64') !== null;
-if (!haveQemu) console.warn('qemu-boot tests skipped: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)');
+const missing = firstMissing(qemuMissing(), defaultKernelMissing(), busyboxMissing());
 
 const CMDLINE = 'console=ttyS0 initcall_debug ignore_loglevel panic=-1 reboot=t';
 
-describe.skipIf(!haveQemu)('QEMU engine, run mode, real kernel under TCG', () => {
+describeNeeds(missing, 'QEMU engine, run mode, real kernel under TCG', () => {
   let kernel: string | undefined;
   let initrd: string | undefined;
-  let missing = '';
   let run: QemuCaptureResult;
   let text = '';
 
   beforeAll(async () => {
-    try {
-      kernel = (await findKernel({ log: () => {} })).path;
-      initrd = await buildAppliance({ log: () => {} });
-    } catch (err) {
-      missing = `no kernel or busybox for the appliance (${(err as Error).message})`;
-      console.warn(`qemu-boot tests skipped: ${missing}`);
-      return;
-    }
+    kernel = (await findKernel({ log: () => {} })).path;
+    initrd = await buildAppliance({ log: () => {} });
     run = await captureWithQemu({ kernel, initrd, cmdline: CMDLINE, memoryMiB: 512, outDir: mkdtempSync(join(tmpdir(), 'bt-qemu-')), timeoutS: 180 });
     text = readFileSync(run.consoleFile, 'utf8');
   }, 400_000);
 
-  it('boots to BOOT_TIME:ready and powers off, writing console.log and profile.json', (ctx) => {
-    if (missing) ctx.skip();
+  it('boots to BOOT_TIME:ready and powers off, writing console.log and profile.json', () => {
     const p = run.profile;
     expect(p.exit).toMatchObject({ reason: 'shutdown', rip: null, symbol: null });
     expect(p.exit.detail).toMatch(/reboot: Power down/);
@@ -62,8 +54,7 @@ describe.skipIf(!haveQemu)('QEMU engine, run mode, real kernel under TCG', () =>
     }
   });
 
-  it('initcalls: one row per "initcall ... returned" line, with the kernel\'s own "after T usecs"', (ctx) => {
-    if (missing) ctx.skip();
+  it('initcalls: one row per "initcall ... returned" line, with the kernel\'s own "after T usecs"', () => {
     const expected = [...text.matchAll(/\] initcall (\S+?)\+0x[0-9a-f]+\/0x[0-9a-f]+(?: \[\S+\])? returned (-?\d+) after (\d+) usecs/g)]
       .map((m) => `${m[1]} ${m[2]} ${m[3]}`).sort();
     const probes = [...text.matchAll(/\] probe of (\S+) returned (-?\d+) after (\d+) usecs/g)].map((m) => `probe of ${m[1]} ${m[2]} ${m[3]}`).sort();
@@ -79,8 +70,7 @@ describe.skipIf(!haveQemu)('QEMU engine, run mode, real kernel under TCG', () =>
     expect(summary.span_us).not.toBeNull();
   });
 
-  it('stages: spans start and end at the host stamps of their lines', (ctx) => {
-    if (missing) ctx.skip();
+  it('stages: spans start and end at the host stamps of their lines', () => {
     const stampOf = (re: RegExp): number => {
       const line = text.split('\n').find((l) => re.test(l));
       expect(line, String(re)).toBeDefined();
@@ -98,8 +88,7 @@ describe.skipIf(!haveQemu)('QEMU engine, run mode, real kernel under TCG', () =>
     expect(existsSync(run.consoleFile)).toBe(true);
   });
 
-  it('stops a guest that does not end at the timeout, without hanging', async (ctx) => {
-    if (missing) ctx.skip();
+  it('stops a guest that does not end at the timeout, without hanging', async () => {
     const t0 = performance.now();
     // No initrd and no panic=: the kernel waits for a root device forever.
     const r = await captureWithQemu({ kernel: kernel!, cmdline: 'console=ttyS0', memoryMiB: 256, outDir: mkdtempSync(join(tmpdir(), 'bt-qemu-')), timeoutS: 2 });

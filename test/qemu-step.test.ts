@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAppliance } from '../capture/appliance/appliance.js';
-import { findExecutable } from '../capture/engines/qemu.js';
 import { parseTraceFrom, qemuStepSummary, stepWithQemu, withNokaslr, type QemuStepResult } from '../capture/engines/qemu-step.js';
 import { canRepeatInPlace } from '../capture/engines/repeat-in-place.js';
 import { SymbolTable as Table } from '../src/symbols/symbol-table.js';
@@ -16,9 +15,9 @@ import { findKernel } from '../capture/kernel/discover.js';
 import { kernelSymbolTable } from '../capture/kernel/symbols.js';
 import { UserError } from '../src/errors.js';
 import type { SymbolTable } from '../src/symbols/symbol-table.js';
+import { busyboxMissing, defaultKernelMissing, describeNeeds, firstMissing, qemuMissing } from './preconditions.js';
 
-const haveQemu = findExecutable('qemu-system-x86_64') !== null;
-if (!haveQemu) console.warn('qemu-step tests skipped: qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)');
+const missing = firstMissing(qemuMissing(), defaultKernelMissing(), busyboxMissing());
 
 const CMDLINE = 'console=ttyS0 panic=-1 reboot=t';
 const STEPS = 20_000;
@@ -74,28 +73,26 @@ describe('step-mode options', () => {
   it('a QEMU binary that is not there, or a bad --max-steps, is a one-line error', async () => {
     const base = { kernel: '/dev/null', cmdline: '', memoryMiB: 64, outDir: tmp(), timeoutS: 1, maxSteps: 10, symbols: null, clock: 'steps' as const };
     await expect(stepWithQemu({ ...base, qemu: '/nonexistent/qemu-system-x86_64' })).rejects.toThrow(/not found or not executable/);
-    if (haveQemu) await expect(stepWithQemu({ ...base, maxSteps: 0 })).rejects.toThrow(/--max-steps 0/);
+  });
+
+  it('a bad --max-steps is a one-line error before QEMU starts', async (ctx) => {
+    if (qemuMissing()) ctx.skip(qemuMissing()!);
+    const base = { kernel: '/dev/null', cmdline: '', memoryMiB: 64, outDir: tmp(), timeoutS: 1, maxSteps: 0, symbols: null, clock: 'steps' as const };
+    await expect(stepWithQemu(base)).rejects.toThrow(/--max-steps 0/);
   });
 });
 
-describe.skipIf(!haveQemu)('QEMU engine, step mode through the gdbstub, real kernel under TCG', () => {
+describeNeeds(missing, 'QEMU engine, step mode through the gdbstub, real kernel under TCG', () => {
   let kernel = '';
   let initrd = '';
   let symbols: SymbolTable;
-  let missing = '';
   let run: QemuStepResult;
   let lines: string[] = [];
 
   beforeAll(async () => {
-    try {
-      kernel = (await findKernel({ log: () => {} })).path;
-      initrd = await buildAppliance({ log: () => {} });
-      symbols = await kernelSymbolTable(kernel);
-    } catch (err) {
-      missing = `no kernel or busybox for the appliance (${(err as Error).message})`;
-      console.warn(`qemu-step tests skipped: ${missing}`);
-      return;
-    }
+    kernel = (await findKernel({ log: () => {} })).path;
+    initrd = await buildAppliance({ log: () => {} });
+    symbols = await kernelSymbolTable(kernel);
     run = await stepWithQemu({
       kernel, initrd, cmdline: CMDLINE, memoryMiB: 512, outDir: tmp(), timeoutS: 240,
       traceFrom: 'start_kernel', maxSteps: STEPS, symbols, clock: 'steps',
@@ -103,8 +100,7 @@ describe.skipIf(!haveQemu)('QEMU engine, step mode through the gdbstub, real ker
     lines = body(readFileSync(run.traceFile, 'utf8'));
   }, 400_000);
 
-  it(`--trace-from start_kernel --max-steps ${STEPS}: exactly ${STEPS} lines, the first at start_kernel`, (ctx) => {
-    if (missing) ctx.skip();
+  it(`--trace-from start_kernel --max-steps ${STEPS}: exactly ${STEPS} lines, the first at start_kernel`, () => {
     const p = run.profile;
     expect(p.exit.reason).toBe('max-steps');
     expect(p.steps).toBe(STEPS);
@@ -124,8 +120,7 @@ describe.skipIf(!haveQemu)('QEMU engine, step mode through the gdbstub, real ker
     expect(p.console_lines).toBeGreaterThan(0);
   });
 
-  it('names every line from the kallsyms table; bare addresses only where no symbol covers them', (ctx) => {
-    if (missing) ctx.skip();
+  it('names every line from the kallsyms table; bare addresses only where no symbol covers them', () => {
     let bare = 0;
     for (const l of lines) {
       const m = /^\d+ (\S+)(?: \+ (\d+))? in section (\S+)$/.exec(l);
@@ -143,8 +138,7 @@ describe.skipIf(!haveQemu)('QEMU engine, step mode through the gdbstub, real ker
     expect(bare).toBeLessThan(STEPS / 100);
   });
 
-  it('reaches the functions start_kernel calls first, in source order', (ctx) => {
-    if (missing) ctx.skip();
+  it('reaches the functions start_kernel calls first, in source order', () => {
     const first = new Map<string, number>();
     lines.forEach((l, i) => {
       const name = l.split(' ')[1]!;
@@ -155,8 +149,7 @@ describe.skipIf(!haveQemu)('QEMU engine, step mode through the gdbstub, real ker
     expect([...at].sort((a, b) => a - b)).toEqual(at);
   });
 
-  it('--clock host with the guest left to run on: increasing microsecond stamps, then the boot ends by itself', async (ctx) => {
-    if (missing) ctx.skip();
+  it('--clock host with the guest left to run on: increasing microsecond stamps, then the boot ends by itself', async () => {
     const r = await stepWithQemu({
       kernel, initrd, cmdline: CMDLINE, memoryMiB: 512, outDir: tmp(), timeoutS: 240,
       traceFrom: 'start_kernel', maxSteps: 300, symbols, clock: 'host', after: 'run',
@@ -176,8 +169,7 @@ describe.skipIf(!haveQemu)('QEMU engine, step mode through the gdbstub, real ker
     expect(Object.keys(r.profile.guest)).toContain('ready');
   }, 300_000);
 
-  it('a timeout before --trace-from is reached ends the capture with reason timeout and no steps', async (ctx) => {
-    if (missing) ctx.skip();
+  it('a timeout before --trace-from is reached ends the capture with reason timeout and no steps', async () => {
     const t = performance.now();
     const r = await stepWithQemu({
       kernel, initrd, cmdline: CMDLINE, memoryMiB: 512, outDir: tmp(), timeoutS: 0.3,
@@ -191,8 +183,7 @@ describe.skipIf(!haveQemu)('QEMU engine, step mode through the gdbstub, real ker
     expect(performance.now() - t).toBeLessThan(20_000);
   }, 60_000);
 
-  it('Qqemu.sstep: interrupt handlers appear in the trace with flags 1, never with the default 7', async (ctx) => {
-    if (missing) ctx.skip();
+  it('Qqemu.sstep: interrupt handlers appear in the trace with flags 1, never with the default 7', async () => {
     const handlers = async (sstepFlags: number): Promise<number> => {
       const r = await stepWithQemu({
         kernel, initrd, cmdline: CMDLINE, memoryMiB: 512, outDir: tmp(), timeoutS: 240,
@@ -207,15 +198,13 @@ describe.skipIf(!haveQemu)('QEMU engine, step mode through the gdbstub, real ker
     expect(await handlers(7)).toBe(0);
   }, 300_000);
 
-  it('an unknown --trace-from symbol is a one-line error before QEMU starts', async (ctx) => {
-    if (missing) ctx.skip();
+  it('an unknown --trace-from symbol is a one-line error before QEMU starts', async () => {
     await expect(stepWithQemu({
       kernel, cmdline: CMDLINE, memoryMiB: 512, outDir: tmp(), timeoutS: 10, traceFrom: 'no_such_function_here', maxSteps: 10, symbols, clock: 'steps',
     })).rejects.toThrow(UserError);
   });
 
-  it('an abort signal mid-stepping ends the capture cleanly with what was traced so far', async (ctx) => {
-    if (missing) ctx.skip();
+  it('an abort signal mid-stepping ends the capture cleanly with what was traced so far', async () => {
     const ac = new AbortController();
     const r = await stepWithQemu({
       kernel, initrd, cmdline: CMDLINE, memoryMiB: 512, outDir: tmp(), timeoutS: 240,

@@ -8,6 +8,7 @@ import { SymbolTable } from '../src/symbols/symbol-table.js';
 import { parseSystemMap } from '../src/symbols/system-map.js';
 import { UserError } from '../src/errors.js';
 import { buildGuests, nm } from './elf-fixture.js';
+import { describeNeeds, onPath } from './preconditions.js';
 
 const SAMPLES = join(import.meta.dirname, '..', 'samples', 'symbols');
 const sample = (name: string) => readFileSync(join(SAMPLES, name), 'latin1');
@@ -147,10 +148,10 @@ describe('SymbolTable cache', () => {
   });
 });
 
-const guests = buildGuests();
-if (!guests) console.warn('symbols-table: no cc on this machine; skipping the ELF .symtab tests');
+const noCc = onPath('cc') ? null : 'no C compiler `cc` (apt-get install build-essential)';
+const guests = noCc ? null : buildGuests();
 
-describe.skipIf(!guests)('symbolsFromElf (guest built with cc)', () => {
+describeNeeds(noCc, 'symbolsFromElf (guest built with cc)', () => {
   it('reads functions and objects with sizes and section names, matching nm', () => {
     const elf = parseElf64(guests!.high, 'high.elf');
     const t = symbolsFromElf(elf)!;

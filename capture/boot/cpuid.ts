@@ -1,6 +1,6 @@
 /**
  * The CPUID the guest sees: KVM_GET_SUPPORTED_CPUID's table, edited for a single-vCPU VM on the
- * software-backed KVM of these machines (this-machine.md), then given to KVM_SET_CPUID2 — without that
+ * software-backed KVM of these machines (docs/kvm-facts.md#the-software-backed-kvm-of-the-ci-machines), then given to KVM_SET_CPUID2 — without that
  * call the guest gets no long mode at all.
  *
  * Caveat measured here: not every change made through KVM_SET_CPUID2 reaches the guest on PVM, so the
@@ -48,7 +48,7 @@ export function filterCpuid(entries: readonly CpuidEntry[]): CpuidEntry[] {
       case 0x1:
         // Hypervisor present (ECX bit 31): Linux then trusts CPUID leaf 0x40000000 and skips checks meant for bare metal.
         e.ecx |= L1_ECX_HYPERVISOR;
-        // CMPXCHG16B: PVM cannot emulate `lock cmpxchg16b` (emulation failure measured in this-machine.md);
+        // CMPXCHG16B: PVM cannot emulate `lock cmpxchg16b` (emulation failure: docs/kvm-facts.md);
         // with the bit clear the kernel's alternatives use the fallback code.
         e.ecx &= ~L1_ECX_CMPXCHG16B;
         // XSAVE/OSXSAVE: xsave/xrstor cannot be emulated here (emulation failure at xrstor). Without XSAVE,

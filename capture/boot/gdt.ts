@@ -120,7 +120,7 @@ export interface EntrySegments {
   ss: KvmSegment;
   /**
    * Not set: KVM_GET_SREGS already gives a usable TR (and LDT), which VM entry checks, so the VMM keeps
-   * those (kvm-facts.md: "start from GET and edit").
+   * those (docs/kvm-facts.md, ioctls: "start from GET and edit").
    */
   tr?: KvmSegment;
 }

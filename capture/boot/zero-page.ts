@@ -88,7 +88,7 @@ export function buildZeroPage(o: ZeroPageOptions): Buffer {
     o.setupHeader.copy(zp, HDR.setupSects);
   } else {
     // A vmlinux entered directly has no header of its own; the kernel checks these few fields
-    // (this-machine.md: boot_flag, "HdrS", version, kernel_alignment were enough for a 6.1 kernel).
+    // (docs/kvm-facts.md, boot protocol: boot_flag, "HdrS", version, kernel_alignment were enough for a 6.1 kernel).
     zp.writeUInt16LE(BOOT_FLAG, HDR.bootFlag);
     zp.writeUInt32LE(HDRS_MAGIC, HDR.header);
     zp.writeUInt16LE(SYNTH_PROTOCOL, HDR.version);

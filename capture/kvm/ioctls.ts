@@ -1,6 +1,6 @@
 /**
  * KVM ioctl request numbers, capabilities, exit reasons and guest-debug flags, named as in
- * <linux/kvm.h> (checked against the 6.1 uapi headers; see shared/notes/kvm-facts.md).
+ * <linux/kvm.h> (checked against the 6.1 uapi headers; see docs/kvm-facts.md).
  * Example: KVM_RUN = _IO(KVMIO=0xAE, 0x80) = 0xAE80.
  */
 

@@ -129,7 +129,7 @@ pvh_pd:
 	.text
 /*
  * The work functions. No port I/O and no rep prefixes, so single-stepping counts every instruction
- * exactly once (see this-machine.md on OUT and rep). Counts are in work.h.
+ * exactly once (see docs/kvm-facts.md on OUT and rep). Counts are in work.h.
  */
 	.globl work_small
 	.type work_small, @function

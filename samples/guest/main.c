@@ -86,17 +86,29 @@ __attribute__((noinline)) void print_u64_fixed(u64 v)
 static u64 tsc_mhz;
 static u64 tsc_origin;
 
+/*
+ * Branch-free on purpose: the CPUID a guest reads depends on the host (its max basic leaf, leaf 0x16) and on
+ * the engine (KVM passes the host's through, QEMU TCG shows its own model), and the tests compare step
+ * traces across engines and hosts line for line. So leaf 0x16 is always read (past the max leaf a CPU
+ * returns some other leaf's data, discarded below) and the choice is made with cmov, never a jump: the
+ * same instructions run whatever CPUID says.
+ */
 __attribute__((noinline)) void tsc_init(void)
 {
-	u32 a, b, c, d;
+	u32 max, a, b, c, d;
+	u64 mhz = 1000, cand, zero = 0;
 	tsc_origin = rdtsc();
-	cpuid(0, &a, &b, &c, &d);
-	tsc_mhz = 1000;
-	if (a >= 0x16) {
-		cpuid(0x16, &a, &b, &c, &d);
-		if (a & 0xffff)
-			tsc_mhz = a & 0xffff;
-	}
+	cpuid(0, &max, &b, &c, &d);
+	cpuid(0x16, &a, &b, &c, &d);
+	cand = a & 0xffff;
+	__asm__("cmpl $0x16, %k[max]\n\t"
+		"cmovb %[zero], %[cand]\n\t"   /* leaf 0x16 absent: no figure */
+		"testq %[cand], %[cand]\n\t"
+		"cmovnz %[cand], %[mhz]"         /* a figure of 0 means unknown: keep 1 GHz */
+		: [mhz] "+r"(mhz), [cand] "+r"(cand)
+		: [max] "r"((u64)max), [zero] "r"(zero)
+		: "cc");
+	tsc_mhz = mhz;
 }
 
 __attribute__((noinline)) void boot_time(const char *stage)

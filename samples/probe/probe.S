@@ -1,7 +1,7 @@
 /*
  * The engine probe (capture/probe/kvm-probe.ts): a few hundred bytes of 64-bit code that execute, in
  * order, the instructions a stock Linux kernel needs and a software-backed /dev/kvm may fail to emulate
- * (shared/notes/this-machine.md): lock cmpxchg16b, an int3 delivered through an IDT, and xsave/xrstor
+ * (docs/kvm-facts.md): lock cmpxchg16b, an int3 delivered through an IDT, and xsave/xrstor
  * with CR4.OSXSAVE. After each one it writes its stage number to port 0xe9, so the VMM knows how far it
  * got when KVM stops with an internal error. Linked at physical = virtual 0x1000000 (identity-mapped by
  * the VMM's boot page tables), entered in 64-bit mode like a vmlinux.
