@@ -6,15 +6,18 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { ROOT, testOutput } from './helpers.js';
+import { busyboxMissing, commandMissing, defaultKernelMissing, describeNeeds, firstMissing, qemuMissing } from './preconditions.js';
 
 const SCRIPT = join(ROOT, 'scripts', 'nested-kvm.sh');
 
 /** Why the harness cannot run here (checked without the harness), or null. */
 function harnessMissing(): string | null {
+  const tools = firstMissing(qemuMissing(), defaultKernelMissing(), busyboxMissing(), commandMissing('apt-get', 'apt'), commandMissing('ldd', 'libc-bin'));
+  if (tools) return tools;
   const help = spawnSync('qemu-system-x86_64', ['-cpu', 'help'], { encoding: 'utf8' });
-  if (help.error || help.status !== 0) return 'qemu-system-x86_64 not installed: apt-get install qemu-system-x86';
+  if (help.status !== 0) return '`qemu-system-x86_64 -cpu help` failed';
   // The CPUID flags this QEMU can emulate are listed after "Recognized CPUID flags:"; without svm,
   // TCG cannot give the outer guest AMD-V and kvm_amd will not load.
   const flags = help.stdout.slice(help.stdout.indexOf('Recognized CPUID flags'));
@@ -52,12 +55,8 @@ function nested(name: string, args: string[], wallS = 240): Promise<NestedRun> {
   });
 }
 
-const missing = harnessMissing();
-if (missing) console.warn(`nested-kvm tests skipped: ${missing}`);
-
-describe('the KVM engine under nested kvm_amd (scripts/nested-kvm.sh)', () => {
-  it('boots the default kernel and appliance to BOOT_TIME:ready and stops cleanly right after workload_done', async (ctx) => {
-    if (missing) ctx.skip(missing);
+describeNeeds(harnessMissing(), 'the KVM engine under nested kvm_amd (scripts/nested-kvm.sh)', () => {
+  it('boots the default kernel and appliance to BOOT_TIME:ready and stops cleanly right after workload_done', async () => {
     const r = await nested('run', ['--timeout', '60']);
     expect(r.status, r.stderr).toBe(0);
     expect(r.profile, r.stderr).not.toBeNull();
@@ -73,8 +72,7 @@ describe('the KVM engine under nested kvm_amd (scripts/nested-kvm.sh)', () => {
     expect(r.profile.exit.at_us - last.tUs).toBeLessThan(2_000_000);
   }, 300_000);
 
-  it('steps a 20,000-instruction window from start_kernel', async (ctx) => {
-    if (missing) ctx.skip(missing);
+  it('steps a 20,000-instruction window from start_kernel', async () => {
     const r = await nested('window', ['--trace-from', 'start_kernel', '--max-steps', '20000', '--timeout', '90']);
     expect(r.status, r.stderr).toBe(0);
     expect(r.profile.exit.reason, JSON.stringify(r.profile.exit)).toBe('max-steps');
