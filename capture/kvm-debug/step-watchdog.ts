@@ -24,9 +24,9 @@ export const MAX_GAPS = 20;
 
 export interface StepGap {
   kind: 'lost' | 'late';
-  /** The instruction the last DEBUG exit announced (hex). */
+  /** The instruction the last DEBUG exit announced (hex): for 'lost', the first one with no trace line. */
   expected: string;
-  /** Where the guest was found instead (hex). */
+  /** Where the guest was found instead (hex): the next trace line's address, or RIP at the exit that showed it. */
   found: string;
   /** Steps recorded before the gap. */
   at_step: number;
@@ -63,8 +63,13 @@ export class StepWatchdog {
   /** The instruction the last DEBUG exit announced (about to run); expHi < 0: none yet. */
   private expHi = -1;
   private expLo = 0;
-  /** Set by an exit between two DEBUG exits: what ran is known without looking at the instruction. */
-  private last: 'emulated' | 'io' | null = null;
+  /**
+   * Set by an exit between two DEBUG exits: what ran is known without looking at the instruction.
+   * 'io': an IN/OUT exit with RIP at the instruction (KVM completes it on the next KVM_RUN);
+   * 'io-done': an IN/OUT exit with RIP already past it (the software-backed KVM of docs/kvm-facts.md),
+   * after which the next DEBUG exit must announce exactly that RIP.
+   */
+  private last: 'emulated' | 'io' | 'io-done' | null = null;
   private readonly cache = new Map<number, { hi: number; cls: InsnClass }>();
 
   /**
@@ -105,6 +110,12 @@ export class StepWatchdog {
       return 'rearm';
     }
     if (prevHi < 0) return 'ok';
+    if (last === 'io-done') {
+      if (hi === prevHi && lo === prevLo) return 'ok';
+      // The instruction after the IN/OUT ran without a DEBUG exit: one step with no trace line.
+      this.gap('lost', toBig(prevHi, prevLo), toBig(hi, lo), steps);
+      return 'rearm';
+    }
     const ran = last ?? this.classOf(prevHi, prevLo);
     if (ran === 'emulated') {
       this.counts.rearm_emulated++;
@@ -135,11 +146,13 @@ export class StepWatchdog {
     let action: StepAction = 'ok';
     if (this.expHi >= 0) {
       const expected = toBig(this.expHi, this.expLo);
-      if (kind === 'other' && this.last === 'io' && rip > expected && rip <= expected + BigInt(MAX_INSN_BYTES)) {
-        // The pending IN/OUT was completed by this KVM_RUN before it returned: one instruction on, none lost.
+      const oneOn = rip > expected && rip <= expected + BigInt(MAX_INSN_BYTES);
+      if (oneOn && ((kind === 'other' && this.last === 'io') || kind === 'io')) {
+        // The IN/OUT has completed (a probe's KVM_RUN completed the pending one; or this KVM reports an
+        // I/O exit with RIP already past it): one instruction on, none lost so far.
         this.expHi = Number(rip >> 32n);
         this.expLo = Number(rip & 0xffffffffn);
-        this.last = null;
+        this.last = kind === 'io' ? 'io-done' : null;
         return 'ok';
       }
       if (rip !== expected) {
@@ -166,7 +179,10 @@ export function stepFallbackSummary(c: StepWatchdogCounts): string | null {
   if (c.rearm_always) parts.push(`single-step re-armed after every step (--step-rearm always): ${c.rearm_always}`);
   if (c.rearm_emulated) parts.push(`re-armed after ${c.rearm_emulated} instructions KVM may emulate`);
   if (c.rearm_tf_clear) parts.push(`re-armed after ${c.rearm_tf_clear} instructions that load RFLAGS`);
-  if (c.lost) parts.push(`${c.lost} DEBUG exits missing: steps LOST before ${c.gaps.filter((g) => g.kind === 'lost').slice(0, 3).map((g) => g.found).join(', ')} (re-armed)`);
+  if (c.lost) {
+    const at = [...new Set(c.gaps.filter((g) => g.kind === 'lost').map((g) => g.expected))].slice(0, 3);
+    parts.push(`${c.lost} DEBUG exits missing: steps LOST (no trace line) from ${at.join(', ')}${c.lost > at.length ? ', ...' : ''} (re-armed; gaps in profile.json step_watchdog)`);
+  }
   if (c.late) parts.push(`${c.late} DEBUG exits more than one instruction on (late, or an interrupt/exception)`);
   return parts.length ? parts.join('; ') : null;
 }
