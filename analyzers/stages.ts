@@ -8,12 +8,20 @@
  *   4210337.1 BOOT_TIME:ready:2412000000
  */
 import type { ConsoleMessage, ConsoleVisitor } from './console-lines.js';
-import { FREEING_INITMEM } from './initcalls.js';
+import { FREEING_INITMEM, RUN_INIT } from './initcalls.js';
+
+/**
+ * A span's begin or end: a regex on the message text, or one of the console's landmarks:
+ *   'kernel'   the kernel's first line (see isKernel below);
+ *   'banner'   the kernel's own `Linux version` banner (not userspace's `cat /proc/version`);
+ *   'firmware' the first line before the kernel's first line (SeaBIOS, SLOF, OVMF or unknown firmware).
+ */
+export type StagePattern = RegExp | 'kernel' | 'banner' | 'firmware';
 
 export interface StageDef {
   name: string;
-  begin: RegExp | 'kernel';
-  end: RegExp | 'kernel';
+  begin: StagePattern;
+  end: StagePattern;
 }
 
 export interface StageRow {
@@ -31,26 +39,47 @@ export interface MissingStage {
 }
 
 const POWER_OFF = /reboot: |Power down|System halted/;
+/** The end of kernel init, every wording (analyzers/initcalls.ts): "Freeing unused kernel ... memory" or "Run /init". */
+const KERNEL_INIT_END = new RegExp(`${FREEING_INITMEM.source}|${RUN_INIT.source}`);
+/** Firmware that prints on the serial console, and how to know it. */
+const FIRMWARE: [RegExp, string][] = [
+  [/SeaBIOS \(version ([^)]*)\)/, 'SeaBIOS'],
+  [/\bSLOF\b/, 'SLOF'],
+  [/BdsDxe:|UEFI firmware|EDK II|OVMF/, 'OVMF'],
+  [/OpenSBI (v\S+)/, 'OpenSBI'],
+  [/U-Boot (\d{4}\.\d\d\S*)/, 'U-Boot'],
+];
 
 /**
  * The built-in table. 'kernel' means the first line the kernel printed: one with a dmesg stamp, or the
  * real-mode setup / decompressor / banner lines that come before printk has a clock.
  */
 export const BUILTIN_STAGES: readonly StageDef[] = [
-  { name: 'firmware', begin: /SeaBIOS \(version /, end: 'kernel' },
-  { name: 'kernel', begin: 'kernel', end: FREEING_INITMEM },
+  { name: 'firmware', begin: 'firmware', end: 'kernel' },
+  { name: 'kernel', begin: 'kernel', end: KERNEL_INIT_END },
   // Real-mode setup and decompression, up to start_kernel's banner (shown with earlyprintk or under SeaBIOS).
-  { name: 'kernel:entry', begin: /Probing EDD|Decompressing Linux/, end: /Linux version / },
-  { name: 'kernel:initcalls-before-userspace', begin: /^calling {1,2}\S/, end: FREEING_INITMEM },
-  { name: 'userspace', begin: /Run \S+ as init process|^\/init\b/, end: POWER_OFF },
+  { name: 'kernel:entry', begin: /Probing EDD|Decompressing Linux/, end: 'banner' },
+  { name: 'kernel:initcalls-before-userspace', begin: /^(?:calling {1,2}\S|Calling initcall 0x)/, end: KERNEL_INIT_END },
+  // With `quiet` the kernel's "Run /init" is hidden: the appliance's first marker says userspace runs.
+  { name: 'userspace', begin: /Run \S+ as init process|^\/init\b|^BOOT_TIME:init_entry:/, end: POWER_OFF },
 ];
 
 /** What a built-in or user pattern looks like in a note. */
-export function describePattern(p: RegExp | 'kernel'): string {
-  return p === 'kernel' ? 'the first kernel line' : `/${p.source}/`;
+export function describePattern(p: StagePattern): string {
+  if (p === 'kernel') return 'the first kernel line';
+  if (p === 'banner') return "the kernel's banner (Linux version, stamped or before userspace)";
+  if (p === 'firmware') return "a firmware line before the kernel's first line (needs host stamps)";
+  return `/${p.source}/`;
 }
 
-const KERNEL_BEFORE_PRINTK = /Linux version |Probing EDD|Decompressing Linux/;
+const KERNEL_BEFORE_PRINTK = /Linux version \d|Probing EDD|Decompressing Linux/;
+const BANNER = /Linux version \d/;
+/** Userspace has started once one of these is seen: the kernel's own lines can no longer be unstamped. */
+const USERSPACE_STARTED = /^Run \S+ as init process|^\/init\b|BOOT_TIME:/;
+/** The host's own tools writing into the same log (QEMU's warnings before the guest starts): not firmware. */
+const HOST_TOOL = /^qemu-(?:system-)?\S+: /;
+/** A kernel stamp this far (us) behind the latest one is a replay (userspace ran `dmesg`), not the kernel speaking. */
+const REPLAY_US = 1_000_000;
 const BOOT_TIME = /BOOT_TIME:([^:\s]+)/g;
 
 /**
@@ -90,6 +119,8 @@ interface Tracker {
   state: 'waiting' | 'open' | 'done';
   start: number;
   end: number;
+  startLine: number;
+  endLine: number;
 }
 
 export class Stages implements ConsoleVisitor {
@@ -97,29 +128,69 @@ export class Stages implements ConsoleVisitor {
   private readonly bootTime: { name: string; start: number; end: number | null }[] = [];
   private bootTimeOpen: { name: string; start: number; end: number | null } | null = null;
   private readonly bootTimeSeen = new Set<string>();
+  /** The latest time seen: the boot span ends there (not at the last line: host stamps may go backwards). */
   private lastTime: number | null = null;
+  private hostClock = false;
+  private kernelSeen = false;
+  private userspaceStarted = false;
+  private maxKernelUs = -Infinity;
+  private kernelLines = 0;
+  private firmware: string | null = null;
+  private firstUntimedFirmware: string | null = null;
 
   /** @param extra user stages; one with a built-in's name replaces it. */
   constructor(extra: readonly StageDef[] = []) {
     const names = new Set(extra.map((d) => d.name));
     const defs = [...BUILTIN_STAGES.filter((d) => !names.has(d.name)), ...extra];
-    this.trackers = defs.map((def) => ({ def, state: 'waiting', start: 0, end: 0 }));
+    this.trackers = defs.map((def) => ({ def, state: 'waiting', start: 0, end: 0, startLine: 0, endLine: 0 }));
   }
 
   message(m: ConsoleMessage): void {
-    const t = m.hostUs ?? m.kernelUs;
-    if (t === null) return; // a line without any clock cannot place a span
-    this.lastTime = t;
     const text = m.text;
-    const isKernel = m.kernelUs !== null || KERNEL_BEFORE_PRINTK.test(text);
-    const matches = (p: RegExp | 'kernel'): boolean => (p === 'kernel' ? isKernel : p.test(text));
+    // One clock per file: host stamps once any line has one (never mixed with kernel stamps), else printk's.
+    if (m.hostUs !== null) this.hostClock = true;
+    const t = this.hostClock ? m.hostUs : m.kernelUs;
+    // The kernel's own line: stamped and not a replay, or (before printk has a clock, or with printk time
+    // off) a setup/decompressor/banner line before userspace started.
+    let isKernel: boolean;
+    if (m.kernelUs !== null) {
+      isKernel = m.kernelUs > this.maxKernelUs - REPLAY_US;
+      if (isKernel) this.maxKernelUs = Math.max(this.maxKernelUs, m.kernelUs);
+    } else isKernel = !this.userspaceStarted && KERNEL_BEFORE_PRINTK.test(text);
+    if (USERSPACE_STARTED.test(text)) this.userspaceStarted = true;
+    // Where the kernel starts: its lines before userspace. After it (a `quiet` boot shows only late warnings and
+    // the power-off) a kernel line says nothing about when the kernel began.
+    const kernelStart = isKernel && !this.userspaceStarted;
+    if (kernelStart) this.kernelLines++;
+    const isFirmware = !this.kernelSeen && !isKernel && !this.userspaceStarted && text.trim() !== '' && !HOST_TOOL.test(text);
+    if (isFirmware && this.firmware === null) {
+      for (const [re, name] of FIRMWARE) {
+        const f = re.exec(text);
+        if (f) this.firmware ??= f[1] ? `${name} ${f[1]}` : name;
+      }
+    }
+    if (kernelStart) this.kernelSeen = true;
+    if (t === null) {
+      // A line without the file's clock cannot place a span.
+      if (isFirmware && this.firstUntimedFirmware === null) this.firstUntimedFirmware = text.trim().slice(0, 40);
+      return;
+    }
+    if (this.lastTime === null && !this.hostClock && kernelStart) {
+      // printk's clock starts with the kernel: on the kernel clock the kernel stage begins at 0.
+      for (const tr of this.trackers) if (tr.def.begin === 'kernel' && tr.state === 'waiting') Object.assign(tr, { state: 'open', start: 0, startLine: m.lineNo });
+    }
+    this.lastTime = Math.max(this.lastTime ?? 0, t);
+    const matches = (p: StagePattern): boolean =>
+      p === 'kernel' ? kernelStart : p === 'banner' ? kernelStart && BANNER.test(text) : p === 'firmware' ? isFirmware : p.test(text);
     for (const tr of this.trackers) {
       if (tr.state === 'open' && matches(tr.def.end)) {
         tr.state = 'done';
         tr.end = t;
+        tr.endLine = m.lineNo;
       } else if (tr.state === 'waiting' && matches(tr.def.begin)) {
         tr.state = 'open';
         tr.start = t;
+        tr.startLine = m.lineNo;
       }
     }
     if (text.includes('BOOT_TIME:')) {
@@ -138,17 +209,30 @@ export class Stages implements ConsoleVisitor {
     }
   }
 
-  result(): { rows: StageRow[]; missing: MissingStage[] } {
+  /**
+   * The spans, and what could not be placed with why. `notes` name the firmware and anything uncertain.
+   * A span never has a negative duration (host stamps going backwards put it in `missing`), no percent is
+   * above 100 (the boot span runs to the latest time seen).
+   */
+  result(): { rows: StageRow[]; missing: MissingStage[]; notes: string[] } {
     const spans: { name: string; start: number; end: number }[] = [];
     const missing: MissingStage[] = [];
+    const notes: string[] = [];
+    const hint = this.kernelLines === 0 ? ' (no kernel line before userspace on this console: booted with `quiet`?)' : '';
     if (this.lastTime !== null) spans.push({ name: 'boot', start: 0, end: this.lastTime });
     for (const tr of this.trackers) {
-      if (tr.state === 'done') spans.push({ name: tr.def.name, start: tr.start, end: tr.end });
-      else if (tr.state === 'waiting') missing.push({ name: tr.def.name, reason: `no line matches ${describePattern(tr.def.begin)}` });
-      else missing.push({ name: tr.def.name, reason: `no line after its begin matches ${describePattern(tr.def.end)}` });
+      if (tr.state === 'done' && tr.end < tr.start) {
+        missing.push({ name: tr.def.name, reason: `ends before it begins (line ${tr.endLine} is stamped earlier than line ${tr.startLine}: host stamps go backwards)` });
+      } else if (tr.state === 'done') spans.push({ name: tr.def.name, start: tr.start, end: tr.end });
+      else if (tr.state === 'waiting') {
+        const untimed = tr.def.begin === 'firmware' && this.firstUntimedFirmware !== null ? ` with a time (firmware lines such as ${JSON.stringify(this.firstUntimedFirmware)} have no host stamp)` : '';
+        missing.push({ name: tr.def.name, reason: `no line matches ${describePattern(tr.def.begin)}${untimed}${hint}` });
+      } else missing.push({ name: tr.def.name, reason: `no line after its begin matches ${describePattern(tr.def.end)}${hint}` });
+      if (tr.def.begin === 'firmware' && (tr.state !== 'waiting' || this.firmware !== null || this.firstUntimedFirmware !== null)) notes.push(`firmware: ${this.firmware ?? 'unknown firmware'}`);
     }
     for (const b of this.bootTime) {
-      if (b.end !== null) spans.push({ name: b.name, start: b.start, end: b.end });
+      if (b.end !== null && b.end >= b.start) spans.push({ name: b.name, start: b.start, end: b.end });
+      else if (b.end !== null) missing.push({ name: b.name, reason: 'ends before it begins (host stamps go backwards)' });
       else missing.push({ name: b.name, reason: 'no later BOOT_TIME marker or power-off line' });
     }
     const total = this.lastTime ?? 0;
@@ -161,7 +245,7 @@ export class Stages implements ConsoleVisitor {
         end_us: round(s.end),
       }))
       .sort((a, b) => a.start_us - b.start_us || b.duration_us - a.duration_us || a.name.localeCompare(b.name));
-    return { rows, missing };
+    return { rows, missing, notes };
   }
 }
 

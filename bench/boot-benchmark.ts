@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { findExecutable } from '../capture/engines/qemu.js';
+import { findExecutable } from '../capture/engines/qemu/qemu.js';
 import type { ConfigurationResult } from '../src/commands/benchmark.js';
 
 const RUNS = 3;

@@ -16,9 +16,9 @@ import { bootMsrs } from '../capture/boot/msrs.js';
 import { demoGuestPath, repoRoot } from '../capture/guest/build.js';
 import { encodeRegs, MSR_ENTRY_SIZE, MSRS_HEADER, CPUID2_HEADER, CPUID_ENTRY_SIZE } from '../capture/kvm/structs.js';
 import { DEFAULT_CMDLINE, MIB } from '../capture/layout.js';
-import { buildVm } from '../capture/vm.js';
-import { capture, type CaptureOptions } from '../capture/capture.js';
-import type { Profile } from '../capture/profile.js';
+import { buildVm } from '../capture/engines/kvm/vm.js';
+import { capture, type CaptureOptions } from '../capture/engines/kvm/capture.js';
+import type { Profile } from '../capture/output/profile.js';
 import { cacheDir } from '../src/cache.js';
 import { median, runWhenMain } from './measure.js';
 
@@ -63,7 +63,7 @@ export function dumpState(dir: string, kernel: string): void {
 
 /** One capture, in this process through capture() (the engine behind `boot-trace capture`). */
 async function captureRun(o: CaptureOptions, out: string): Promise<Profile> {
-  const r = await capture({ ...o, out, progress: false });
+  const r = await capture({ ...o, outDir: out, progress: false });
   if (r.profile.exit.reason !== 'reset' && o.guest === 'demo') throw new Error(`demo guest ended with ${r.profile.exit.reason}`);
   return r.profile;
 }
@@ -117,12 +117,12 @@ export async function run(): Promise<string> {
       },
       async () => {
         const p = await captureRun({ guest: 'demo', mode: 'step' }, join(work, `step-host-${tsRates.length}`));
-        tsRates.push(p.steps_per_second);
-        tsSteps = p.steps;
+        tsRates.push(p.step!.steps_per_second);
+        tsSteps = p.step!.steps;
       },
       async () => {
         const p = await captureRun({ guest: 'demo', mode: 'step', clock: 'steps' }, join(work, `step-steps-${tsStepsRates.length}`));
-        tsStepsRates.push(p.steps_per_second);
+        tsStepsRates.push(p.step!.steps_per_second);
       },
     ];
     for (let i = 0; i < RUNS; i++) {
@@ -131,14 +131,14 @@ export async function run(): Promise<string> {
     const setupDemo: number[] = [];
     for (let i = 0; i < SETUP_RUNS; i++) {
       const p = await captureRun({ guest: 'demo' }, join(work, `run-${i}`));
-      setupDemo.push(p.phases.total! - p.phases.boot_wait!);
+      setupDemo.push(p.phases_us.total! - p.phases_us.boot_wait!);
     }
     const bz = findBzImage();
     const setupBz: number[] = [];
     if (bz) {
       for (let i = 0; i < SETUP_RUNS; i++) {
-        const p = await captureRun({ kernel: bz, timeout: 1 }, join(work, `bz-${i}`));
-        setupBz.push(p.phases.total! - p.phases.boot_wait!);
+        const p = await captureRun({ kernel: bz, timeoutS: 1 }, join(work, `bz-${i}`));
+        setupBz.push(p.phases_us.total! - p.phases_us.boot_wait!);
       }
     }
     const ms = (us: number): string => (us / 1000).toFixed(1);

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { ConsoleParser } from '../analyzers/console-lines.js';
 import { UartCost, type UartRow } from '../analyzers/uart.js';
 import { buildAppliance } from '../capture/appliance/appliance.js';
-import { capture } from '../capture/capture.js';
-import { captureWithQemu, findExecutable } from '../capture/engines/qemu.js';
+import { capture } from '../capture/engines/kvm/capture.js';
+import { captureWithQemu, findExecutable } from '../capture/engines/qemu/qemu.js';
 import { findKernel } from '../capture/kernel/discover.js';
 
 const RUNS = 3;
@@ -42,7 +42,7 @@ function uartOf(file: string): { lines: number; chars: number; row: UartRow | nu
 /** The KVM engine's console on this machine: the demo guest (a real kernel prints ~4 lines in 40 s here). */
 async function kvmSection(dir: string): Promise<string[]> {
   if (!existsSync('/dev/kvm')) return ['KVM engine: not measured (no /dev/kvm).'];
-  const r = await capture({ guest: 'demo', out: dir, timeout: 60, progress: false });
+  const r = await capture({ guest: 'demo', outDir: dir, timeoutS: 60, progress: false });
   const u = uartOf(r.consoleFile);
   const fit = u.row ? `${u.row.us_per_char.toFixed(2)} us/char [95% CI ${u.row.ci95_low.toFixed(2)}, ${u.row.ci95_high.toFixed(2)}]` : 'no fit';
   return [

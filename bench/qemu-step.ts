@@ -14,9 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildAppliance } from '../capture/appliance/appliance.js';
-import { GdbRemote } from '../capture/engines/gdb-remote.js';
-import { findExecutable } from '../capture/engines/qemu.js';
-import { stepWithQemu } from '../capture/engines/qemu-step.js';
+import { GdbRemote } from '../capture/engines/qemu/gdb-remote.js';
+import { findExecutable } from '../capture/engines/qemu/qemu.js';
+import { stepWithQemu } from '../capture/engines/qemu/qemu-step.js';
 import { findKernel } from '../capture/kernel/discover.js';
 import { kernelSymbolTable } from '../capture/kernel/symbols.js';
 import { median, runWhenMain } from './measure.js';
@@ -100,7 +100,7 @@ export async function run(): Promise<string> {
         traceFrom: 'start_kernel', maxSteps: STEPS, symbols, clock: 'host',
       });
       if (r.profile.exit.reason !== 'max-steps') throw new Error(`QEMU step run ended with ${r.profile.exit.reason}: ${r.profile.exit.detail}`);
-      rates.push(r.profile.steps_per_second);
+      rates.push(r.profile.step!.steps_per_second);
       const k = kvmDemo(work); // interleaved, so load from other processes hits both alike
       if (typeof k === 'string') kvmNote = k;
       else {

@@ -3,16 +3,20 @@
  * engine probe (probe/kvm-probe.ts) says KVM can run what a stock kernel executes, else the QEMU engine,
  * and says why in one stderr line:
  *   boot-trace: /dev/kvm cannot run this kernel here (emulation failure at cmpxchg16b); using QEMU (TCG)
- * The demo guest needs only a working /dev/kvm (it avoids those instructions), and QEMU cannot boot it
- * (a 64-bit ELF without a PVH note), so 'auto' with --guest demo means KVM.
+ * The demo guest needs only a working /dev/kvm (it avoids those instructions), so 'auto' with --guest demo
+ * means KVM; --engine qemu boots it too, through its PVH note (samples/guest/head.S).
  *
  * chooseEngine is pure over the facts it is given (tests pass them in); gatherFacts() asks the machine.
  */
 import { closeSync, openSync } from 'node:fs';
 import { messageOf, UserError } from '../src/errors.js';
-import { findExecutable } from './engines/qemu.js';
-import { chooseAccel, QEMU_BINARY } from './engines/qemu-args.js';
+import { findExecutable } from './engines/qemu/qemu-common.js';
+import { chooseAccel, QEMU_BINARY } from './engines/qemu/qemu-args.js';
 import { probeKvm, type ProbeVerdict } from './probe/kvm-probe.js';
+import type { CaptureMode } from './output/profile.js';
+
+/** The modes the KVM engine does (capture/engines/kvm/capture.ts kvmEngine; not imported, to keep this pure and light). */
+const KVM_MODES: readonly CaptureMode[] = ['run', 'step'];
 
 export type EngineAsked = 'kvm' | 'qemu' | 'auto';
 export type Engine = 'kvm' | 'qemu';
@@ -40,10 +44,18 @@ export interface EngineChoice {
  * `kernel`: what is booted: the demo guest, an ELF (vmlinux or a test guest), or a bzImage. QEMU's -kernel
  * boots only the bzImage (a 64-bit ELF without a PVH note is refused), so the first two always mean KVM.
  */
-export function chooseEngine(asked: EngineAsked, kernel: 'demo' | 'elf' | 'bzimage', f: EngineFacts): EngineChoice {
+export function chooseEngine(asked: EngineAsked, kernel: 'demo' | 'elf' | 'bzimage', f: EngineFacts, mode: CaptureMode = 'run'): EngineChoice {
   const kvmDevice = process.env.BOOT_TRACE_KVM_DEVICE ?? '/dev/kvm';
+  // A mode only QEMU does (trace): auto means QEMU, whatever KVM could do.
+  if (asked === 'auto' && kernel === 'bzimage' && !KVM_MODES.includes(mode)) {
+    if (!f.qemuInstalled) throw new UserError(`--mode ${mode} needs QEMU: ${QEMU_BINARY} not found: apt-get install qemu-system-x86`);
+    return { engine: 'qemu', reason: `--mode ${mode}: only the QEMU engine does it` };
+  }
   if (kernel === 'demo') {
-    if (asked === 'qemu') throw new UserError('--guest demo runs only under the KVM engine (QEMU cannot boot its 64-bit ELF); drop --engine qemu');
+    if (asked === 'qemu') {
+      if (!f.qemuInstalled) throw new UserError(`--engine qemu: ${QEMU_BINARY} not found: apt-get install qemu-system-x86`);
+      return { engine: 'qemu', reason: '--engine qemu (the demo guest boots through its PVH note)' };
+    }
     return { engine: 'kvm', reason: asked === 'kvm' ? '--engine kvm' : 'the demo guest needs only a working /dev/kvm' };
   }
   if (kernel === 'elf') {

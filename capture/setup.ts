@@ -8,10 +8,10 @@
  *            QEMU always boots the bzImage (its -kernel takes no 64-bit ELF).
  *   symbols  --system-map, else the kernel's own kallsyms (kernel/symbols.ts, cached as a System.map)
  *   initrd   --initrd, else the appliance (appliance/appliance.ts; --workload replaces its workload)
- *   cmdline  --cmdline, else the engine's default (KVM: layout.ts; QEMU: QEMU_DEFAULT_CMDLINE)
- * The `setup` record says where each came from and what it cost; it goes into profile.json.
+ *   cmdline  --cmdline, else the engine's default (registry.ts defaultCmdline); --append adds to either
+ * The `setup` record says where each came from and what it cost (microseconds); it goes into profile.json.
  */
-import { accessSync, constants, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cacheDir } from '../src/cache.js';
 import { messageOf, UserError } from '../src/errors.js';
@@ -23,15 +23,8 @@ import { demoGuestPath } from './guest/build.js';
 import { decompressKernel, readKernelFile, sha256Hex } from './kernel/decompress.js';
 import { findKernel, type KernelSource } from './kernel/discover.js';
 import { kernelSystemMap } from './kernel/symbols.js';
-import { DEFAULT_CMDLINE } from './layout.js';
-
-/**
- * The QEMU engine's default command line: console on COM1, reset by triple fault and at once on panic
- * (with -no-reboot either ends QEMU), fixed addresses so kallsyms names what a step trace sees. QEMU has
- * ACPI, PCI and a keyboard controller, so none of the KVM default's acpi=off/pci=off are needed, and the
- * appliance's `poweroff -f` powers off through ACPI.
- */
-export const QEMU_DEFAULT_CMDLINE = 'console=ttyS0 reboot=t panic=-1 nokaslr';
+import { defaultCmdline } from './engines/registry.js';
+import type { CaptureMode, CaptureSetup } from './output/profile.js';
 
 export type DecompressMode = 'host' | 'guest';
 
@@ -46,7 +39,9 @@ export interface SetupOptions {
   workload?: string;
   systemMap?: string;
   cmdline?: string;
-  mode?: 'run' | 'step';
+  /** Words added to the command line (--cmdline's, or the engine's default). */
+  append?: string;
+  mode?: CaptureMode;
   /** Progress lines (default: stderr). */
   log?: (line: string) => void;
   /** Facts for the engine choice (tests); default: this machine's. */
@@ -65,23 +60,14 @@ export interface PreparedCapture {
   setup: CaptureSetup;
 }
 
-export interface CaptureSetup {
-  engine: { asked: EngineAsked; chosen: Engine; reason: string; probe_ms: number | null; probe_cached: boolean | null };
-  kernel: { path: string; source: KernelSource | 'demo' };
-  decompress: { mode: DecompressMode | 'none'; format: string | null; ms: number; cached: boolean; booted: string };
-  initrd: { path: string | null; source: 'argument' | 'appliance' | 'none'; workload: string | null };
-  symbols: { source: 'system-map' | 'kallsyms' | 'elf-symtab' | 'none'; file: string | null; count: number | null; ms: number };
-  cmdline_source: 'argument' | 'default';
-  /** Host milliseconds spent here, per step (kernel discovery, decompression, symbols, appliance, probe). */
-  setup_ms: Record<string, number>;
-}
+export type { CaptureSetup } from './output/profile.js';
 
 function timedMs<T>(into: Record<string, number>, name: string, fn: () => T): T {
   const t = performance.now();
   try {
     return fn();
   } finally {
-    into[name] = Math.round((performance.now() - t) * 10) / 10;
+    into[name] = Math.round((performance.now() - t) * 1000);
   }
 }
 
@@ -90,14 +76,17 @@ async function timedMsAsync<T>(into: Record<string, number>, name: string, fn: (
   try {
     return await fn();
   } finally {
-    into[name] = Math.round((performance.now() - t) * 10) / 10;
+    into[name] = Math.round((performance.now() - t) * 1000);
   }
 }
 
 export async function prepareCapture(o: SetupOptions): Promise<PreparedCapture> {
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const asked = o.engine ?? 'auto';
-  const ms: Record<string, number> = {};
+  const ms: Record<string, number> = {}; // microseconds per step
+  const mode = o.mode ?? 'run';
+  const withAppend = (c: string): string => (o.append ? `${c} ${o.append}`.trim() : c);
+  const cmdlineSource = o.cmdline !== undefined ? 'argument' : o.append ? 'default+append' : 'default';
   if (o.kernel !== undefined && o.guest !== undefined) throw new UserError('give either --kernel or --guest, not both');
   if (o.workload !== undefined && o.initrd !== undefined) throw new UserError('--workload changes the appliance; it cannot apply to --initrd FILE');
   if (o.workload !== undefined && o.guest !== undefined) throw new UserError('--workload needs a Linux kernel; the demo guest has no userspace');
@@ -105,8 +94,8 @@ export async function prepareCapture(o: SetupOptions): Promise<PreparedCapture> 
 
   // The demo guest: no discovery, no appliance, symbols from its own .symtab (in the VMM's worker).
   if (o.guest === 'demo') {
-    const choice = chooseEngine(asked, 'demo', o.facts ?? gatherFacts());
-    const cmdline = o.cmdline ?? DEFAULT_CMDLINE;
+    const choice = chooseEngine(asked, 'demo', o.facts ?? gatherFacts(), mode);
+    const cmdline = withAppend(o.cmdline ?? defaultCmdline(choice.engine));
     const path = timedMs(ms, 'demo_build', () => demoGuestPath());
     if (o.systemMap !== undefined) readable(o.systemMap, 'symbol file');
     return {
@@ -116,13 +105,13 @@ export async function prepareCapture(o: SetupOptions): Promise<PreparedCapture> 
       ...(o.initrd !== undefined ? { initrd: resolve(o.initrd) } : {}),
       ...(o.systemMap !== undefined ? { systemMap: resolve(o.systemMap) } : {}),
       setup: {
-        engine: { asked, chosen: choice.engine, reason: choice.reason, probe_ms: null, probe_cached: null },
+        engine: { asked, chosen: choice.engine, reason: choice.reason, probe_us: null, probe_cached: null },
         kernel: { path, source: 'demo' },
-        decompress: { mode: 'none', format: null, ms: 0, cached: false, booted: path },
+        decompress: { mode: 'none', format: null, duration_us: 0, cached: false, booted: path },
         initrd: { path: o.initrd ? resolve(o.initrd) : null, source: o.initrd ? 'argument' : 'none', workload: null },
-        symbols: { source: o.systemMap ? 'system-map' : 'elf-symtab', file: o.systemMap ? resolve(o.systemMap) : null, count: null, ms: 0 },
-        cmdline_source: o.cmdline !== undefined ? 'argument' : 'default',
-        setup_ms: ms,
+        symbols: { source: o.systemMap ? 'system-map' : 'elf-symtab', file: o.systemMap ? resolve(o.systemMap) : null, count: null, duration_us: 0 },
+        cmdline_source: cmdlineSource,
+        steps_us: ms,
       },
     };
   }
@@ -139,7 +128,7 @@ export async function prepareCapture(o: SetupOptions): Promise<PreparedCapture> 
   const image = loadKernelImage(buf, kernelPath); // the VMM's own check: bzImage or ELF, with the same errors
   const isElf = image.kind === 'elf';
 
-  const choice = timedMs(ms, 'engine_probe', () => chooseEngine(asked, isElf ? 'elf' : 'bzimage', o.facts ?? gatherFacts()));
+  const choice = timedMs(ms, 'engine_probe', () => chooseEngine(asked, isElf ? 'elf' : 'bzimage', o.facts ?? gatherFacts(), mode));
   if (choice.message) log(choice.message);
   const engine = choice.engine;
   if (engine === 'qemu' && o.decompress === 'host' && asked === 'qemu') {
@@ -150,29 +139,28 @@ export async function prepareCapture(o: SetupOptions): Promise<PreparedCapture> 
     asked,
     chosen: engine,
     reason: choice.reason,
-    probe_ms: choice.probe ? Math.round(choice.probe.ms * 10) / 10 : null,
+    probe_us: choice.probe ? Math.round(choice.probe.ms * 1000) : null,
     probe_cached: choice.probe ? choice.probe.cached : null,
   };
-  const cmdlineSource = o.cmdline !== undefined ? 'argument' : 'default';
-  const cmdline = o.cmdline ?? (engine === 'qemu' ? QEMU_DEFAULT_CMDLINE : DEFAULT_CMDLINE);
+  const cmdline = withAppend(o.cmdline ?? defaultCmdline(engine));
   const sha = timedMs(ms, 'hash_kernel', () => sha256Hex(buf));
 
   // Which file boots. Host decompression needs a payload this tool can decompress; asked for explicitly
   // it must work, by default a bzImage without one (a test image, bzip2/lzo) boots as it is.
-  let mode: DecompressMode = isElf ? 'host' : (o.decompress ?? (engine === 'kvm' ? 'host' : 'guest'));
-  if (!isElf && engine === 'kvm' && mode === 'host' && o.decompress === undefined) {
+  let decompressMode: DecompressMode = isElf ? 'host' : (o.decompress ?? (engine === 'kvm' ? 'host' : 'guest'));
+  if (!isElf && engine === 'kvm' && decompressMode === 'host' && o.decompress === undefined) {
     try {
       const payload = readPayload(buf, kernelPath);
       if (!SUPPORTED_FORMATS.includes(payload.format)) throw new UserError(`${payload.format}-compressed payload`);
     } catch (err) {
       if (!(err instanceof UserError)) throw err;
       log(`boot-trace: booting the bzImage as it is (no payload to decompress on the host: ${err.message})`);
-      mode = 'guest';
+      decompressMode = 'guest';
     }
   }
   let bootKernel = kernelPath;
-  const decompress: CaptureSetup['decompress'] = { mode: isElf ? 'none' : mode, format: null, ms: 0, cached: false, booted: kernelPath };
-  if (!isElf && engine === 'kvm' && mode === 'host') {
+  const decompress: CaptureSetup['decompress'] = { mode: isElf ? 'none' : decompressMode, format: null, duration_us: 0, cached: false, booted: kernelPath };
+  if (!isElf && engine === 'kvm' && decompressMode === 'host') {
     const cached = join(cacheDir('vmlinux'), `${sha}.elf`);
     if (existsSync(cached)) {
       decompress.cached = true;
@@ -180,7 +168,7 @@ export async function prepareCapture(o: SetupOptions): Promise<PreparedCapture> 
       log(`boot-trace: decompressing ${kernelPath} on the host (once per kernel; cached)`);
       const d = await timedMsAsync(ms, 'decompress', () => decompressKernel(kernelPath));
       decompress.format = d.format;
-      decompress.ms = Math.round(d.ms);
+      decompress.duration_us = Math.round(d.ms * 1000);
       decompress.cached = d.cached;
     }
     bootKernel = cached;
@@ -189,24 +177,24 @@ export async function prepareCapture(o: SetupOptions): Promise<PreparedCapture> 
 
   // Symbols: only where something will name addresses (KVM always names its exit; QEMU only in step mode).
   let systemMap: string | undefined;
-  let symbols: CaptureSetup['symbols'] = { source: 'none', file: null, count: null, ms: 0 };
+  let symbols: CaptureSetup['symbols'] = { source: 'none', file: null, count: null, duration_us: 0 };
   if (o.systemMap !== undefined) {
     readable(o.systemMap, 'symbol file');
     systemMap = resolve(o.systemMap);
-    symbols = { source: 'system-map', file: systemMap, count: null, ms: 0 };
-  } else if (engine === 'kvm' || o.mode === 'step') {
+    symbols = { source: 'system-map', file: systemMap, count: null, duration_us: 0 };
+  } else if (engine === 'kvm' || mode !== 'run') {
     const t = performance.now();
     try {
       const map = await kernelSystemMap(kernelPath);
       systemMap = map.cacheFile;
-      symbols = { source: 'kallsyms', file: map.cacheFile, count: map.count, ms: Math.round(performance.now() - t) };
+      symbols = { source: 'kallsyms', file: map.cacheFile, count: map.count, duration_us: Math.round((performance.now() - t) * 1000) };
     } catch (err) {
       // A kernel without kallsyms still boots; its trace lines are bare addresses (said in the profile).
       if (!(err instanceof UserError)) throw err;
-      if (isElf) symbols = { source: 'elf-symtab', file: null, count: null, ms: 0 }; // the VMM reads .symtab, if any
+      if (isElf) symbols = { source: 'elf-symtab', file: null, count: null, duration_us: 0 }; // the VMM reads .symtab, if any
       else log(`boot-trace: no symbols from the kernel image (${err.message}); addresses stay bare hex`);
     }
-    ms.symbols = Math.round(performance.now() - t);
+    ms.symbols = Math.round((performance.now() - t) * 1000);
   }
 
   // The initrd.
@@ -238,7 +226,7 @@ export async function prepareCapture(o: SetupOptions): Promise<PreparedCapture> 
       initrd: initrdSetup,
       symbols,
       cmdline_source: cmdlineSource,
-      setup_ms: ms,
+      steps_us: ms,
     },
   };
 }
@@ -249,13 +237,4 @@ function readable(path: string, what: string): void {
   } catch (err) {
     throw new UserError(`${path}: cannot read ${what} (${messageOf(err)})`);
   }
-}
-
-/** Add `extra` to a profile.json written by an engine (QEMU's; the KVM engine takes it as profileExtra). */
-export function annotateProfile(file: string, extra: Record<string, unknown>): Record<string, unknown> {
-  const p = { ...(JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>), ...extra };
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(p, null, 2) + '\n');
-  renameSync(tmp, file);
-  return p;
 }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { describeSample } from '../analyzers/benchmark.js';
+import { parseProfile } from '../capture/output/profile.js';
 import { parseUntil, parseVary, readRun, type ConfigurationResult } from '../src/commands/benchmark.js';
 import { kvmMissing } from './capture-helpers.js';
 import { runCli, sample, testOutput } from './helpers.js';
@@ -57,29 +58,30 @@ describe('one run read back from a real QEMU appliance console', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bt-bench-run-'));
   const text = gunzipSync(readFileSync(sample('console', 'qemu-tcg-6.1-appliance-initcall-debug.log.gz'))).toString('utf8');
   writeFileSync(join(dir, 'console.log'), text);
-  const profile = { phases: { total: 9_100_000 }, exit: { reason: 'shutdown' }, peak_rss_bytes: 200 * 1024 * 1024 };
+  // A version-1 profile (no guest_memory in it) read through the tolerant reader: memory comes from free -m.
+  const profile = parseProfile(JSON.stringify({ phases: { total: 9_100_000 }, exit: { reason: 'shutdown' }, peak_rss_bytes: 200 * 1024 * 1024 }), 'profile.json');
   // The expected stamps, found with plain regexes on the same text.
   const stampOf = (re: RegExp): number => Number(re.exec(text)![1]);
 
   it('marker:ready is the host stamp of the BOOT_TIME:ready line; memory from free -m and the profile', async () => {
-    const f = await readRun(1, { outDir: dir, profile, status: 0 }, parseUntil('marker:ready'));
+    const f = await readRun(1, { outDir: dir, profile }, parseUntil('marker:ready'));
     expect(f.ms).toBeCloseTo(stampOf(/^(\d+\.\d) BOOT_TIME:ready:/m) / 1000, 6);
     expect(f.guest_memory).toMatchObject({ total_mib: 218, used_mib: 16, free_mib: 192 });
-    expect(f.peak_rss_bytes).toBe(200 * 1024 * 1024);
+    expect(f.peak_rss_mib).toBe(200); // profile v2 gives MiB (was peak_rss_bytes)
     expect(f.exit).toBe('shutdown');
     const names = f.stages.map((s) => s.name);
     expect(names).toEqual(expect.arrayContaining(['firmware', 'kernel', 'BOOT_TIME:init_entry', 'BOOT_TIME:ready']));
   });
 
   it('regex: the first matching line; exit: the profile total', async () => {
-    const re = await readRun(1, { outDir: dir, profile, status: 0 }, parseUntil('regex:Run /init as init process'));
+    const re = await readRun(1, { outDir: dir, profile }, parseUntil('regex:Run /init as init process'));
     expect(re.ms).toBeCloseTo(stampOf(/^(\d+\.\d) \[[\s\d.]+\] Run \/init as init process/m) / 1000, 6);
-    const ex = await readRun(1, { outDir: dir, profile, status: 0 }, parseUntil('exit'));
+    const ex = await readRun(1, { outDir: dir, profile }, parseUntil('exit'));
     expect(ex.ms).toBe(9100);
   });
 
   it('a point the run never reached is a one-line error naming the console', async () => {
-    await expect(readRun(2, { outDir: dir, profile, status: 0 }, parseUntil('marker:nowhere'))).rejects.toThrow(/console\.log: run 2 never reached a BOOT_TIME:nowhere: line \(the boot ended with "shutdown"\)/);
+    await expect(readRun(2, { outDir: dir, profile }, parseUntil('marker:nowhere'))).rejects.toThrow(/console\.log: run 2 never reached a BOOT_TIME:nowhere: line \(the boot ended with "shutdown"\)/);
   });
 });
 

@@ -65,7 +65,7 @@ describeNeeds(missing, 'capture --kernel bzImage (KVM)', () => {
     expect(lines.map((l) => l.slice(l.indexOf(' ') + 1))).toEqual(['UBZ']);
     const p = JSON.parse(readFileSync(join(out, 'profile.json'), 'utf8'));
     expect(p.exit.reason).toBe('reset');
-    expect(p.phases.rootfs_load).toBeGreaterThanOrEqual(0);
+    expect(p.phases_us.rootfs_load).toBeGreaterThanOrEqual(0);
   });
 
   it('traces the entry in step mode as bare addresses (no symbols)', () => {

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { readProfile, type Profile } from '../capture/output/profile.js';
 import { demoConstants, kvmMissing } from './capture-helpers.js';
 import { cliJson, runCli, testOutput } from './helpers.js';
 import { onPath } from './preconditions.js';
@@ -14,26 +15,12 @@ import { describeNeeds } from './preconditions.js';
 
 const missing = kvmMissing();
 
-interface Profile {
-  engine: string;
-  kernel: string;
-  mode: string;
-  clock: string;
-  cmdline: string;
-  phases: Record<string, number>;
-  guest: Record<string, number>;
-  exit: { reason: string; rip: string; symbol: string };
-  steps: number;
-  steps_per_second: number;
-  peak_rss_bytes: number;
-  trace_lines: number;
-}
 
 function capture(name: string, args: string[]): { dir: string; profile: Profile; stderr: string; stdout: string } {
   const dir = testOutput('capture', name);
   const r = runCli(['capture', '--guest', 'demo', '--out', dir, '--timeout', '60', ...args], { timeoutMs: 120_000 });
   if (r.status !== 0) throw new Error(`capture ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
-  return { dir, profile: JSON.parse(readFileSync(join(dir, 'profile.json'), 'utf8')) as Profile, stderr: r.stderr, stdout: r.stdout };
+  return { dir, profile: readProfile(join(dir, 'profile.json')), stderr: r.stderr, stdout: r.stdout };
 }
 
 /** console.log text without the timestamps. */
@@ -70,15 +57,15 @@ describeNeeds(missing, 'capture --guest demo (KVM)', () => {
       const p = run.profile;
       expect(p).toMatchObject({ engine: 'kvm', mode: 'run', clock: 'host', cmdline });
       for (const k of ['kvm_open', 'vm_create', 'memory', 'kernel_load', 'rootfs_load', 'boot_params', 'vcpu_setup', 'boot_wait', 'total']) {
-        expect(p.phases[k], k).toBeGreaterThanOrEqual(0);
+        expect(p.phases_us[k], k).toBeGreaterThanOrEqual(0);
       }
-      expect(p.phases.total).toBeGreaterThanOrEqual(p.phases.boot_wait!);
-      expect(Object.keys(p.guest)).toEqual(STAGES);
-      const ns = STAGES.map((s) => p.guest[s]!);
+      expect(p.phases_us.total).toBeGreaterThanOrEqual(p.phases_us.boot_wait!);
+      expect(Object.keys(p.guest_markers_us)).toEqual(STAGES);
+      const ns = STAGES.map((s) => p.guest_markers_us[s]!);
       for (let i = 1; i < ns.length; i++) expect(ns[i]).toBeGreaterThan(ns[i - 1]!);
       expect(p.exit.reason).toBe('reset');
       expect(p.exit.symbol).toMatch(/^machine_restart \+ \d+ in section \.text$/);
-      expect(p.peak_rss_bytes).toBeGreaterThan(1e6);
+      expect(p.peak_rss_mib!).toBeGreaterThan(1); // profile v2: MiB (was peak_rss_bytes > 1e6)
       expect(run.stderr).toMatch(/^\[boot-profile\] vm_create: [\d.]+ms \([\d.]+%\)$/m);
       expect(run.stderr).toMatch(/^\[boot-profile\] exit: reset at 0xffffffff81[0-9a-f]+ \(machine_restart/m);
     });
@@ -101,8 +88,8 @@ describeNeeds(missing, 'capture --guest demo (KVM)', () => {
       expect(text).toContain('# clock: host');
       expect(text).toContain('# mode: step');
       const events = lines.filter((l) => !l.startsWith('#'));
-      expect(events.length).toBe(host.profile.steps);
-      expect(host.profile.trace_lines).toBe(host.profile.steps);
+      expect(events.length).toBe(host.profile.step!.steps);
+      expect(host.profile.step!.trace_lines).toBe(host.profile.step!.steps);
       expect(events).toContain(events.find((l) => / start_kernel in section \.text$/.test(l)));
       // Host timestamps: microseconds with one decimal, never decreasing.
       let last = -1;
@@ -151,7 +138,7 @@ describeNeeds(missing, 'capture --guest demo (KVM)', () => {
       const b = readFileSync(join(steps2.dir, 'trace.log'));
       expect(a.length).toBeGreaterThan(100_000);
       expect(a.equals(b)).toBe(true);
-      expect(steps1.profile.steps).toBe(host.profile.steps);
+      expect(steps1.profile.step!.steps).toBe(host.profile.step!.steps);
       const lines = a.toString('latin1').split('\n').filter((l) => l && !l.startsWith('#'));
       expect(lines[0]).toMatch(/^0 /);
       expect(lines[lines.length - 1]).toMatch(new RegExp(`^${lines.length - 1} `));

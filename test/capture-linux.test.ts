@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { validateProfile, type CaptureSetup, type Profile as ProfileV2 } from '../capture/output/profile.js';
 import { findKernel } from '../capture/kernel/discover.js';
 import { probeKvm } from '../capture/probe/kvm-probe.js';
 import { kvmMissing } from './capture-helpers.js';
@@ -25,22 +26,7 @@ const kvmSkip = noKvm ?? noKernel;
 // Whether this machine's /dev/kvm can run a stock kernel decides what part a must see at the end.
 const kvmRunsLinux = kvmSkip ? false : probeKvm().ok;
 
-interface Profile {
-  engine: string;
-  mode: string;
-  phases: Record<string, number>;
-  guest: Record<string, number>;
-  exit: { reason: string; rip: string | null; symbol: string | null; detail: string };
-  steps: number;
-  trace_window?: { from: string; reached_us: number | null };
-  setup: {
-    engine: { asked: string; chosen: string; reason: string };
-    kernel: { path: string; source: string };
-    decompress: { mode: string; booted: string };
-    initrd: { path: string | null; source: string; workload: string | null };
-    symbols: { source: string; file: string | null; count: number | null };
-  };
-}
+type Profile = Omit<ProfileV2, 'setup'> & { setup: CaptureSetup };
 
 function capture(name: string, args: string[], timeoutMs: number): { dir: string; profile: Profile; stderr: string; status: number | null; console: string } {
   const dir = testOutput('capture-linux', name);
@@ -48,6 +34,7 @@ function capture(name: string, args: string[], timeoutMs: number): { dir: string
   let profile: Profile;
   try {
     profile = JSON.parse(readFileSync(join(dir, 'profile.json'), 'utf8')) as Profile;
+    expect(validateProfile(profile)).toEqual([]);
   } catch {
     throw new Error(`capture ${args.join(' ')} wrote no profile.json (status ${r.status}): ${r.stderr}`);
   }
@@ -64,10 +51,10 @@ describeNeeds(kvmSkip, 'a real kernel under the KVM engine', () => {
     expect(r.profile.setup.initrd.source).toBe('appliance');
     expect(r.console).toMatch(/^\d+\.\d (\[\s*\d+\.\d+\] )?Linux version \d+\.\d+/m);
     expect(r.console).toMatch(/BIOS-e820: \[mem 0x0000000000000000-0x000000000009fbff\] usable/);
-    expect(r.profile.phases.total).toBeLessThan(180e6);
+    expect(r.profile.phases_us.total).toBeLessThan(180e6);
     if (kvmRunsLinux) {
       // Hardware KVM: the appliance boots, powers off, and the kernel resets by triple fault.
-      expect(r.profile.guest.ready).toBeGreaterThan(0);
+      expect(r.profile.guest_markers_us.ready).toBeGreaterThan(0);
       expect(r.profile.exit.reason).toBe('shutdown');
     } else {
       // This machine's software-backed KVM: an emulation failure (at the int3 self-test, ~65-160 s in,
@@ -91,8 +78,8 @@ describeNeeds(kvmSkip, 'a real kernel under the KVM engine', () => {
     const r = capture('kvm-window', ['--engine', 'kvm', '--kernel', kernel!, '--trace-from', 'start_kernel', '--max-steps', '50000', '--mode', 'step', '--timeout', '120', '--no-summary'], 150_000);
     expect(r.status).toBe(0);
     expect(r.profile.exit.reason).toBe('max-steps');
-    expect(r.profile.steps).toBe(50000);
-    expect(r.profile.trace_window!.reached_us).toBeGreaterThan(0);
+    expect(r.profile.step!.steps).toBe(50000);
+    expect(r.profile.step!.trace_from!.reached_us).toBeGreaterThan(0);
     const lines = readFileSync(join(r.dir, 'trace.log'), 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('#'));
     expect(lines.length).toBe(50000);
     expect(lines[0]).toMatch(/^\d+\.\d start_kernel in section \.init\.text$/);
@@ -122,8 +109,8 @@ describeNeeds(autoSkip, 'boot-trace capture with no arguments', () => {
     expect(r.profile.setup.engine.chosen).toBe(kvmRunsLinux ? 'kvm' : 'qemu');
     if (!kvmRunsLinux && !noKvm) expect(r.stderr).toMatch(/^boot-trace: \/dev\/kvm cannot run this kernel here \(.+\); using QEMU \((TCG|KVM)\)$/m);
     expect(r.profile.setup.initrd.source).toBe('appliance');
-    for (const stage of ['init_entry', 'mounts_done', 'init_ok', 'ready', 'workload_done']) expect(r.profile.guest[stage]).toBeGreaterThan(0);
-    expect(r.profile.guest.ready).toBeGreaterThan(r.profile.guest.init_entry!);
+    for (const stage of ['init_entry', 'mounts_done', 'init_ok', 'ready', 'workload_done']) expect(r.profile.guest_markers_us[stage]).toBeGreaterThan(0);
+    expect(r.profile.guest_markers_us.ready).toBeGreaterThan(r.profile.guest_markers_us.init_entry!);
     expect(r.profile.exit.reason).toBe('shutdown');
     // The summary at the end: markers, stages from the console, where the files are.
     expect(r.stderr).toMatch(/Guest markers \(BOOT_TIME, guest clock\)\n {2}init_entry/);
@@ -141,6 +128,6 @@ describeNeeds(autoSkip, 'boot-trace capture with no arguments', () => {
     expect(r.status).toBe(0);
     expect(r.profile.setup.initrd).toMatchObject({ source: 'appliance', workload: 'echo workload-$((6 * 7))' });
     expect(r.console).toMatch(/^\d+\.\d workload-42$/m);
-    expect(r.profile.guest.workload_done).toBeGreaterThan(r.profile.guest.ready!);
+    expect(r.profile.guest_markers_us.workload_done).toBeGreaterThan(r.profile.guest_markers_us.ready!);
   }, 130_000);
 });

@@ -28,14 +28,15 @@ describeNeeds(missing, 'trace windows on the demo guest', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.profile.mode).toBe('step');
     expect(r.profile.exit.reason).toBe('trace-until');
-    expect(r.profile.trace_window).toMatchObject({ from: 'work_medium', until: 'work_nested' });
+    expect(r.profile.step.trace_from).toMatchObject({ spec: 'work_medium' }); // profile v2: step.trace_from / step.trace_until (was trace_window)
+    expect(r.profile.step.trace_until).toBe('work_nested');
     expect(r.lines[0]).toBe('0 work_medium in section .text');
     expect(r.lines[r.lines.length - 1]).toMatch(/^\d+ work_nested in section \.text$/);
     // mov + (dec, jnz) x iterations + ret, each one line.
     const inMedium = r.lines.filter((l) => / work_medium( \+ \d+)? in section/.test(l)).length;
     expect(inMedium).toBe(2 + 2 * c.WORK_MEDIUM_ITERS!);
     expect(r.lines.some((l) => / work_small/.test(l))).toBe(false);
-    expect(r.profile.steps).toBe(r.lines.length);
+    expect(r.profile.step.steps).toBe(r.lines.length);
   });
 
   it('--trace-until marker:mounts_done stops once the guest prints that marker', () => {
@@ -45,8 +46,8 @@ describeNeeds(missing, 'trace windows on the demo guest', () => {
     expect(r.profile.exit.detail).toBe('--trace-until marker:mounts_done seen on the console');
     expect(r.lines[0]).toBe('0 work_small in section .text');
     expect(r.lines.some((l) => / work_medium/.test(l))).toBe(false);
-    expect(r.profile.guest.mounts_done).toBeGreaterThan(0);
-    expect(r.profile.guest.init_ok).toBeUndefined();
+    expect(r.profile.guest_markers_us.mounts_done).toBeGreaterThan(0);
+    expect(r.profile.guest_markers_us.init_ok).toBeUndefined();
   });
 
   it('an address works like its symbol, and a window implies step mode', () => {

@@ -15,14 +15,33 @@ function parse(text: string | Buffer, chunkSize = 1 << 16): { lines: ConsoleLine
 }
 
 describe('console lines', () => {
-  it('reads a host stamp, a dmesg stamp, or both', () => {
-    const { messages } = parse('1234.5 [    0.512345] calling  foo+0x0/0x10 @ 1\n[    2.000001] plain dmesg\n99 BOOT_TIME:ready:5\nno stamp at all\n');
+  it('reads a host stamp, a dmesg stamp, or both, when the whole file is in the `<t_us> <text>` form', () => {
+    const { messages, parser } = parse('1234.5 [    0.512345] calling  foo+0x0/0x10 @ 1\n1300 [    2.000001] dmesg after a host stamp\n99 BOOT_TIME:ready:5\n');
     expect(messages).toEqual([
       { lineNo: 1, hostUs: 1234.5, kernelUs: 512345, text: 'calling  foo+0x0/0x10 @ 1' },
-      { lineNo: 2, hostUs: null, kernelUs: 2000001, text: 'plain dmesg' },
+      { lineNo: 2, hostUs: 1300, kernelUs: 2000001, text: 'dmesg after a host stamp' },
       { lineNo: 3, hostUs: 99, kernelUs: null, text: 'BOOT_TIME:ready:5' },
+    ]);
+    expect(parser.form).toBe('host-stamped');
+  });
+
+  // Issue 12: a line that merely starts with digits is not a host timestamp unless the whole file is in that form.
+  it('takes no host stamps from a file that is not wholly in that form', () => {
+    const { messages, parser } = parse('1234.5 [    0.512345] calling  foo+0x0/0x10 @ 1\n[    2.000001] plain dmesg\n99 bottles\nno stamp at all\n');
+    expect(messages).toEqual([
+      { lineNo: 1, hostUs: null, kernelUs: 512345, text: 'calling  foo+0x0/0x10 @ 1' },
+      { lineNo: 2, hostUs: null, kernelUs: 2000001, text: 'plain dmesg' },
+      { lineNo: 3, hostUs: null, kernelUs: null, text: '99 bottles' },
       { lineNo: 4, hostUs: null, kernelUs: null, text: 'no stamp at all' },
     ]);
+    expect(parser.form).toBe('plain');
+    expect(parser.counts).toMatchObject({ hostStamped: 0, kernelStamped: 2, prefixed: 1 });
+    // A caller that wrote the file itself may say it is a console.log.
+    const lines: ConsoleLine[] = [];
+    const own = new ConsoleParser({ line: (l) => lines.push(l) }, { hostStamps: true });
+    own.push(Buffer.from('10 a\n20 b\nnot stamped\n'));
+    own.end();
+    expect(lines.map((l) => l.hostUs)).toEqual([10, 20, null]);
   });
 
   it('takes a raw-dmesg level prefix and a printk caller id off', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConsoleRecorder, parseConsoleLine } from '../capture/console.js';
+import { ConsoleRecorder, parseConsoleLine } from '../capture/output/console-log.js';
 
 function recorder() {
   const written: string[] = [];

@@ -10,8 +10,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadKernelImage } from '../capture/boot/kernel-image.js';
-import { captureWithQemu, type QemuCaptureResult } from '../capture/engines/qemu.js';
-import { stepWithQemu, type QemuStepResult } from '../capture/engines/qemu-step.js';
+import { captureWithQemu, type QemuCaptureResult } from '../capture/engines/qemu/qemu.js';
+import { stepWithQemu, type QemuStepResult } from '../capture/engines/qemu/qemu-step.js';
 import { demoGuestPath } from '../capture/guest/build.js';
 import { symbolsFromElf } from '../src/symbols/elf-symbols.js';
 import { demoConstants, kvmMissing } from './capture-helpers.js';
@@ -88,8 +88,8 @@ describeNeeds(qemuMissing(), 'the demo guest under QEMU (PVH entry)', () => {
     });
 
     it('reports the BOOT_TIME markers in order in profile.json', () => {
-      expect(Object.keys(run.profile.guest)).toEqual(STAGES);
-      const ns = STAGES.map((s) => run.profile.guest[s]!);
+      expect(Object.keys(run.profile.guest_markers_us)).toEqual(STAGES);
+      const ns = STAGES.map((s) => run.profile.guest_markers_us[s]!);
       for (let i = 1; i < ns.length; i++) expect(ns[i]).toBeGreaterThan(ns[i - 1]!);
     });
   });
@@ -127,27 +127,27 @@ describeNeeds(qemuMissing(), 'the demo guest under QEMU (PVH entry)', () => {
         work_medium: 2 * c.WORK_MEDIUM_ITERS! + 2,
         work_nested: 2 * c.WORK_NESTED_ITERS! + 4,
       };
-      const qemu = hot(q.traceFile);
-      console.info(`demo-qemu raw lines per work function: ${Object.keys(want).map((fn) => `${fn} ${qemu[fn]}`).join(', ')}; no-progress steps dropped: ${q.profile.gdbstub.no_progress_steps}`);
+      const qemu = hot(q.traceFile!);
+      console.info(`demo-qemu raw lines per work function: ${Object.keys(want).map((fn) => `${fn} ${qemu[fn]}`).join(', ')}; no-progress steps dropped: ${q.profile.qemu!.gdbstub!.no_progress_steps}`);
       for (const [fn, n] of Object.entries(want)) expect(qemu[fn], fn).toBe(n);
     });
 
     it('counts each work function as the KVM engine does (raw traces)', (ctx) => {
       if (!kvmTrace) ctx.skip(`no KVM engine to compare with: ${noKvm}`);
-      const qemu = hot(q.traceFile);
+      const qemu = hot(q.traceFile!);
       const kvm = hot(kvmTrace!);
       for (const fn of ['work_small', 'work_medium', 'work_nested']) expect(qemu[fn], fn).toBe(kvm[fn]);
     });
 
     it('names _start at its physical address through the ELF\'s physical aliases, as the KVM engine does', () => {
-      const first = events(q.traceFile).slice(0, 2);
+      const first = events(q.traceFile!).slice(0, 2);
       expect(first[0]).toBe('_start in section .text');
       expect(first.every((l) => l.startsWith('_start'))).toBe(true);
     });
 
     it('gives the KVM trace line for line, once the known differences are taken out', (ctx) => {
       if (!kvmTrace) ctx.skip(`no KVM engine to compare with: ${noKvm}`);
-      const qemu = events(q.traceFile);
+      const qemu = events(q.traceFile!);
       const kvm = events(kvmTrace!);
       // The instruction after each `out` has no KVM line (docs/kvm-facts.md, the software-backed KVM); QEMU has one per character.
       const inKvm = new Set(kvm);

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { PortBus } from '../capture/devices/bus.js';
 import { I8042 } from '../capture/devices/i8042.js';
 import { Serial8250 } from '../capture/devices/serial.js';
-import { decodeExit, handleExit, type Exit, type ExitContext } from '../capture/exits.js';
+import { decodeExit, handleExit, type Exit, type ExitContext } from '../capture/engines/kvm/exits.js';
 import * as K from '../capture/kvm/ioctls.js';
 import { RUN } from '../capture/kvm/structs.js';
 

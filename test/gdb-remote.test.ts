@@ -1,13 +1,13 @@
 /**
  * The GDB remote protocol client against a small fake stub on 127.0.0.1 written here (its framing,
- * escaping and run-length encoding are coded independently of capture/engines/gdb-remote.ts), and the
+ * escaping and run-length encoding are coded independently of capture/engines/qemu/gdb-remote.ts), and the
  * pure helpers on known packets.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   checksum, decodeRle, frame, FrameParser, GdbClosedError, GdbRemote, GdbTimeoutError, hexLe, parseStopReply, unescapeBinary, type Frame,
-} from '../capture/engines/gdb-remote.js';
+} from '../capture/engines/qemu/gdb-remote.js';
 
 describe('packet helpers', () => {
   it('checksums as the sum of the bytes mod 256', () => {

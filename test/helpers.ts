@@ -1,6 +1,6 @@
 /** Shared test helpers: paths to samples and the built CLI, and a way to run it. */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -9,8 +9,14 @@ export const CLI = join(ROOT, 'dist', 'src', 'cli.js');
 export const sample = (...parts: string[]): string => join(ROOT, 'samples', ...parts);
 
 /** A folder under test-output/ for files a test writes and a person may want to look at. */
+const emptied = new Set<string>();
+
 export function testOutput(...parts: string[]): string {
   const dir = join(ROOT, 'test-output', ...parts);
+  // Fresh once per test run (asked again, the same folder is kept): a capture refuses a non-empty --out
+  // folder (capture/output/folder.ts prepareOutDir), so one left by the previous run must go.
+  if (!emptied.has(dir)) rmSync(dir, { recursive: true, force: true });
+  emptied.add(dir);
   mkdirSync(dir, { recursive: true });
   return dir;
 }

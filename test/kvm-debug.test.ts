@@ -1,16 +1,17 @@
 /**
- * The KVM engine's stop and step logic without /dev/kvm (capture/kvm-debug/): halt probes, the
+ * The KVM engine's stop and step logic without /dev/kvm (capture/engines/kvm/debug/): halt probes, the
  * single-step watchdog and the --trace-from software trap are fed exit sequences as data, the way
  * test/exits.test.ts feeds handleExit; the page walk runs over the VMM's own boot tables and hand-built ones.
  */
 import { describe, expect, it } from 'vitest';
 import { writeIdentityPageTables } from '../capture/boot/page-tables.js';
 import { translate } from '../capture/boot/page-tables.js';
-import { HaltDetector, type HaltProbe } from '../capture/kvm-debug/halt.js';
-import { classifyInsn } from '../capture/kvm-debug/insn-class.js';
-import { translate64 } from '../capture/kvm-debug/page-walk.js';
-import { StepWatchdog, stepFallbackSummary, type RearmMode } from '../capture/kvm-debug/step-watchdog.js';
-import { SoftwareTrap, TRAP_BYTES } from '../capture/kvm-debug/sw-trap.js';
+import { HaltDetector, type HaltProbe } from '../capture/engines/kvm/debug/halt.js';
+import { classifyInsn } from '../capture/engines/kvm/debug/insn-class.js';
+import { translate64 } from '../capture/engines/kvm/debug/page-walk.js';
+import { StepWatchdog, toProfilePart, type RearmMode } from '../capture/engines/kvm/debug/step-watchdog.js';
+import { stepFallbackSummary } from '../capture/output/profile.js';
+import { SoftwareTrap, TRAP_BYTES } from '../capture/engines/kvm/debug/sw-trap.js';
 import { KVM_MP_STATE_HALTED, KVM_MP_STATE_RUNNABLE } from '../capture/kvm/ioctls.js';
 
 const IF = 0x200n;
@@ -123,7 +124,7 @@ describe('StepWatchdog (exit sequences while single-stepping)', () => {
     ]);
     expect(actions.every((a) => a === 'ok')).toBe(true);
     expect(w.counts).toMatchObject({ rearm_emulated: 0, rearm_tf_clear: 0, lost: 0, late: 0 });
-    expect(stepFallbackSummary(w.counts)).toBeNull();
+    expect(stepFallbackSummary(toProfilePart(w.counts))).toBeNull();
   });
 
   it('re-arms at the DEBUG exit after an instruction KVM emulates (mov to cr4) and after popf', () => {
@@ -136,7 +137,7 @@ describe('StepWatchdog (exit sequences while single-stepping)', () => {
     ]);
     expect(actions).toEqual(['rearm', 'rearm', 'ok']);
     expect(w.counts).toMatchObject({ rearm_emulated: 1, rearm_tf_clear: 1, lost: 0 });
-    expect(stepFallbackSummary(w.counts)).toBe('re-armed after 1 instructions KVM may emulate; re-armed after 1 instructions that load RFLAGS');
+    expect(stepFallbackSummary(toProfilePart(w.counts))).toBe('re-armed after 1 instructions KVM may emulate; re-armed after 1 instructions that load RFLAGS');
   });
 
   it('an I/O exit away from the announced instruction means steps were lost: counted with the gap, re-armed', () => {
@@ -149,7 +150,7 @@ describe('StepWatchdog (exit sequences while single-stepping)', () => {
     expect(actions).toEqual(['ok', 'rearm', 'ok']);
     expect(w.counts.lost).toBe(1);
     expect(w.counts.gaps).toEqual([{ kind: 'lost', expected: '0xffffffff81000001', found: '0xffffffff8100012d', at_step: 2 }]);
-    expect(stepFallbackSummary(w.counts)).toBe('1 DEBUG exits missing: steps LOST (no trace line) from 0xffffffff81000001 (re-armed; gaps in profile.json step_watchdog)');
+    expect(stepFallbackSummary(toProfilePart(w.counts))).toBe('1 DEBUG exits missing: steps LOST (no trace line) from 0xffffffff81000001 (re-armed; gaps in profile.json kvm.step_watchdog)');
   });
 
   it('an I/O exit with RIP already past the OUT (the software-backed KVM here): the step after it must come at that RIP', () => {

@@ -23,7 +23,7 @@ function guest(name: string, code: number[]): string {
   return f;
 }
 
-function profile(out: string): { exit: { reason: string; rip: string; detail: string }; steps: number } {
+function profile(out: string): { exit: { reason: string; rip: string; detail: string }; step: { steps: number } | null } {
   return JSON.parse(readFileSync(join(out, 'profile.json'), 'utf8'));
 }
 
@@ -77,7 +77,7 @@ describeNeeds(missing, 'capture stop conditions (KVM)', () => {
     const out = join(dir, 'max-steps');
     expect(runCli(['capture', '--kernel', guest('spin-steps', [0xeb, 0xfe]), '--mode', 'step', '--max-steps', '500', '--clock', 'steps', '--out', out]).status).toBe(0);
     const p = profile(out);
-    expect(p).toMatchObject({ steps: 500, exit: { reason: 'max-steps' } });
+    expect(p).toMatchObject({ step: { steps: 500 }, exit: { reason: 'max-steps' } }); // profile v2: step.steps
     const lines = readFileSync(join(out, 'trace.log'), 'utf8').trimEnd().split('\n').filter((l) => !l.startsWith('#'));
     expect(lines).toHaveLength(500);
     expect(lines[499]).toBe('499 200000');
@@ -95,7 +95,7 @@ describeNeeds(missing, 'capture stop conditions (KVM)', () => {
     const p = profile(out);
     expect(p.exit.reason).toBe('interrupted');
     const lines = readFileSync(join(out, 'trace.log'), 'utf8').trimEnd().split('\n').filter((l) => !l.startsWith('#'));
-    expect(lines.length).toBe(p.steps);
-    expect(p.steps).toBeGreaterThan(100);
+    expect(lines.length).toBe(p.step!.steps);
+    expect(p.step!.steps).toBeGreaterThan(100);
   }, 30_000);
 });

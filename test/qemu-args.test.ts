@@ -3,9 +3,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { chooseAccel, hardwareVirtualisation, qemuArgs } from '../capture/engines/qemu-args.js';
-import { captureWithQemu, findExecutable, QEMU_MISSING } from '../capture/engines/qemu.js';
-import { parseTimeOutput, readVmHwm } from '../capture/engines/peak-rss.js';
+import { chooseAccel, hardwareVirtualisation, qemuArgs } from '../capture/engines/qemu/qemu-args.js';
+import { captureWithQemu, findExecutable, QEMU_MISSING } from '../capture/engines/qemu/qemu.js';
+import { parseTimeOutput, readVmHwm } from '../capture/engines/qemu/peak-rss.js';
 import { qemuMissing } from './preconditions.js';
 
 describe('qemu command line', () => {
@@ -78,7 +78,8 @@ describe('qemu engine errors', () => {
     const notAKernel = join(dir, 'not-a-kernel.bin');
     writeFileSync(notAKernel, Buffer.alloc(8192, 0x5a));
     const t0 = performance.now();
-    await expect(captureWithQemu({ kernel: notAKernel, cmdline: 'console=ttyS0', memoryMiB: 64, outDir: dir, timeoutS: 30 }))
+    // The output folder is a new one beside the file: --out must be new or empty.
+    await expect(captureWithQemu({ kernel: notAKernel, cmdline: 'console=ttyS0', memoryMiB: 64, outDir: join(dir, 'out'), timeoutS: 30 }))
       .rejects.toThrow(/^qemu-system-x86_64 failed before the guest ran: .*invalid kernel header/);
     expect(performance.now() - t0).toBeLessThan(20_000);
   });

@@ -8,8 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAppliance } from '../capture/appliance/appliance.js';
-import { parseTraceFrom, qemuStepSummary, stepWithQemu, withNokaslr, type QemuStepResult } from '../capture/engines/qemu-step.js';
-import { canRepeatInPlace } from '../capture/engines/repeat-in-place.js';
+import { summaryLines } from '../capture/output/profile.js';
+import { parseTraceFrom, stepWithQemu, withNokaslr, type QemuStepResult } from '../capture/engines/qemu/qemu-step.js';
+import { canRepeatInPlace } from '../capture/engines/qemu/repeat-in-place.js';
 import { SymbolTable as Table } from '../src/symbols/symbol-table.js';
 import { findKernel } from '../capture/kernel/discover.js';
 import { kernelSymbolTable } from '../capture/kernel/symbols.js';
@@ -97,25 +98,26 @@ describeNeeds(missing, 'QEMU engine, step mode through the gdbstub, real kernel 
       kernel, initrd, cmdline: CMDLINE, memoryMiB: 512, outDir: tmp(), timeoutS: 240,
       traceFrom: 'start_kernel', maxSteps: STEPS, symbols, clock: 'steps',
     });
-    lines = body(readFileSync(run.traceFile, 'utf8'));
+    lines = body(readFileSync(run.traceFile!, 'utf8'));
   }, 400_000);
 
   it(`--trace-from start_kernel --max-steps ${STEPS}: exactly ${STEPS} lines, the first at start_kernel`, () => {
     const p = run.profile;
     expect(p.exit.reason).toBe('max-steps');
-    expect(p.steps).toBe(STEPS);
-    expect(p.trace_lines).toBe(STEPS);
+    expect(p.step!.steps).toBe(STEPS);
+    expect(p.step!.trace_lines).toBe(STEPS);
     expect(lines.length).toBe(STEPS);
     expect(lines[0]).toMatch(/^0 start_kernel in section \S+$/);
     expect(lines[0]).toBe(`0 ${symbols.describe(symbols.resolve('start_kernel')!)}`);
-    expect(p.trace_from).toMatchObject({ spec: 'start_kernel', address: symbols.resolve('start_kernel')!.toString(16) });
+    // profile v2: addresses are 0x-prefixed like exit.rip, and the breakpoint kind moved to qemu.gdbstub
+    expect(p.step!.trace_from).toMatchObject({ spec: 'start_kernel', address: '0x' + symbols.resolve('start_kernel')!.toString(16) });
     expect(p.cmdline).toMatch(/(^|\s)nokaslr(\s|$)/);
     lines.forEach((l, i) => expect(l.startsWith(`${i} `), l).toBe(true));
-    expect(p.steps_per_second).toBeGreaterThan(0);
+    expect(p.step!.steps_per_second).toBeGreaterThan(0);
     // one step packet per line after the first, and a `p` for each stop reply without rip in it
-    expect(p.gdbstub.packets_sent).toBeGreaterThanOrEqual(2 * (STEPS - 1) - p.gdbstub.stop_replies_with_rip);
+    expect(p.qemu!.gdbstub!.packets_sent).toBeGreaterThanOrEqual(2 * (STEPS - 1) - p.qemu!.gdbstub!.stop_replies_with_rip);
     expect(JSON.parse(readFileSync(run.profileFile, 'utf8'))).toEqual(p);
-    expect(qemuStepSummary(p).at(-1)).toBe(`[boot-profile] exit: max-steps at ${p.exit.rip} (${p.exit.symbol}): --max-steps ${STEPS} reached`);
+    expect(summaryLines(p).at(-1)).toBe(`[boot-profile] exit: max-steps at ${p.exit.rip} (${p.exit.symbol}): --max-steps ${STEPS} reached`);
     // The console was recorded up to the breakpoint: SeaBIOS and the kernel's real-mode setup.
     expect(p.console_lines).toBeGreaterThan(0);
   });
@@ -154,7 +156,7 @@ describeNeeds(missing, 'QEMU engine, step mode through the gdbstub, real kernel 
       kernel, initrd, cmdline: CMDLINE, memoryMiB: 512, outDir: tmp(), timeoutS: 240,
       traceFrom: 'start_kernel', maxSteps: 300, symbols, clock: 'host', after: 'run',
     });
-    const host = body(readFileSync(r.traceFile, 'utf8'));
+    const host = body(readFileSync(r.traceFile!, 'utf8'));
     expect(host.length).toBe(300);
     let prev = 0;
     for (const l of host) {
@@ -163,10 +165,10 @@ describeNeeds(missing, 'QEMU engine, step mode through the gdbstub, real kernel 
       expect(Number(m![1])).toBeGreaterThanOrEqual(prev);
       prev = Number(m![1]);
     }
-    expect(Number(host[0]!.split(' ')[0])).toBeGreaterThanOrEqual(r.profile.trace_from!.reached_us - 1);
+    expect(Number(host[0]!.split(' ')[0])).toBeGreaterThanOrEqual(r.profile.step!.trace_from!.reached_us! - 1);
     expect(r.profile.exit.reason).toBe('shutdown');
     expect(r.profile.exit.detail).toMatch(/--max-steps 300 reached; then the guest ran on/);
-    expect(Object.keys(r.profile.guest)).toContain('ready');
+    expect(Object.keys(r.profile.guest_markers_us)).toContain('ready');
   }, 300_000);
 
   it('a timeout before --trace-from is reached ends the capture with reason timeout and no steps', async () => {
@@ -177,9 +179,9 @@ describeNeeds(missing, 'QEMU engine, step mode through the gdbstub, real kernel 
     });
     expect(r.profile.exit.reason).toBe('timeout');
     expect(r.profile.exit.detail).toMatch(/before start_kernel was reached/);
-    expect(r.profile.steps).toBe(0);
-    expect(r.profile.trace_from).toBeNull();
-    expect(body(readFileSync(r.traceFile, 'utf8'))).toEqual([]);
+    expect(r.profile.step!.steps).toBe(0);
+    expect(r.profile.step!.trace_from!.reached_us).toBeNull(); // renamed field: trace_from now names the spec even when never reached
+    expect(body(readFileSync(r.traceFile!, 'utf8'))).toEqual([]);
     expect(performance.now() - t).toBeLessThan(20_000);
   }, 60_000);
 
@@ -189,9 +191,9 @@ describeNeeds(missing, 'QEMU engine, step mode through the gdbstub, real kernel 
         kernel, initrd, cmdline: CMDLINE, memoryMiB: 512, outDir: tmp(), timeoutS: 240,
         traceFrom: 'kernel_init', maxSteps: 2000, symbols, clock: 'steps', sstepFlags,
       });
-      expect(r.profile.steps).toBe(2000);
-      expect(r.profile.gdbstub.sstep_flags).toBe(sstepFlags);
-      return body(readFileSync(r.traceFile, 'utf8')).filter((l) => / (asm_common_interrupt|asm_sysvec_\w+)( |$)/.test(l)).length;
+      expect(r.profile.step!.steps).toBe(2000);
+      expect(r.profile.qemu!.gdbstub!.sstep_flags).toBe(sstepFlags);
+      return body(readFileSync(r.traceFile!, 'utf8')).filter((l) => / (asm_common_interrupt|asm_sysvec_\w+)( |$)/.test(l)).length;
     };
     // kernel_init runs with interrupts enabled, and ~1 s of stepping lets hundreds of timer ticks fall due
     expect(await handlers(1)).toBeGreaterThan(0);
@@ -212,8 +214,8 @@ describeNeeds(missing, 'QEMU engine, step mode through the gdbstub, real kernel 
       onProgress: (n) => n >= 4096 && ac.abort(),
     });
     expect(r.profile.exit.reason).toBe('interrupted');
-    expect(r.profile.steps).toBeGreaterThanOrEqual(4096);
-    expect(r.profile.steps).toBeLessThan(1_000_000);
-    expect(body(readFileSync(r.traceFile, 'utf8')).length).toBe(r.profile.steps);
+    expect(r.profile.step!.steps).toBeGreaterThanOrEqual(4096);
+    expect(r.profile.step!.steps).toBeLessThan(1_000_000);
+    expect(body(readFileSync(r.traceFile!, 'utf8')).length).toBe(r.profile.step!.steps);
   }, 300_000);
 });

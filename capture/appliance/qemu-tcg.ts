@@ -9,9 +9,9 @@
  *   r.console  // everything the kernel and its userland wrote to ttyS0, one '\n' per line
  */
 import { spawnSync } from 'node:child_process';
-import { findExecutable, QEMU_MISSING } from '../engines/qemu-common.js';
-import { qemuArgs, QEMU_BINARY } from '../engines/qemu-args.js';
-import { runQemu } from '../engines/qemu-process.js';
+import { findExecutable, QEMU_MISSING } from '../engines/qemu/qemu-common.js';
+import { qemuArgs, QEMU_BINARY } from '../engines/qemu/qemu-args.js';
+import { runQemu } from '../engines/qemu/qemu-process.js';
 import { UserError } from '../../src/errors.js';
 
 export const QEMU = QEMU_BINARY;

@@ -4,9 +4,9 @@
  * The parent kills this process if it hangs, so the loop here needs no timeout of its own.
  */
 import { messageOf } from '../../src/errors.js';
-import { decodeExit, handleExit } from '../exits.js';
+import { decodeExit, handleExit } from '../engines/kvm/exits.js';
 import { PortBus } from '../devices/bus.js';
-import { buildVm } from '../vm.js';
+import { buildVm } from '../engines/kvm/vm.js';
 import { PROBE_PORT, type ProbeRun } from './kvm-probe.js';
 
 /** Exits allowed before giving up: the probe makes about 6 port writes and nothing else. */

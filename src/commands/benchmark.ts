@@ -10,113 +10,24 @@
  *
  * Each capture goes into its own folder under --out: <out>/[<k>-<config>/]{warmup-<i>,run-<i>}.
  */
-import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Argv, CommandModule } from 'yargs';
+import type { CommandModule } from 'yargs';
 import { describeSample, isSignificantChange, meanOrNull, percentChange, roundMs, stageMeans, type StageMean } from '../../analyzers/benchmark.js';
 import type { ConsoleLine, ConsoleVisitor } from '../../analyzers/console-lines.js';
-import { GuestMemoryReader, type GuestMemory } from '../../analyzers/guest-memory.js';
+import { GuestMemoryReader } from '../../analyzers/guest-memory.js';
 import { Stages, type StageRow } from '../../analyzers/stages.js';
-import { defaultOutDir } from '../../capture/capture.js';
-import { findExecutable } from '../../capture/engines/qemu.js';
-import { DEFAULT_CMDLINE } from '../../capture/layout.js';
+import { guestMemoryOf } from '../../capture/engines/record.js';
+import { defaultOutDir, prepareOutDir, readCaptureConsole } from '../../capture/output/folder.js';
+import type { Profile, ProfileGuestMemory } from '../../capture/output/profile.js';
 import { UserError } from '../errors.js';
 import { OUTPUT_FORMATS, defaultFormat, writeRows, type Column, type OutputFormat } from '../output/write.js';
-import * as captureCommandModule from './capture.js';
-import { readConsole } from './console-input.js';
+import { captureFromArgs, captureOptions, type CaptureArgs } from './capture.js';
 
-// ---------------------------------------------------------------------------------------------------
-// Running one capture: through the capture command's runCapture when it exports one, else an adapter
-// that calls the engines directly (capture() for KVM, captureWithQemu() for QEMU).
-
-type CaptureArgs = Record<string, unknown>;
-interface CaptureOutcome {
+/** What readRun needs of one boot: its folder and its profile (a CaptureRun is one). */
+export interface CaptureOutcome {
   outDir: string;
-  profile: Record<string, unknown>;
-  status: number;
+  profile: Profile;
 }
-type RunCapture = (args: CaptureArgs) => Promise<CaptureOutcome>;
-
-const fromCaptureCommand = captureCommandModule as unknown as {
-  captureOptions?: <T>(y: Argv<T>) => Argv<T>;
-  runCapture?: RunCapture;
-};
-
-/** The capture options of our own adapter (used only while the capture command exports none). */
-function adapterOptions<T>(y: Argv<T>): Argv<T> {
-  return y
-    .option('engine', { choices: ['kvm', 'qemu', 'auto'], default: 'auto', describe: 'kvm: the TypeScript VMM; qemu: qemu-system-x86_64; auto: kvm for --guest demo, else qemu when installed' })
-    .option('kernel', { type: 'string', describe: 'kernel to boot (default: the host\'s, a cached or a downloaded Debian cloud kernel)' })
-    .option('guest', { choices: ['demo'], describe: 'boot the built-in demo guest instead' })
-    .option('initrd', { type: 'string', describe: 'initramfs (default with a real kernel: the appliance)' })
-    .option('memory', { type: 'number', describe: 'guest memory in MiB (default 256 under KVM, 512 under QEMU)' })
-    .option('cmdline', { type: 'string', describe: 'kernel command line (default: the engine\'s)' })
-    .option('timeout', { type: 'number', default: 180, describe: 'stop each boot after this many seconds' })
-    .option('accel', { choices: ['kvm', 'tcg', 'auto'], default: 'auto', describe: 'QEMU accelerator' }) as Argv<T>;
-}
-
-/** Command line for a real kernel + appliance under QEMU: power off ends the run, a panic resets. */
-const QEMU_CMDLINE = 'console=ttyS0 panic=-1 reboot=t';
-
-/** The engine the adapter runs: --engine, or for auto KVM with the demo guest, else QEMU when installed. */
-function adapterEngine(a: CaptureArgs): 'kvm' | 'qemu' {
-  const engine = (a.engine as string | undefined) ?? 'auto';
-  if (engine === 'kvm' || engine === 'qemu') return engine;
-  return a.guest !== 'demo' && findExecutable('qemu-system-x86_64') !== null ? 'qemu' : 'kvm';
-}
-
-/** What `cmdline+=` appends to when --cmdline is not given: the command line the engine would use. */
-export function defaultCmdline(a: CaptureArgs): string {
-  return adapterEngine(a) === 'qemu' ? QEMU_CMDLINE : DEFAULT_CMDLINE;
-}
-
-async function adapterRunCapture(a: CaptureArgs): Promise<CaptureOutcome> {
-  const { captureWithQemu } = await import('../../capture/engines/qemu.js');
-  const demo = a.guest === 'demo';
-  const useQemu = adapterEngine(a) === 'qemu';
-  const out = a.out as string;
-  if (!useQemu) {
-    const { capture } = await import('../../capture/capture.js');
-    const kernel = demo ? undefined : await defaultKernel(a);
-    const r = await capture({
-      ...(demo ? { guest: 'demo' as const } : { kernel: kernel! }),
-      ...(typeof a.memory === 'number' ? { memoryMiB: a.memory } : {}),
-      ...(typeof a.cmdline === 'string' ? { cmdline: a.cmdline } : {}),
-      ...(typeof a.initrd === 'string' ? { initrd: a.initrd } : {}),
-      timeout: a.timeout as number,
-      out,
-      progress: false,
-    });
-    return { outDir: r.outDir, profile: r.profile as unknown as Record<string, unknown>, status: r.failed ? 2 : 0 };
-  }
-  let kernel: string;
-  let initrd = typeof a.initrd === 'string' ? a.initrd : undefined;
-  if (demo) {
-    kernel = (await import('../../capture/guest/build.js')).demoGuestPath();
-  } else {
-    kernel = await defaultKernel(a);
-    if (initrd === undefined) initrd = await (await import('../../capture/appliance/appliance.js')).buildAppliance({ log: () => {} });
-  }
-  const r = await captureWithQemu({
-    kernel,
-    ...(initrd !== undefined ? { initrd } : {}),
-    cmdline: typeof a.cmdline === 'string' ? a.cmdline : QEMU_CMDLINE,
-    memoryMiB: typeof a.memory === 'number' ? a.memory : 512,
-    outDir: out,
-    timeoutS: a.timeout as number,
-    accel: (a.accel as 'kvm' | 'tcg' | 'auto' | undefined) ?? 'auto',
-    ...(a.signal instanceof AbortSignal ? { signal: a.signal } : {}),
-  });
-  return { outDir: r.outDir, profile: r.profile as unknown as Record<string, unknown>, status: r.failed ? 2 : 0 };
-}
-
-async function defaultKernel(a: CaptureArgs): Promise<string> {
-  const { findKernel } = await import('../../capture/kernel/discover.js');
-  return (await findKernel({ ...(typeof a.kernel === 'string' ? { kernel: a.kernel } : {}), log: () => {} })).path;
-}
-
-const runCapture: RunCapture = fromCaptureCommand.runCapture ?? adapterRunCapture;
-const captureOptions = fromCaptureCommand.captureOptions ?? adapterOptions;
 
 // ---------------------------------------------------------------------------------------------------
 // --until and --vary
@@ -139,7 +50,7 @@ export interface Configuration {
   /** As shown in the output: `cmdline+=quiet`, `kernel=vmlinuz-6.1`, or `default`. */
   label: string;
   /** Capture arguments this configuration replaces. */
-  set: { cmdline?: string; kernel?: string };
+  set: { cmdline?: string; append?: string; kernel?: string };
 }
 
 /**
@@ -149,6 +60,7 @@ export interface Configuration {
  *   'kernel=K1|K2'      kernel K1, then K2
  */
 export function parseVary(specs: readonly string[], baseCmdline: string | undefined): Configuration[] {
+  // Without --cmdline, `cmdline+=` adds to the engine's default through --append (the engine is chosen later).
   let configs: Configuration[] = [{ label: 'default', set: {} }];
   for (const spec of specs) {
     const m = /^(cmdline|kernel)(\+?=)(.*)$/s.exec(spec);
@@ -167,8 +79,9 @@ export function parseVary(specs: readonly string[], baseCmdline: string | undefi
         } else if (op === '=') set.cmdline = v;
         else {
           const base = set.cmdline ?? baseCmdline;
-          if (base === undefined && v) throw new UserError(`--vary ${JSON.stringify(spec)}: += needs a base command line: give --cmdline`);
-          set.cmdline = v ? `${base ? `${base} ` : ''}${v}` : base;
+          if (base === undefined) {
+            if (v) set.append = set.append ? `${set.append} ${v}` : v;
+          } else set.cmdline = v ? `${base ? `${base} ` : ''}${v}` : base;
         }
         const part = `${key}${op}${v === '' ? "''" : v}`;
         next.push({ label: c.label === 'default' ? part : `${c.label} ${part}`, set });
@@ -188,8 +101,8 @@ export interface RunFigures {
   /** Milliseconds to the --until point. */
   ms: number;
   exit: string;
-  peak_rss_bytes: number | null;
-  guest_memory: GuestMemory | null;
+  peak_rss_mib: number | null;
+  guest_memory: ProfileGuestMemory | null;
   stages: StageRow[];
 }
 
@@ -218,13 +131,15 @@ function describeUntil(u: Until): string {
 export async function readRun(run: number, out: CaptureOutcome, until: Until, label = `run ${run}`): Promise<RunFigures> {
   const consoleFile = join(out.outDir, 'console.log');
   const stages = new Stages();
+  // The guest's memory as the profile has it (one definition: record.ts), read here too so that a
+  // profile from before version 2 still gives it.
   const memory = new GuestMemoryReader();
   const marker = until.kind === 'marker' ? `BOOT_TIME:${until.stage}:` : '';
   const finder = new UntilFinder(until.kind === 'regex' ? (t) => until.re.test(t) : (t) => t.includes(marker));
-  await readConsole(consoleFile, allOf([stages, memory, finder]));
-  const p = out.profile as { phases?: Record<string, number>; exit?: { reason?: string }; peak_rss_bytes?: number | null };
-  const exit = p.exit?.reason ?? 'unknown';
-  const us = until.kind === 'exit' ? p.phases?.total ?? null : finder.at;
+  await readCaptureConsole(out.outDir, allOf([stages, memory, finder]));
+  const p = out.profile;
+  const exit = p.exit.reason;
+  const us = until.kind === 'exit' ? p.phases_us.total ?? null : finder.at;
   if (us === null || us === undefined) {
     throw new UserError(`${consoleFile}: ${label} never reached ${describeUntil(until)} (the boot ended with "${exit}")`);
   }
@@ -233,8 +148,8 @@ export async function readRun(run: number, out: CaptureOutcome, until: Until, la
     out: out.outDir,
     ms: us / 1000,
     exit,
-    peak_rss_bytes: typeof p.peak_rss_bytes === 'number' ? p.peak_rss_bytes : null,
-    guest_memory: memory.result(),
+    peak_rss_mib: p.peak_rss_mib,
+    guest_memory: p.guest_memory ?? guestMemoryOf(memory.result()),
     stages: stages.result().rows,
   };
 }
@@ -247,7 +162,7 @@ export interface ConfigurationResult {
   kernel: string | null;
   cmdline: string | null;
   until: string;
-  runs: { run: number; ms: number; out: string; exit: string; peak_rss_bytes: number | null; guest_memory: GuestMemory | null }[];
+  runs: { run: number; ms: number; out: string; exit: string; peak_rss_mib: number | null; guest_memory: ProfileGuestMemory | null }[];
   mean_ms: number;
   sd_ms: number | null;
   min_ms: number;
@@ -263,19 +178,19 @@ export interface ConfigurationResult {
   stages: StageMean[];
 }
 
-export function summarise(config: Configuration, untilSpec: string, runs: readonly RunFigures[], profiles: readonly Record<string, unknown>[], base: ConfigurationResult | null): ConfigurationResult {
+export function summarise(config: Configuration, untilSpec: string, runs: readonly RunFigures[], profiles: readonly Profile[], base: ConfigurationResult | null): ConfigurationResult {
   const s = describeSample(runs.map((r) => r.ms));
-  const mem = runs.map((r) => r.guest_memory).filter((m): m is GuestMemory => m !== null);
-  const rss = runs.map((r) => r.peak_rss_bytes).filter((b): b is number => b !== null);
+  const mem = runs.map((r) => r.guest_memory).filter((m): m is ProfileGuestMemory => m !== null);
+  const rss = runs.map((r) => r.peak_rss_mib).filter((b): b is number => b !== null);
   const change = base ? percentChange(base.mean_ms, s.mean) : null;
   const round1 = (v: number | null): number | null => (v === null ? null : Math.round(v * 10) / 10);
-  const first = profiles[0] as { kernel?: string; cmdline?: string } | undefined;
+  const first = profiles[0];
   return {
     config: config.label,
     kernel: first?.kernel ?? config.set.kernel ?? null,
     cmdline: first?.cmdline ?? config.set.cmdline ?? null,
     until: untilSpec,
-    runs: runs.map(({ run, ms, out, exit, peak_rss_bytes, guest_memory }) => ({ run, ms: roundMs(ms), out, exit, peak_rss_bytes, guest_memory })),
+    runs: runs.map(({ run, ms, out, exit, peak_rss_mib, guest_memory }) => ({ run, ms: roundMs(ms), out, exit, peak_rss_mib, guest_memory })),
     mean_ms: roundMs(s.mean),
     sd_ms: s.sd === null ? null : roundMs(s.sd),
     min_ms: roundMs(s.min),
@@ -285,7 +200,7 @@ export function summarise(config: Configuration, untilSpec: string, runs: readon
     significant: isSignificantChange(change),
     guest_used_mib: round1(meanOrNull(mem.map((m) => m.used_mib))),
     guest_total_mib: round1(meanOrNull(mem.map((m) => m.total_mib))),
-    peak_rss_mib: round1(meanOrNull(rss.map((b) => b / (1024 * 1024)))),
+    peak_rss_mib: round1(meanOrNull(rss)),
     stages: stageMeans(runs.map((r) => r.stages)).map((m) => ({ ...m, mean_ms: roundMs(m.mean_ms), mean_start_ms: roundMs(m.mean_start_ms) })),
   };
 }
@@ -348,14 +263,12 @@ async function writeResults(results: readonly ConfigurationResult[], format: Out
 // ---------------------------------------------------------------------------------------------------
 // The command
 
-interface Args {
+interface Args extends CaptureArgs {
   runs: number;
   warmup: number;
   until: string;
   vary: string[];
-  out?: string;
   format: OutputFormat;
-  [key: string]: unknown;
 }
 
 function slug(label: string): string {
@@ -367,6 +280,7 @@ export const benchmarkCommand: CommandModule<object, Args> = {
   describe: 'boot many times and report the time to a point (mean, SD, min, median, max), per-stage means and memory',
   builder: (y) =>
     captureOptions(y)
+      .option('summary', { hidden: true, type: 'boolean', default: false })
       .option('runs', { type: 'number', default: 10, describe: 'measured boots per configuration' })
       .option('warmup', { type: 'number', default: 3, describe: 'boots before the measured ones, not counted' })
       .option('until', { type: 'string', default: 'marker:ready', describe: 'the point timed: marker:STAGE (host time of the BOOT_TIME:STAGE line), exit (the whole capture), regex:RE (first console line matching)' })
@@ -377,11 +291,10 @@ export const benchmarkCommand: CommandModule<object, Args> = {
     if (!Number.isInteger(args.runs) || args.runs < 1) throw new UserError(`--runs ${args.runs}: give a whole number >= 1`);
     if (!Number.isInteger(args.warmup) || args.warmup < 0) throw new UserError(`--warmup ${args.warmup}: give a whole number >= 0`);
     const until = parseUntil(args.until);
-    const baseCmdline = typeof args.cmdline === 'string' ? args.cmdline : defaultCmdline(args);
-    const configs = parseVary(args.vary, baseCmdline);
+    const configs = parseVary(args.vary, args.cmdline);
     const varied = args.vary.length > 0;
     const root = args.out ? resolve(args.out) : defaultOutDir().replace(/([^/]+)$/, 'benchmark-$1');
-    mkdirSync(root, { recursive: true });
+    prepareOutDir(root, false);
     const tty = Boolean(process.stderr.isTTY);
     const total = configs.length * (args.warmup + args.runs);
     let done = 0;
@@ -393,17 +306,18 @@ export const benchmarkCommand: CommandModule<object, Args> = {
       for (const [k, config] of configs.entries()) {
         const dir = varied ? join(root, `${k + 1}-${slug(config.label)}`) : root;
         const figures: RunFigures[] = [];
-        const profiles: Record<string, unknown>[] = [];
+        const profiles: Profile[] = [];
         for (let i = 1; i <= args.warmup + args.runs; i++) {
           if (interrupt.signal.aborted) throw new UserError('benchmark interrupted', 130);
           const warm = i <= args.warmup;
           const name = warm ? `warmup-${i}` : `run-${i - args.warmup}`;
           if (tty) process.stderr.write(`\r\x1b[K${varied ? `[${k + 1}/${configs.length}] ` : ''}${warm ? `warm-up ${i}/${args.warmup}` : `run ${i - args.warmup}/${args.runs}`} (${++done}/${total})`);
-          const out = await runCapture({ ...args, ...config.set, out: join(dir, name), quiet: true, echo: false, progress: false, signal: interrupt.signal });
-          if (interrupt.signal.aborted || (out.profile.exit as { reason?: string } | undefined)?.reason === 'interrupted') {
+          const set = { ...config.set, ...(config.set.append !== undefined ? { append: args.append ? `${args.append} ${config.set.append}` : config.set.append } : {}) };
+          const out = await captureFromArgs({ ...args, ...set, out: join(dir, name), force: false, echo: false }, { log: () => {}, signal: interrupt.signal, progress: false });
+          if (interrupt.signal.aborted || out.profile.exit.reason === 'interrupted') {
             throw new UserError(`benchmark interrupted during ${config.label === 'default' ? '' : `${config.label} `}${name}; captures so far in ${root}`, 130);
           }
-          if (out.status !== 0) throw new UserError(`${out.outDir}: boot ${name} of ${config.label} failed (status ${out.status}, exit ${String((out.profile.exit as { reason?: string } | undefined)?.reason)})`);
+          if (out.status !== 0) throw new UserError(`${out.outDir}: boot ${name} of ${config.label} failed (status ${out.status}, exit ${out.profile.exit.reason}: ${out.profile.exit.detail})`);
           // Warm-ups are read too: a configuration that never reaches the point fails before the measured runs.
           const f = await readRun(i - args.warmup, out, until, warm ? `warm-up ${i}` : undefined);
           if (!warm) {

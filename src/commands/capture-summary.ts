@@ -4,68 +4,55 @@
  * the five longest initcalls when the console has initcall_debug lines, the hottest functions when a
  * trace.log exists, and where the files are. Each part is left out when its input is missing.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { HotFunctions } from '../../analyzers/hot-functions.js';
 import { Initcalls } from '../../analyzers/initcalls.js';
 import { Stages } from '../../analyzers/stages.js';
 import type { ConsoleMessage, ConsoleVisitor } from '../../analyzers/console-lines.js';
+import { CAPTURE_FILE_NAMES, CONSOLE_FILE, isCaptureDir, PROFILE_FILE, readCaptureConsole, TRACE_FILE } from '../../capture/output/folder.js';
+import { readProfile, type Profile } from '../../capture/output/profile.js';
 import { UserError } from '../errors.js';
 import { readTrace } from '../trace/reader.js';
-import { readConsole } from './console-input.js';
 
-/** True when `path` looks like a capture folder (has profile.json or console.log). */
-export function isCaptureDir(path: string): boolean {
-  try {
-    return statSync(path).isDirectory() && (existsSync(join(path, 'profile.json')) || existsSync(join(path, 'console.log')));
-  } catch {
-    return false;
-  }
-}
+export { isCaptureDir } from '../../capture/output/folder.js';
 
 const ms = (us: number): string => `${(us / 1000).toFixed(us < 10_000 ? 2 : 1)} ms`;
 
 export async function captureSummaryLines(dir: string, top = 5): Promise<string[]> {
   if (!isCaptureDir(dir)) throw new UserError(`${dir}: not a capture folder (no profile.json or console.log)`);
   const out: string[] = [];
-  const profileFile = join(dir, 'profile.json');
-  let profile: Record<string, any> | undefined;
-  if (existsSync(profileFile)) {
-    try {
-      profile = JSON.parse(readFileSync(profileFile, 'utf8')) as Record<string, any>;
-    } catch (err) {
-      throw new UserError(`${profileFile}: not valid JSON (${(err as Error).message})`);
-    }
-  }
+  const profileFile = join(dir, PROFILE_FILE);
+  const profile: Profile | undefined = existsSync(profileFile) ? readProfile(profileFile) : undefined;
   if (profile) {
-    const setup = profile.setup as Record<string, any> | undefined;
-    const engine = profile.engine === 'qemu' ? `QEMU (${String(profile.accel ?? '?').toUpperCase()})` : 'KVM (boot-trace VMM)';
-    const kernel = setup?.kernel ? `${setup.kernel.path} (${setup.kernel.source})` : String(profile.kernel);
+    const setup = profile.setup;
+    const engine = profile.engine === 'qemu' ? `QEMU (${(profile.qemu?.accel ?? '?').toUpperCase()})` : profile.engine === 'kvm' ? 'KVM (boot-trace VMM)' : profile.engine;
+    const kernel = setup ? `${setup.kernel.path} (${setup.kernel.source})` : profile.kernel;
     out.push(`Capture: ${engine}, ${profile.mode} mode, kernel ${kernel}`);
-    if (setup?.decompress && setup.decompress.mode !== 'none') out.push(`  decompression: ${setup.decompress.mode}${setup.decompress.mode === 'host' ? ` -> ${setup.decompress.booted}` : ''}`);
-    if (setup?.initrd?.path) out.push(`  initrd: ${setup.initrd.path} (${setup.initrd.source})`);
-    const phases = (profile.phases ?? {}) as Record<string, number>;
+    if (setup && setup.decompress.mode !== 'none') out.push(`  decompression: ${setup.decompress.mode}${setup.decompress.mode === 'host' ? ` -> ${setup.decompress.booted}` : ''}`);
+    if (setup?.initrd.path) out.push(`  initrd: ${setup.initrd.path} (${setup.initrd.source})`);
+    const phases = profile.phases_us;
     if (phases.total !== undefined) {
       const wait = phases.boot_wait ?? 0;
       out.push(`  time: ${ms(phases.total)} total, ${ms(wait)} guest running, ${ms(phases.total - wait)} host setup`);
     }
-    const setupMs = setup?.setup_ms as Record<string, number> | undefined;
-    if (setupMs && Object.keys(setupMs).length > 0) {
-      const total = Object.values(setupMs).reduce((a, b) => a + b, 0);
-      const parts = Object.entries(setupMs).filter(([, v]) => v >= 1).map(([k, v]) => `${k} ${v.toFixed(0)}`);
-      out.push(`  before the engine: ${ms(total * 1000)}${parts.length ? ` (${parts.join(', ')} ms)` : ''}`);
+    const steps = setup?.steps_us;
+    if (steps && Object.keys(steps).length > 0) {
+      const total = Object.values(steps).reduce((a, b) => a + b, 0);
+      const parts = Object.entries(steps).filter(([, v]) => v >= 1000).map(([k, v]) => `${k} ${(v / 1000).toFixed(0)}`);
+      out.push(`  before the engine: ${ms(total)}${parts.length ? ` (${parts.join(', ')} ms)` : ''}`);
     }
-    const exit = profile.exit as Record<string, any> | undefined;
-    if (exit) out.push(`  end: ${exit.reason}${exit.symbol ? ` at ${exit.rip} (${exit.symbol})` : ''}: ${exit.detail}`);
-    if (profile.mode === 'step') out.push(`  steps: ${Number(profile.steps).toLocaleString('en-US')}`);
-    const guest = (profile.guest ?? {}) as Record<string, number>;
+    const exit = profile.exit;
+    out.push(`  end: ${exit.reason}${exit.symbol ? ` at ${exit.rip} (${exit.symbol})` : ''}: ${exit.detail}`);
+    if (profile.step) out.push(`  steps: ${profile.step.steps.toLocaleString('en-US')}`);
+    const guest = profile.guest_markers_us;
     if (Object.keys(guest).length > 0) {
       out.push('', 'Guest markers (BOOT_TIME, guest clock)');
-      for (const [stage, ns] of Object.entries(guest)) out.push(`  ${stage.padEnd(16)} ${ms(ns / 1000).padStart(12)}`);
+      for (const [stage, us] of Object.entries(guest)) out.push(`  ${stage.padEnd(16)} ${ms(us).padStart(12)}`);
     }
   }
 
-  const consoleFile = join(dir, 'console.log');
+  const consoleFile = join(dir, CONSOLE_FILE);
   if (existsSync(consoleFile) && statSync(consoleFile).size > 0) {
     const stages = new Stages();
     const initcalls = new Initcalls();
@@ -75,7 +62,7 @@ export async function captureSummaryLines(dir: string, top = 5): Promise<string[
         initcalls.message?.(m);
       },
     };
-    await readConsole(consoleFile, both);
+    await readCaptureConsole(dir, both);
     const { rows } = stages.result();
     if (rows.length > 0) {
       out.push('', 'Stages (console.log, host clock)');
@@ -88,7 +75,7 @@ export async function captureSummaryLines(dir: string, top = 5): Promise<string[
     }
   }
 
-  const traceFile = join(dir, 'trace.log');
+  const traceFile = join(dir, TRACE_FILE);
   if (existsSync(traceFile) && statSync(traceFile).size > 0) {
     const hot = new HotFunctions();
     const r = await readTrace(traceFile, () => hot);
@@ -100,6 +87,6 @@ export async function captureSummaryLines(dir: string, top = 5): Promise<string[
   }
 
   out.push('', `Files in ${dir}:`);
-  for (const f of ['profile.json', 'console.log', 'trace.log']) if (existsSync(join(dir, f))) out.push(`  ${f}`);
+  for (const f of CAPTURE_FILE_NAMES) if (existsSync(join(dir, f))) out.push(`  ${f}`);
   return out;
 }

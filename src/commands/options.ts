@@ -7,6 +7,7 @@ export interface TraceArgs {
   trace: string;
   format: OutputFormat;
   strict: boolean;
+  'system-map'?: string;
 }
 
 /** An input positional: a path, .gz, or - for stdin. */
@@ -32,10 +33,11 @@ export function inputOptions<T>(y: Argv<T>, name: string, describe: string) {
 }
 
 export function traceOptions<T>(y: Argv<T>) {
-  return inputOptions(y, 'trace', 'trace file, .gz, or - for stdin')
-    .option('strict', { type: 'boolean', default: false, describe: 'stop at the first malformed line' });
+  return inputOptions(y, 'trace', 'trace file (the 2016 format, or perf script, ftrace, QEMU -d exec: docs/trace-format.md), .gz, or - for stdin')
+    .option('strict', { type: 'boolean', default: false, describe: 'stop at the first malformed line' })
+    .option('system-map', { type: 'string', describe: 'symbols for the addresses of an imported trace (QEMU -d exec, perf -F ip): System.map, nm, kallsyms or vmlinux' });
 }
 
-export function readOptions(args: { strict: boolean }): ReadOptions {
-  return { strict: args.strict };
+export function readOptions(args: { strict: boolean; 'system-map'?: string }): ReadOptions {
+  return { strict: args.strict, ...(args['system-map'] !== undefined ? { systemMap: args['system-map'] } : {}) };
 }

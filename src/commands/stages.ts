@@ -29,7 +29,7 @@ export const stagesCommand: CommandModule<object, Args> = {
         `Built-in spans (first line matching begin -> next line matching end):\n${table}\n` +
           '  BOOT_TIME:<stage>: its marker line -> the next BOOT_TIME marker or power-off line\n' +
           '  boot: 0 -> the last timed line (percentages are of this)\n' +
-          'Times are host stamps when lines have them, else the dmesg [seconds] stamps.',
+          'Times are host stamps when the file is in the `<t_us> <text>` form, else the dmesg [seconds] stamps.',
       ) as never,
   handler: async (args) => {
     let extra: StageDef[];
@@ -40,7 +40,7 @@ export const stagesCommand: CommandModule<object, Args> = {
     }
     const analyzer = new Stages(extra);
     requireTimedLines(args.console, await readConsole(args.console, analyzer));
-    const { rows, missing } = analyzer.result();
+    const { rows, missing, notes } = analyzer.result();
     if (args.timeline) {
       process.stdout.write(renderTimeline(rows));
       return;
@@ -55,5 +55,6 @@ export const stagesCommand: CommandModule<object, Args> = {
     if (args.format === 'table' && missing.length > 0) {
       process.stdout.write(`left out (begin or end not in this log):\n${missing.map((m) => `  ${m.name}: ${m.reason}\n`).join('')}`);
     }
+    if (args.format === 'table' && notes.length > 0) process.stdout.write(notes.map((n) => `${n}\n`).join(''));
   },
 };

@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { DEFAULT_GAP_US, UartCost } from '../../analyzers/uart.js';
+import { describeClocks } from '../../analyzers/console-lines.js';
 import { UserError } from '../errors.js';
 import { writeRows } from '../output/write.js';
 import { consoleOptions, readConsole, requireTimedLines, type ConsoleArgs } from './console-input.js';
@@ -23,9 +24,11 @@ export const uartCommand: CommandModule<object, Args> = {
   handler: async (args) => {
     if (!(args['gap-us'] > 0)) throw new UserError(`--gap-us ${args['gap-us']}: must be a positive number of microseconds`);
     const analyzer = new UartCost({ gapUs: args['gap-us'] });
-    requireTimedLines(args.console, await readConsole(args.console, analyzer));
+    const read = await readConsole(args.console, analyzer);
+    requireTimedLines(args.console, read);
     const result = analyzer.result();
-    if ('error' in result) throw new UserError(`${args.console === '-' ? '<stdin>' : args.console}: ${result.error}`);
+    // Say what the file does have, so "no host timestamps" on a pasted dmesg is plainly the file's shape.
+    if ('error' in result) throw new UserError(`${args.console === '-' ? '<stdin>' : args.console}: ${result.error} (this file: ${describeClocks(read.counts)})`);
     await writeRows([result.row], [
       { key: 'us_per_char', header: 'us/char', show: num(4) },
       { key: 'ci95_low', header: 'ci95 low', show: num(4) },

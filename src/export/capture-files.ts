@@ -1,57 +1,9 @@
 /**
- * The files of a capture folder, as `boot-trace capture --out DIR` writes them:
- *   DIR/trace.log     the single-step trace (docs/trace-format.md)
- *   DIR/console.log   `<t_us> <text>` lines from the serial port (capture/console.ts)
- *   DIR/profile.json  host phases (us), guest BOOT_TIME stages (ns), exit, step and memory figures
- * Given a trace file, its folder is searched for the other two. Every part is optional except what the
- * command needs; parsing is tolerant (an unknown field is ignored, a bad one is reported and skipped).
+ * The host phases of a capture's profile.json laid out on the trace/console clock, for the Chrome export's
+ * and the report's timeline. The capture folder itself (file names, finding them, reading profile.json
+ * and console.log) belongs to capture/output/.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { UserError, messageOf } from '../errors.js';
-
-export interface CaptureProfile {
-  phases?: Record<string, number>;
-  guest?: Record<string, number>;
-  exit?: { reason?: string; rip?: string; symbol?: string; detail?: string };
-  clock?: 'host' | 'steps';
-  [key: string]: unknown;
-}
-
-export interface CaptureFiles {
-  dir: string;
-  trace?: string;
-  console?: string;
-  profile?: string;
-}
-
-/** Finds the capture's files from a folder or a trace file inside one. */
-export function captureFiles(input: string): CaptureFiles {
-  let isDir = false;
-  try {
-    isDir = statSync(input).isDirectory();
-  } catch (err) {
-    if (input !== '-') throw new UserError(`${input}: cannot open: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or folder' : messageOf(err)}`);
-  }
-  const dir = isDir ? input : input === '-' ? '.' : dirname(input);
-  const here = (name: string): string | undefined => (existsSync(join(dir, name)) ? join(dir, name) : undefined);
-  let trace: string | undefined = isDir ? undefined : input;
-  if (isDir) trace = here('trace.log') ?? here('trace.log.gz');
-  // A console and profile beside an unrelated trace file would mislead: only a capture's own trace.log
-  // (or a trace named like it) takes them.
-  const own = isDir || /^trace\.log(\.gz)?$/.test(basename(input));
-  return { dir, trace, console: own ? here('console.log') : undefined, profile: own ? here('profile.json') : undefined };
-}
-
-export function readProfile(path: string): CaptureProfile {
-  try {
-    const p = JSON.parse(readFileSync(path, 'utf8')) as unknown;
-    if (typeof p !== 'object' || p === null || Array.isArray(p)) throw new Error('not a JSON object');
-    return p as CaptureProfile;
-  } catch (err) {
-    throw new UserError(`${path}: not a capture profile (${messageOf(err)})`);
-  }
-}
+import type { Profile } from '../../capture/output/profile.js';
 
 export interface HostPhase {
   name: string;
@@ -61,12 +13,12 @@ export interface HostPhase {
 }
 
 /**
- * Host phases laid end to end in the order profile.json lists them (the order they ran). The trace and
- * console clocks start right after vm_create (capture/vm.ts), so it and the phases before it get negative
- * start times.
+ * Host phases laid end to end in the order profile.json lists them (the order they ran). The KVM engine's
+ * trace and console clocks start right after vm_create (capture/engines/kvm/vm.ts), so it and the phases
+ * before it get negative start times; other engines' clocks start with their first phase.
  */
-export function hostPhases(profile: CaptureProfile): HostPhase[] {
-  const phases = profile.phases ?? {};
+export function hostPhases(profile: Pick<Profile, 'phases_us'>): HostPhase[] {
+  const phases = profile.phases_us;
   const names = Object.keys(phases).filter((n) => n !== 'total' && typeof phases[n] === 'number');
   const upTo = names.indexOf('vm_create');
   const zeroAt = names.slice(0, upTo + 1).reduce((s, n) => s + phases[n]!, 0);

@@ -1,14 +1,16 @@
 /**
- * What the timeline and the Chrome export need from a capture's console.log (`<t_us> <text>` lines):
- *   - BOOT_TIME:<stage>:<ns> markers (the demo guest and init scripts print them);
- *   - initcalls, from initcall_debug lines:
- *       `[    0.512345] calling  virtio_mmio_init+0x0/0x1000 [virtio_mmio] @ 1`
- *       `[    0.512399] initcall virtio_mmio_init+0x0/0x1000 [virtio_mmio] returned 0 after 52 usecs`
- *   - a few well-known kernel lines as milestones (banner, freeing init memory, running /init, panic).
- * Kept minimal on purpose: analyzers/stages.ts and analyzers/initcalls.ts are the full console analyzers.
+ * What the timeline and the Chrome export need from a capture's console.log, on the host clock:
+ *   - BOOT_TIME:<stage>:<ns> markers (capture/output/console-log.ts BOOT_TIME_MARKER; first of each stage);
+ *   - initcalls, paired by the initcalls analyzer (analyzers/initcalls.ts) so the export and the
+ *     `initcalls` command agree: fed the console's messages with the kernel's clock taken off, the analyzer
+ *     starts each initcall at the host time of its `calling` line and keeps the kernel's own duration;
+ *   - a few well-known kernel lines as milestones (banner, freeing init memory, running /init, panic, reboot).
+ * The file is read through the capture folder's one console reader (readCaptureConsole).
  */
-import { readFileSync } from 'node:fs';
-import { UserError, messageOf } from '../errors.js';
+import { Initcalls } from '../../analyzers/initcalls.js';
+import type { ConsoleLine, ConsoleMessage } from '../../analyzers/console-lines.js';
+import { BOOT_TIME_MARKER, KERNEL_PANIC } from '../../capture/output/console-log.js';
+import { readCaptureConsole } from '../../capture/output/folder.js';
 
 export interface ConsoleMarker { name: string; t: number; /** guest-reported ns, for BOOT_TIME markers */ ns?: number }
 export interface ConsoleSpan { name: string; start: number; end: number; /** kernel-reported duration */ usecs?: number }
@@ -17,66 +19,55 @@ export interface ConsoleEvents {
   /** Notable kernel lines (banner, init, panic). */
   milestones: ConsoleMarker[];
   initcalls: ConsoleSpan[];
+  /** Host-stamped lines. */
   lines: number;
   /** Host time of the last line. */
   end: number;
 }
 
-const LINE = /^(\d+(?:\.\d+)?) (.*)$/;
-const MARKER = /BOOT_TIME:([^:\s]+):(\d+)/g;
-const CALLING = /calling {2}([^\s+]+)\+0x[0-9a-f]+\/0x[0-9a-f]+/;
-const RETURNED = /initcall ([^\s+]+)\+0x[0-9a-f]+\/0x[0-9a-f]+.* returned -?\d+ after (\d+) usecs/;
 const MILESTONES: Array<[RegExp, string]> = [
   [/Linux version /, 'Linux version'],
   [/Freeing unused kernel\b.*memory/, 'free init memory'],
   [/Run (\S+) as init process/, 'run init'],
-  [/Kernel panic/, 'kernel panic'],
+  [KERNEL_PANIC, 'kernel panic'],
   [/reboot: /, 'reboot'],
 ];
 
-export function readConsoleEvents(path: string): ConsoleEvents {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new UserError(`${path}: cannot read console log (${messageOf(err)})`);
-  }
-  return parseConsoleEvents(text);
-}
-
-export function parseConsoleEvents(text: string): ConsoleEvents {
+/** Events of a console.log (a capture folder or the file); throws UserError when it cannot be read. */
+export async function readConsoleEvents(path: string): Promise<ConsoleEvents> {
   const out: ConsoleEvents = { markers: [], milestones: [], initcalls: [], lines: 0, end: 0 };
-  const open = new Map<string, number>();
   const seenMarker = new Set<string>();
-  for (const raw of text.split('\n')) {
-    const m = LINE.exec(raw);
-    if (!m) continue;
-    out.lines++;
-    const t = Number(m[1]);
-    const body = m[2]!;
-    out.end = Math.max(out.end, t);
-    for (const mk of body.matchAll(MARKER)) {
-      // The first occurrence of a stage wins, as in capture/console.ts.
-      if (seenMarker.has(mk[1]!)) continue;
-      seenMarker.add(mk[1]!);
-      out.markers.push({ name: mk[1]!, t, ns: Number(mk[2]) });
-    }
-    const c = CALLING.exec(body);
-    if (c) open.set(c[1]!, t);
-    const r = RETURNED.exec(body);
-    if (r) {
-      const start = open.get(r[1]!);
-      open.delete(r[1]!);
-      const usecs = Number(r[2]);
-      out.initcalls.push({ name: r[1]!, start: start ?? t - usecs, end: t, usecs });
-    }
-    for (const [re, name] of MILESTONES) {
-      const mm = re.exec(body);
-      if (mm) {
-        out.milestones.push({ name: mm[1] ? `${name} ${mm[1]}` : name, t });
-        break;
+  const initcalls = new Initcalls();
+  await readCaptureConsole(path, {
+    line(l: ConsoleLine) {
+      if (l.hostUs === null) return;
+      out.lines++;
+      out.end = Math.max(out.end, l.hostUs);
+      const t = l.hostUs;
+      if (l.text.includes('BOOT_TIME:')) {
+        for (const mk of l.text.matchAll(BOOT_TIME_MARKER)) {
+          // The first occurrence of a stage wins, as in the console recorder.
+          if (seenMarker.has(mk[1]!)) continue;
+          seenMarker.add(mk[1]!);
+          out.markers.push({ name: mk[1]!, t, ns: Number(mk[2]) });
+        }
       }
-    }
+      for (const [re, name] of MILESTONES) {
+        const mm = re.exec(l.text);
+        if (mm) {
+          out.milestones.push({ name: mm[1] ? `${name} ${mm[1]}` : name, t });
+          break;
+        }
+      }
+    },
+    message(m: ConsoleMessage) {
+      if (m.hostUs !== null) initcalls.message({ ...m, kernelUs: null });
+    },
+  });
+  for (const r of initcalls.result().rows) {
+    if (r.duration_us === null || r.start_us === null || r.initcall.startsWith('probe of ')) continue;
+    out.initcalls.push({ name: r.initcall, start: r.start_us, end: r.start_us + r.duration_us, usecs: r.duration_us });
   }
+  out.initcalls.sort((a, b) => a.start - b.start);
   return out;
 }

@@ -11,7 +11,9 @@ import { tee } from '../../analyzers/inclusive.js';
 import { Syscalls } from '../../analyzers/syscalls.js';
 import { readTrace, type ReadOptions } from '../trace/reader.js';
 import type { TraceVisitor } from '../trace/parser.js';
-import { captureFiles, hostPhases, readProfile } from './capture-files.js';
+import { findCaptureFiles as captureFiles } from '../../capture/output/folder.js';
+import { readProfile } from '../../capture/output/profile.js';
+import { hostPhases } from './capture-files.js';
 import { ChromeTraceWriter, GUEST, HOST, TRACKS } from './chrome.js';
 import { writeCollapsed } from './collapsed.js';
 import { readConsoleEvents } from './console-events.js';
@@ -62,7 +64,7 @@ export async function exportTrace(input: string, format: ExportFormat, o: Export
     if (format === 'speedscope') speedscope!.end(stacks!.clock);
     if (format === 'chrome') {
       addSyscalls(chrome!, syscalls!, tracks);
-      if (o.sideTracks !== false && trace !== '-') addCaptureTracks(chrome!, trace, tracks, o.warn);
+      if (o.sideTracks !== false && trace !== '-') await addCaptureTracks(chrome!, trace, tracks, o.warn);
       chrome!.end();
     }
     out.close();
@@ -92,7 +94,7 @@ function addSyscalls(chrome: ChromeTraceWriter, syscalls: Syscalls, tracks: stri
 }
 
 /** Stages, markers and initcalls from console.log, host phases from profile.json, when beside the trace. */
-function addCaptureTracks(chrome: ChromeTraceWriter, trace: string, tracks: string[], warn?: (line: string) => void): void {
+async function addCaptureTracks(chrome: ChromeTraceWriter, trace: string, tracks: string[], warn?: (line: string) => void): Promise<void> {
   const files = captureFiles(trace);
   const profile = files.profile ? readProfile(files.profile) : undefined;
   if (profile?.clock === 'steps') {
@@ -101,7 +103,7 @@ function addCaptureTracks(chrome: ChromeTraceWriter, trace: string, tracks: stri
     return;
   }
   if (files.console) {
-    const c = readConsoleEvents(files.console);
+    const c = await readConsoleEvents(files.console);
     if (c.markers.length > 0) {
       chrome.meta(GUEST, TRACKS.stages, 'thread_name', 'stages (BOOT_TIME)');
       c.markers.forEach((m, i) => {
@@ -121,7 +123,7 @@ function addCaptureTracks(chrome: ChromeTraceWriter, trace: string, tracks: stri
       tracks.push(`initcalls (${c.initcalls.length})`);
     }
   }
-  if (profile?.phases) {
+  if (profile && Object.keys(profile.phases_us).length > 0) {
     const phases = hostPhases(profile);
     chrome.meta(HOST, 0, 'process_name', 'host: boot-trace VMM');
     chrome.meta(HOST, TRACKS.phases, 'thread_name', 'VMM phases');

@@ -14,9 +14,10 @@ import { Stages, type StageRow } from '../../analyzers/stages.js';
 import { Syscalls, type SyscallRow, type SyscallSummaryRow } from '../../analyzers/syscalls.js';
 import { UartCost, type UartRow } from '../../analyzers/uart.js';
 import type { ConsoleLine, ConsoleMessage, ConsoleVisitor } from '../../analyzers/console-lines.js';
-import { readConsole } from '../commands/console-input.js';
 import { UserError } from '../errors.js';
-import { captureFiles, hostPhases, readProfile, type CaptureProfile, type HostPhase } from '../export/capture-files.js';
+import { findCaptureFiles as captureFiles, readCaptureConsole } from '../../capture/output/folder.js';
+import { readProfile, type Profile } from '../../capture/output/profile.js';
+import { hostPhases, type HostPhase } from '../export/capture-files.js';
 import { readConsoleEvents, type ConsoleEvents } from '../export/console-events.js';
 import { UNRESOLVED, USER } from '../trace/functions.js';
 import { readTrace, type ReadOptions } from '../trace/reader.js';
@@ -64,7 +65,7 @@ export interface ConsoleData {
 export interface ReportData {
   title: string;
   dir: string;
-  profile?: CaptureProfile;
+  profile?: Profile;
   phases: HostPhase[];
   trace?: TraceData;
   console?: ConsoleData;
@@ -147,13 +148,13 @@ async function gatherConsole(path: string): Promise<ConsoleData> {
     line(l: ConsoleLine) { uart.line(l); },
     message(m: ConsoleMessage) { stages.message(m); initcalls.message(m); },
   };
-  await readConsole(path, visitor);
+  await readCaptureConsole(path, visitor);
   const ic = initcalls.result();
   const u = uart.result();
   return {
     path,
     // Host-clock positions of markers and initcalls for the timeline (the analyzers keep the kernel's clock).
-    events: readConsoleEvents(path),
+    events: await readConsoleEvents(path),
     stages: stages.result().rows,
     initcalls: ic.rows,
     initcallSummary: ic.summary,

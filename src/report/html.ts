@@ -65,12 +65,12 @@ export function renderReport(d: ReportData): string {
   const lastMarker = c?.events.markers.at(-1);
   if (lastMarker) cards.push([formatUs(lastMarker.t), `to BOOT_TIME ${lastMarker.name}`]);
   else if (c) cards.push([formatUs(c.events.end), 'to the last console line']);
-  if (p?.phases?.total !== undefined) cards.push([formatUs(p.phases.total), 'VMM total (host)']);
+  if (p?.phases_us.total !== undefined) cards.push([formatUs(p.phases_us.total), 'VMM total (host)']);
   if (p?.exit?.reason) cards.push([String(p.exit.reason), `exit${p.exit.symbol ? ' in ' + p.exit.symbol : ''}`]);
   if (t) cards.push([int(t.events), 'trace lines']);
   if (t && t.hot[0]) cards.push([t.hot[0].function, `hottest: ${formatUs(t.hot[0].time_us)} self (${t.hot[0].percent}%)`]);
   if (c && 'us_per_char' in c.uart) cards.push([`${c.uart.us_per_char.toFixed(2)} us/char`, `UART cost, ${formatUs(c.uart.added_us)} in all`]);
-  if (typeof p?.peak_rss_bytes === 'number') cards.push([formatBytes(p.peak_rss_bytes), 'VMM peak RSS']);
+  if (typeof p?.peak_rss_mib === 'number') cards.push([formatBytes(p.peak_rss_mib * 1024 * 1024), 'VMM peak RSS']);
 
   // Timeline lanes on the host clock; the trace's own lanes join them unless the trace counts steps.
   const host: TimelineLane[] = [];
@@ -150,10 +150,15 @@ export function renderReport(d: ReportData): string {
   }
   const figures: Array<[string, string]> = [];
   if (p) {
-    for (const [k, v] of Object.entries(p.phases ?? {})) figures.push([`phase ${k}`, formatUs(v)]);
-    for (const [k, v] of Object.entries(p.guest ?? {})) figures.push([`guest ${k}`, formatUs(v / 1000)]);
+    for (const [k, v] of Object.entries(p.phases_us)) figures.push([`phase ${k}`, formatUs(v)]);
+    for (const [k, v] of Object.entries(p.guest_markers_us)) figures.push([`guest ${k}`, formatUs(v)]);
+    // profile.json's figures (capture/output/profile.ts), flattened: common, step-mode and KVM parts.
+    const flat: Record<string, number | null | undefined> = {
+      memory_mib: p.memory_mib, peak_rss_bytes: p.peak_rss_mib === null ? null : p.peak_rss_mib * 1024 * 1024, steps: p.step?.steps,
+      steps_per_second: p.step?.steps_per_second, exits: p.kvm?.exits, console_lines: p.console_lines, trace_lines: p.step?.trace_lines, symbols_us: p.step?.symbols_us,
+    };
     const plain: Array<[string, (v: number) => string]> = [['memory_mib', (v) => `${v} MiB`], ['peak_rss_bytes', formatBytes], ['steps', int], ['steps_per_second', (v) => `${int(Math.round(v))}/s`], ['exits', int], ['console_lines', int], ['trace_lines', int], ['symbols_us', formatUs]];
-    for (const [k, f] of plain) if (typeof p[k] === 'number') figures.push([k.replace(/_/g, ' '), f(p[k] as number)]);
+    for (const [k, f] of plain) if (typeof flat[k] === 'number') figures.push([k.replace(/_/g, ' '), f(flat[k] as number)]);
     if (p.exit) figures.push(['exit', `${p.exit.reason ?? ''} at ${p.exit.rip ?? '?'} (${p.exit.symbol ?? '?'})${p.exit.detail ? ': ' + p.exit.detail : ''}`]);
   }
   if (c) {

@@ -10,6 +10,8 @@ import { Progress } from '../progress.js';
 import { FunctionTable } from './functions.js';
 import { TraceParser, type ParseCounts, type TraceVisitor } from './parser.js';
 import { readParallel, workerCount } from './parallel.js';
+import { detectFile, routeTraceInput } from '../import/index.js';
+import { loadSymbolFile } from '../symbols/load.js';
 
 export interface ReadOptions {
   /** The first malformed line is fatal. */
@@ -27,6 +29,8 @@ export interface ReadOptions {
    * BOOT_TRACE_PARALLEL_MIN; Infinity turns it off. Ranges are BOOT_TRACE_PARALLEL_RANGE bytes (8 MiB).
    */
   parallelMinBytes?: number;
+  /** Symbols for the bare addresses of imported traces (QEMU -d exec, perf without symbols): --system-map. */
+  systemMap?: string;
 }
 
 export interface ReadResult extends ParseCounts {
@@ -56,23 +60,30 @@ export async function readTrace(
       throw new UserError(`${name}: not a boot trace (the first ${GIVE_UP_AFTER} lines are not in the trace format; see docs/trace-format.md)`);
     }
   };
-  const parser = new TraceParser(functions, visitor, (line, text) => onMalformed(line, text, parser.counts));
+  const parser = new TraceParser(functions, visitor, (line, text) => onMalformed(line, text, source.counts));
+  // Other tools' formats (src/import/): decided from the first bytes; the 2016 format goes straight to `parser`.
+  const source = routeTraceInput(parser, {
+    name, functions, visitor, warn, onMalformed: (line, text) => onMalformed(line, text, source.counts),
+    symbols: options.systemMap !== undefined ? loadSymbolFile(options.systemMap) : null,
+  });
   let counts: ParseCounts = parser.counts;
 
   const progress = new Progress(name, options.progress);
   let bytes = 0;
+  let parallel = false;
   const feed = (chunk: Buffer, consumed: number, total: number): void => {
     if (bytes === 0 && looksBinary(chunk)) throw new UserError(`${name}: binary data, not a boot trace (a NUL byte in the first block)`);
     bytes += chunk.length;
-    parser.push(chunk);
-    progress.update(consumed, total, parser.counts.lines);
+    source.push(chunk);
+    progress.update(consumed, total, source.counts.lines);
   };
 
   try {
     const size = input !== '-' && !input.endsWith('.gz') ? inputSize(input, 'trace file') : -1;
     const rangeBytes = Number(process.env.BOOT_TRACE_PARALLEL_RANGE) || 8 << 20;
     const minBytes = options.parallelMinBytes ?? (Number(process.env.BOOT_TRACE_PARALLEL_MIN) || 32 << 20);
-    if (size >= minBytes && size > 0 && workerCount(size, rangeBytes) > 1 && parallelWorkerBuilt()) {
+    parallel = size >= minBytes && size > 0 && workerCount(size, rangeBytes) > 1 && parallelWorkerBuilt() && detectFile(input) === 'boot-trace';
+    if (parallel) {
       checkNotBinary(input, 'boot trace');
       counts = await readParallel(input, functions, visitor, {
         name, size, rangeBytes, workers: workerCount(size, rangeBytes), strict: Boolean(options.strict), reportLimit,
@@ -90,7 +101,10 @@ export async function readTrace(
         for (let i = 0; i < chunk.length; i += step) feed(chunk.subarray(i, i + step), consumed(), total);
       }
     }
-    parser.end();
+    if (!parallel) {
+      source.end();
+      counts = source.counts;
+    }
   } catch (err) {
     progress.done();
     if (err instanceof UserError) throw err;

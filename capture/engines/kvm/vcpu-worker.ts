@@ -1,0 +1,183 @@
+/**
+ * The capture's vCPU thread (a worker_thread): builds the VM, runs the loop, writes trace.log and
+ * console.log, and reports back. Running here leaves the main thread free to keep time and to catch
+ * Ctrl-C, and to kick this thread out of KVM_RUN when the guest spins without exits (capture.ts).
+ *
+ * Messages to the main thread: {type: 'ready', tid, runAddr, runSize} once KVM_RUN can be kicked,
+ * then {type: 'done', result} or {type: 'error', message, user}.
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import { UserError } from '../../../src/errors.js';
+import { loadSymbolFile } from '../../../src/symbols/load.js';
+import { physicalAliasesFromElf, symbolsFromElf } from '../../../src/symbols/elf-symbols.js';
+import type { SymbolTable } from '../../../src/symbols/symbol-table.js';
+import { ConsoleRecorder } from '../../output/console-log.js';
+import { PortBus } from '../../devices/bus.js';
+import { Cmos } from '../../devices/cmos.js';
+import { I8042 } from '../../devices/i8042.js';
+import { Serial8250 } from '../../devices/serial.js';
+import { KvmError } from '../../kvm/kvm.js';
+import { gettid } from '../../kvm/libc.js';
+import {
+  CMOS_INDEX_PORT,
+  CMOS_PORT_COUNT,
+  I8042_DATA_PORT,
+  I8042_PORT_COUNT,
+  SERIAL_COM1_IRQ,
+  SERIAL_COM1_PORT,
+  SERIAL_PORT_COUNT,
+} from '../../layout.js';
+import { isHlt, runLoop } from './run-loop.js';
+import { TraceWriter } from '../../trace-writer.js';
+import { buildVm } from './vm.js';
+import { CONSOLE_FILE, TRACE_FILE, type WorkerMessage, type WorkerRequest, type WorkerResult } from './worker-protocol.js';
+
+function post(m: WorkerMessage): void {
+  parentPort!.postMessage(m);
+}
+
+function main(req: WorkerRequest): WorkerResult {
+  const control = new Int32Array(req.control);
+  const startMs = performance.now();
+  const built = buildVm({
+    kernelPath: req.kernelPath,
+    memoryMiB: req.memoryMiB,
+    cmdline: req.cmdline,
+    ...(req.initrdPath !== undefined ? { initrdPath: req.initrdPath } : {}),
+  });
+  try {
+    const { vm, vcpu, t0Ms } = built;
+    post({ type: 'ready', tid: gettid(), runAddr: vcpu.runAddr, runSize: vcpu.runSize });
+
+    // Symbols: needed from the first step in step mode; in run mode only for the exit line, so they are
+    // loaded after the guest stops and stay out of the boot timing.
+    let symbolsUs = 0;
+    let symbols: SymbolTable | null | undefined;
+    const loadSymbols = (): SymbolTable | null => {
+      if (symbols === undefined) {
+        const start = performance.now();
+        symbols = req.systemMap ? loadSymbolFile(req.systemMap) : built.image.elf ? symbolsFromElf(built.image.elf) : null;
+        // An ELF is entered at its physical address (vmlinux's startup_64 at 0x1000000) and runs there until
+        // it jumps to its link address: name those first instructions through the program headers.
+        if (symbols && built.image.elf) symbols.setPhysicalAliases(physicalAliasesFromElf(built.image.elf));
+        symbolsUs = (performance.now() - start) * 1000;
+      }
+      return symbols;
+    };
+    const describe = (a: bigint): string => loadSymbols()?.describe(a) ?? a.toString(16);
+    if (req.mode === 'step') loadSymbols();
+    const devicesStart = performance.now();
+
+    const consoleFd = openSync(join(req.outDir, CONSOLE_FILE), 'w');
+    const recorder = new ConsoleRecorder({
+      write: (text) => void writeSync(consoleFd, text),
+      now: () => (performance.now() - t0Ms) * 1000,
+      ...(req.echo ? { echo: (text: string) => void process.stderr.write(text) } : {}),
+    });
+    let resetRequested = false;
+    const bus = new PortBus();
+    bus.register(SERIAL_COM1_PORT, SERIAL_PORT_COUNT, new Serial8250({
+      onByte: (b) => recorder.byte(b),
+      setIrq: (level) => vm.irqLine(SERIAL_COM1_IRQ, level),
+    }), 'serial COM1');
+    bus.register(I8042_DATA_PORT, I8042_PORT_COUNT, new I8042({ onReset: () => (resetRequested = true) }), 'i8042');
+    bus.register(CMOS_INDEX_PORT, CMOS_PORT_COUNT, new Cmos(), 'cmos');
+
+    let trace: TraceWriter | undefined;
+    if (req.mode === 'step') {
+      trace = new TraceWriter(join(req.outDir, TRACE_FILE), describe, (addr) => isHlt(vcpu, built.mem, addr));
+      trace.comment(
+        [
+          'boot-trace capture (engine kvm)',
+          `kernel: ${req.kernelPath}`,
+          `cmdline: ${built.cmdline}`,
+          `mode: step${req.blockIrq ? ' (block-irq)' : ''}`,
+          ...(req.traceFrom !== undefined ? [`trace-from: 0x${req.traceFrom.toString(16)} (${describe(req.traceFrom)})`] : []),
+          ...(req.traceUntil !== undefined ? [`trace-until: 0x${req.traceUntil.toString(16)} (${describe(req.traceUntil)})`] : []),
+          ...(req.untilMarker !== undefined ? [`trace-until: marker:${req.untilMarker}`] : []),
+          req.clock === 'host'
+            ? 'clock: host (microseconds since the VM was created)'
+            : 'clock: steps (the timestamp is the instruction index)',
+        ].join('\n'),
+      );
+    }
+
+    const loopStart = performance.now();
+    built.phases.devices = (loopStart - devicesStart) * 1000;
+    let result;
+    try {
+      result = runLoop({
+        vcpu,
+        mem: built.mem,
+        exits: { bus, resetRequested: () => resetRequested },
+        mode: req.mode,
+        blockIrq: req.blockIrq,
+        clock: req.clock,
+        maxSteps: req.maxSteps,
+        t0Ms,
+        entryRip: BigInt(built.image.entry),
+        ...(trace ? { trace } : {}),
+        control,
+        ...(req.traceFrom !== undefined ? { traceFrom: req.traceFrom } : {}),
+        ...(req.traceUntil !== undefined ? { traceUntil: req.traceUntil } : {}),
+        ...(req.untilMarker !== undefined
+          ? { untilMarker: () => (req.untilMarker! in recorder.markers ? `marker:${req.untilMarker}` : null) }
+          : {}),
+        ...(req.traceFromTrap !== undefined ? { traceFromTrap: req.traceFromTrap } : {}),
+        ...(req.rearm !== undefined ? { rearm: req.rearm } : {}),
+        // An ELF's code is in guest memory before the first instruction; a bzImage's only after it decompresses itself.
+        codeInPlace: built.image.kind === 'elf',
+      });
+    } finally {
+      // Whatever happened, what was captured so far reaches the files.
+      recorder.flush();
+      closeSync(consoleFd);
+      trace?.close();
+    }
+    const end = performance.now();
+    const stopUs = (end - t0Ms) * 1000;
+    const phases: Record<string, number> = { ...built.phases };
+    if (req.mode === 'step') phases.symbols = symbolsUs;
+    phases.boot_wait = (end - loopStart) * 1000;
+    phases.total = (end - startMs) * 1000;
+    let symbol: string;
+    try {
+      symbol = describe(result.rip);
+    } catch (err) {
+      // Run mode loads the symbols only now; a bad symbol file must not lose the capture's results.
+      symbol = `${result.rip.toString(16)} (symbols unavailable: ${err instanceof Error ? err.message : String(err)})`;
+    }
+    return {
+      phases,
+      symbolsUs,
+      guest: { ...recorder.markers },
+      reason: result.reason,
+      detail: result.detail,
+      rip: '0x' + result.rip.toString(16),
+      symbol,
+      steps: req.mode === 'step' ? result.steps : 0,
+      exits: result.exits,
+      consoleLines: recorder.lines,
+      traceLines: trace?.lines ?? 0,
+      cmdline: built.cmdline,
+      stopUs,
+      ...(result.traceFromBy !== undefined ? { traceFromBy: result.traceFromBy } : {}),
+      ...(result.traceFromNote !== undefined ? { traceFromNote: result.traceFromNote } : {}),
+      ...(result.watchdog !== undefined ? { watchdog: result.watchdog } : {}),
+      ...(result.windowStartUs !== undefined ? { windowStartUs: result.windowStartUs } : {}),
+    };
+  } finally {
+    built.close();
+  }
+}
+
+if (parentPort) {
+  try {
+    post({ type: 'done', result: main(workerData as WorkerRequest) });
+  } catch (err) {
+    const user = err instanceof UserError || err instanceof KvmError;
+    post({ type: 'error', message: user ? (err as Error).message : err instanceof Error ? (err.stack ?? err.message) : String(err), user });
+  }
+}
