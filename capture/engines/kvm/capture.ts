@@ -17,7 +17,7 @@ import { loadSymbolFile } from '../../../src/symbols/load.js';
 import type { SymbolTable } from '../../../src/symbols/symbol-table.js';
 import { looksLikeElf, parseElf64 } from '../../boot/elf.js';
 import { demoGuestPath } from '../../guest/build.js';
-import { tgkill } from '../../kvm/libc.js';
+import { munmap, tgkill } from '../../kvm/libc.js';
 import { RUN } from '../../kvm/structs.js';
 import { DEFAULT_CMDLINE, DEFAULT_MEMORY_MIB } from '../../layout.js';
 import { defaultOutDir } from '../../output/folder.js';
@@ -208,7 +208,7 @@ function runWorker(req: WorkerRequest, ctrl: Int32Array, timeoutS: number, showP
   return new Promise<WorkerResult>((resolvePromise, reject) => {
     const worker = new Worker(new URL('./vcpu-worker.js', import.meta.url), { workerData: req });
     const progress = new Progress('capture', showProgress && req.mode === 'step', 'steps');
-    let ready: { tid: number; run: Uint8Array } | undefined;
+    let ready: { tid: number; run: Uint8Array; runAddr: number; runSize: number } | undefined;
     let stopCode = 0;
     let stopSince = 0;
     let settled = false;
@@ -268,7 +268,7 @@ function runWorker(req: WorkerRequest, ctrl: Int32Array, timeoutS: number, showP
 
     worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'ready') {
-        ready = { tid: m.tid, run: new Uint8Array(koffi.view(m.runAddr, m.runSize) as ArrayBuffer) };
+        ready = { tid: m.tid, run: new Uint8Array(koffi.view(m.runAddr, m.runSize) as ArrayBuffer), runAddr: m.runAddr, runSize: m.runSize };
         if (stopCode !== 0) kick();
       } else if (m.type === 'done') {
         finish(() => resolvePromise(m.result));
@@ -277,6 +277,16 @@ function runWorker(req: WorkerRequest, ctrl: Int32Array, timeoutS: number, showP
       }
     });
     worker.on('error', (err) => finish(() => reject(err)));
-    worker.on('exit', (code) => finish(() => reject(new Error(`vCPU worker exited (code ${code}) without a result`))));
+    worker.on('exit', (code) => {
+      // The vCPU thread is gone and this side kicks no more (finish cleared the timers): unmap kvm_run, the
+      // last reference to the vCPU, so KVM frees the VM now. Left mapped, every capture of a long-running
+      // process (benchmark) kept its VM with its kvm-pit and kvm-nx-lpage-recovery threads until exit.
+      if (ready) {
+        const r = ready;
+        ready = undefined;
+        if (settled) munmap(r.runAddr, r.runSize);
+      }
+      finish(() => reject(new Error(`vCPU worker exited (code ${code}) without a result`)));
+    });
   });
 }
