@@ -1,6 +1,7 @@
 /**
  * The statistics of `boot-trace benchmark`: mean, sample standard deviation, min, median, max of a set of
- * boot times, the change in percent between configurations, and per-stage means over runs.
+ * boot times, the change in percent between configurations with Welch's t-test for it, and per-stage means
+ * and SDs over runs.
  *
  * The SD is the sample SD (n - 1 in the denominator): ten boots are a sample of all boots. libguestfs'
  * boot-benchmark computed the variance with `variance = (x - mean)^2` inside its loop, keeping only the
@@ -8,7 +9,9 @@
  *
  *   describeSample([100, 110, 120])   // { n: 3, mean: 110, sd: 10, min: 100, median: 110, max: 120 }
  *   percentChange(110, 99)            // -10
+ *   welchTest([100, 110, 120], [130, 140, 150]).p   // 0.0213 (t = -3.674, df = 4)
  */
+import jStat from 'jstat';
 
 export interface SampleStats {
   n: number;
@@ -50,19 +53,40 @@ export function percentChange(base: number, value: number): number | null {
 }
 
 /**
- * boot-benchmark-range flags a change of 1% or more: below that, the runs of one configuration differ
- * among themselves by about as much.
+ * Welch's two-sample t-test (unequal variances, Welch-Satterthwaite degrees of freedom), two-sided: how
+ * likely a difference of means at least this large is when both configurations boot equally fast. It fits
+ * the benchmark's small samples (3-10 runs of each) where a fixed threshold does not: boot-benchmark-range
+ * flagged every change of 1% or more, and a +2.5% change at 3 runs with an SD of 150-210 ms is noise
+ * (p ~ 0.7). Welch, Biometrika 34 (1947); the t distribution's CDF is jstat's (npm `jstat`: one
+ * package with no dependencies, where the first choice pulled in 214).
+ *
+ * @returns t, df and the two-sided p-value, or null when either sample has fewer than two runs (no SD).
+ *   When both SDs are 0, p is 0 for different means and 1 for equal ones.
  */
-export const SIGNIFICANT_CHANGE_PCT = 1;
+export function welchTest(a: readonly number[], b: readonly number[]): { t: number; df: number; p: number } | null {
+  if (a.length < 2 || b.length < 2) return null;
+  const x = describeSample(a), y = describeSample(b);
+  const va = x.sd! ** 2 / a.length, vb = y.sd! ** 2 / b.length;
+  const diff = x.mean - y.mean;
+  if (va + vb === 0) return { t: diff === 0 ? 0 : Math.sign(diff) * Infinity, df: a.length + b.length - 2, p: diff === 0 ? 1 : 0 };
+  const t = diff / Math.sqrt(va + vb);
+  const df = (va + vb) ** 2 / (va ** 2 / (a.length - 1) + vb ** 2 / (b.length - 1));
+  return { t, df, p: Math.min(1, 2 * jStat.studentt.cdf(-Math.abs(t), df)) };
+}
 
-export function isSignificantChange(pct: number | null, threshold = SIGNIFICANT_CHANGE_PCT): boolean {
-  return pct !== null && Math.abs(pct) >= threshold;
+/** The level below which a p-value marks a change as significant (the usual 5%). */
+export const SIGNIFICANCE_LEVEL = 0.05;
+
+export function isSignificant(p: number | null, level = SIGNIFICANCE_LEVEL): boolean {
+  return p !== null && p < level;
 }
 
 export interface StageMean {
   name: string;
   /** Mean duration over the runs that have the stage. */
   mean_ms: number;
+  /** Sample SD of the duration over those runs; null with fewer than two. */
+  sd_ms: number | null;
   /** Mean start over the same runs. */
   mean_start_ms: number;
   /** Runs that had the stage (a stage can be missing from a run that stopped early). */
@@ -70,7 +94,7 @@ export interface StageMean {
 }
 
 /**
- * Per-stage means over runs: each run is a list of {name, start_us, duration_us} (the stages analyzer's
+ * Per-stage means and SDs over runs: each run is a list of {name, start_us, duration_us} (the stages analyzer's
  * rows). Stages keep the order of their first appearance sorted by mean start.
  */
 export function stageMeans(runs: readonly (readonly { name: string; start_us: number; duration_us: number }[])[]): StageMean[] {
@@ -84,7 +108,10 @@ export function stageMeans(runs: readonly (readonly { name: string; start_us: nu
     }
   }
   return [...acc]
-    .map(([name, a]) => ({ name, mean_ms: meanOrNull(a.dur)! / 1000, mean_start_ms: meanOrNull(a.start)! / 1000, runs: a.dur.length }))
+    .map(([name, a]) => {
+      const d = describeSample(a.dur);
+      return { name, mean_ms: d.mean / 1000, sd_ms: d.sd === null ? null : d.sd / 1000, mean_start_ms: meanOrNull(a.start)! / 1000, runs: a.dur.length };
+    })
     .sort((x, y) => x.mean_start_ms - y.mean_start_ms || y.mean_ms - x.mean_ms || x.name.localeCompare(y.name));
 }
 

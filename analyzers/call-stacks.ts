@@ -11,6 +11,9 @@
  *   - user-space addresses are one frame, [user]; a user line with no [user] frame on the stack pushes
  *     one on top of the kernel stack that got there; syscalls, faults and interrupts nest under it;
  *   - bare kernel addresses ([unresolved], e.g. module code) are pushed unless already on the stack;
+ *   - the kernel's speculative-execution thunks (KERNEL_THUNK: __x86_return_thunk, __x86_indirect_thunk_*,
+ *     srso_*, ...) are folded into the frame that entered them: their lines are that frame's time and
+ *     never push or pop, so an indirect call through a thunk nests its target under the real caller;
  *   - a trace with no offsets at all (until the first "+ N" line) cannot tell a call from a return, so
  *     there a function already on the stack is a return to it and any other is a call;
  *   - the stack never grows past maxDepth: beyond it the top frame is replaced (counted).
@@ -37,11 +40,31 @@ export interface CallStackOptions {
   /** 'auto' (default): offsets are trusted once a line with "+ N" has been seen. */
   offsets?: 'auto' | 'yes' | 'no';
   listener?: StackListener;
+  /** 'fold' (default): thunk lines (KERNEL_THUNK) belong to the frame that entered them; 'keep': plain functions. */
+  thunks?: 'fold' | 'keep';
 }
 
 /** Names of interrupt and exception entry points, old (2016) and new (5.8+, asm_/exc_/sysvec_) kernels. */
 export const INTERRUPT_ENTRY =
   /^(?:asm_|exc_|entry_|sysvec_)|_interrupt$|^(?:page_fault|async_page_fault|general_protection|divide_error|invalid_op|double_fault|machine_check|nmi|int3|debug|irq_entries_start|spurious_entries_start|common_interrupt|error_entry|paranoid_entry)$/;
+
+/**
+ * The x86 kernel's speculative-execution mitigation thunks, which compilers and alternatives patching put
+ * in place of `ret`, `call *%reg` and `jmp *%reg` (arch/x86/lib/retpoline.S, arch/x86/include/asm/nospec-branch.h;
+ * docs/call-stacks.md lists them with the kernel versions that have them):
+ *   - return thunks, a `jmp` in place of `ret`: __x86_return_thunk (5.19+, retbleed), retbleed_return_thunk,
+ *     srso_return_thunk, srso_alias_return_thunk with srso_safe_ret/srso_alias_safe_ret (6.5+, SRSO),
+ *     its_return_thunk (ITS, 2025), call_depth_return_thunk/__x86_return_skl (6.2+, call depth tracking);
+ *   - retpolines, `call`/`jmp` through a register: __x86_indirect_thunk_<reg> and the block they live in,
+ *     __x86_indirect_thunk_array (4.15+), __x86_indirect_call_thunk_<reg>/__x86_indirect_jump_thunk_<reg>
+ *     (6.2+), __x86_indirect_its_thunk_<reg>/_array (ITS), __x86_indirect_alt_call_<reg>/_alt_jmp_<reg> (5.16);
+ *   - return-stack untraining on kernel entry: entry_untrain_ret, zen_untrain_ret, retbleed_untrain_ret,
+ *     srso_untrain_ret, srso_alias_untrain_ret.
+ * Not thunks in this sense: preempt_schedule_thunk and friends (they save registers and call a C
+ * function: real calls), __efi64_thunk (a mode switch), __fentry__ (ftrace's hook: a real call, often `ret`).
+ */
+export const KERNEL_THUNK =
+  /^(?:__x86_indirect_(?:thunk|call_thunk|jump_thunk|its_thunk|alt_call|alt_jmp)_\w+|__x86_return_thunk|__x86_return_skl|call_depth_return_thunk|its_return_thunk|(?:retbleed|srso|srso_alias)_return_thunk|(?:srso|srso_alias)_safe_ret|(?:entry|zen|retbleed|srso|srso_alias)_untrain_ret)$/;
 
 /** What the reconstruction did, for docs, tests and a warning when a guess was forced. */
 export interface StackCounts {
@@ -56,13 +79,15 @@ export interface StackCounts {
   /** Pushes refused by maxDepth (the top frame was replaced instead). */
   depthLimited: number;
   maxDepthSeen: number;
+  /** Lines in a kernel thunk, folded into the frame that entered it. */
+  thunkLines: number;
 }
 
-const NORMAL = 0, INTERRUPT = 1;
+const NORMAL = 0, INTERRUPT = 1, THUNK = 2;
 
 export class CallStacks implements TraceVisitor {
   readonly trie = new StackTrie();
-  readonly counts: StackCounts = { calls: 0, returns: 0, replaced: 0, interruptsMidEntry: 0, userEntries: 0, depthLimited: 0, maxDepthSeen: 0 };
+  readonly counts: StackCounts = { calls: 0, returns: 0, replaced: 0, interruptsMidEntry: 0, userEntries: 0, depthLimited: 0, maxDepthSeen: 0, thunkLines: 0 };
   /** Inclusive time per function id (time with it anywhere on the stack, once per recursion). */
   inclusive = new Float64Array(1024);
   /** Calls per function id (frames opened). */
@@ -75,6 +100,7 @@ export class CallStacks implements TraceVisitor {
   private readonly listener: StackListener | undefined;
   private offsetsTrusted: boolean;
   private readonly offsetsMode: 'auto' | 'yes' | 'no';
+  private readonly foldThunks: boolean;
   /** The stack: function, trie node and open time per frame. */
   private stackFn: Int32Array;
   private stackNode: Int32Array;
@@ -93,6 +119,7 @@ export class CallStacks implements TraceVisitor {
     this.listener = options.listener;
     this.offsetsMode = options.offsets ?? 'auto';
     this.offsetsTrusted = this.offsetsMode === 'yes';
+    this.foldThunks = (options.thunks ?? 'fold') === 'fold';
     this.stackFn = new Int32Array(this.maxDepth);
     this.stackNode = new Int32Array(this.maxDepth);
     this.stackOpen = new Float64Array(this.maxDepth);
@@ -111,6 +138,12 @@ export class CallStacks implements TraceVisitor {
       }
     }
     this.prevT = t;
+    if (this.kind[fn] === THUNK && this.depth > 0) {
+      // The thunk stands for one instruction of its caller (a ret, an indirect call or jump): the stack
+      // and the previous offset stay as they were, so the next line reads as if the thunk was not there.
+      this.counts.thunkLines++;
+      return;
+    }
     if (offset > 0 && !this.offsetsTrusted && this.offsetsMode === 'auto') this.offsetsTrusted = true;
     this.step(fn, offset);
     this.prevOffset = offset;
@@ -223,7 +256,8 @@ export class CallStacks implements TraceVisitor {
       this.kind = kind;
     }
     for (let id = this.classified; id < names.length; id++) {
-      this.kind[id] = id > UNRESOLVED && INTERRUPT_ENTRY.test(names[id]!) ? INTERRUPT : NORMAL;
+      const name = names[id]!;
+      this.kind[id] = id <= UNRESOLVED ? NORMAL : INTERRUPT_ENTRY.test(name) ? INTERRUPT : this.foldThunks && KERNEL_THUNK.test(name) ? THUNK : NORMAL;
     }
     this.classified = names.length;
     if (names.length > this.onStack.length) this.grow(names.length);

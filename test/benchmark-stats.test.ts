@@ -3,7 +3,7 @@
  * squares libguestfs' boot-benchmark got wrong (it kept only the last run's squared deviation).
  */
 import { describe, expect, it } from 'vitest';
-import { describeSample, isSignificantChange, percentChange, stageMeans } from '../analyzers/benchmark.js';
+import { describeSample, isSignificant, welchTest, percentChange, stageMeans } from '../analyzers/benchmark.js';
 
 describe('describeSample', () => {
   it('odd count: [18, 10, 14, 12, 16] -> mean 14, SD sqrt(40/4) = 3.16228, median 14', () => {
@@ -46,18 +46,45 @@ describe('describeSample', () => {
   });
 });
 
-describe('percentChange and the 1% flag of boot-benchmark-range', () => {
+describe('percentChange', () => {
   it('computes (value - base) / base in percent', () => {
     expect(percentChange(200, 210)).toBeCloseTo(5, 12);
     expect(percentChange(200, 150)).toBeCloseTo(-25, 12);
     expect(percentChange(0, 5)).toBeNull();
   });
+});
 
-  it('flags |change| >= 1%', () => {
-    expect(isSignificantChange(percentChange(1000, 1010))).toBe(true);
-    expect(isSignificantChange(percentChange(1000, 990))).toBe(true);
-    expect(isSignificantChange(percentChange(1000, 1009.9))).toBe(false);
-    expect(isSignificantChange(null)).toBe(false);
+describe("Welch's t-test in place of the 1% rule", () => {
+  it('matches published values: Wikipedia\'s "Welch\'s t-test" example 1 (t = -2.46, df = 24.99, p = 0.021)', () => {
+    const a1 = [27.5, 21.0, 19.0, 23.6, 17.0, 17.9, 16.9, 20.1, 21.9, 22.6, 23.1, 19.6, 19.0, 21.7, 21.4];
+    const a2 = [27.1, 22.0, 20.8, 23.4, 23.4, 23.5, 25.8, 22.0, 24.8, 20.2, 21.9, 22.1, 22.9, 20.5, 24.4];
+    const r = welchTest(a1, a2)!;
+    expect(r.t).toBeCloseTo(-2.46, 2);
+    expect(r.df).toBeCloseTo(24.99, 2);
+    expect(r.p).toBeCloseTo(0.021, 3);
+  });
+
+  it("agrees with R's t.test(c(100,110,120), c(130,140,150)): t = -3.6742, df = 4, p = 0.02131", () => {
+    const r = welchTest([100, 110, 120], [130, 140, 150])!;
+    expect(r.t).toBeCloseTo(-3.6742, 4);
+    expect(r.df).toBeCloseTo(4, 10);
+    expect(r.p).toBeCloseTo(0.02131, 5);
+    expect(isSignificant(r.p)).toBe(true);
+  });
+
+  it("calls the issue's +2.5% at 3 runs with SDs of 150 and 210 ms noise, which the 1% rule flagged", () => {
+    const base = [5850, 6000, 6150], other = [5940, 6150, 6360];
+    expect(percentChange(describeSample(base).mean, describeSample(other).mean)).toBeCloseTo(2.5, 10);
+    const r = welchTest(base, other)!;
+    expect(r.p).toBeGreaterThan(0.3);
+    expect(isSignificant(r.p)).toBe(false);
+  });
+
+  it('needs two runs on each side; equal samples give p = 1, constant different ones p = 0', () => {
+    expect(welchTest([1], [1, 2])).toBeNull();
+    expect(welchTest([5, 5, 5], [5, 5, 5])!.p).toBe(1);
+    expect(welchTest([5, 5, 5], [6, 6, 6])!.p).toBe(0);
+    expect(isSignificant(null)).toBe(false);
   });
 });
 
@@ -68,9 +95,9 @@ describe('stageMeans', () => {
       [{ name: 'kernel', start_us: 1200, duration_us: 5000 }, { name: 'firmware', start_us: 0, duration_us: 1200 }, { name: 'userspace', start_us: 6200, duration_us: 300 }],
     ]);
     expect(means).toEqual([
-      { name: 'firmware', mean_ms: 1.1, mean_start_ms: 0, runs: 2 },
-      { name: 'kernel', mean_ms: 4.5, mean_start_ms: 1.1, runs: 2 },
-      { name: 'userspace', mean_ms: 0.3, mean_start_ms: 6.2, runs: 1 },
+      { name: 'firmware', mean_ms: 1.1, sd_ms: expect.closeTo(Math.sqrt(0.02), 12), mean_start_ms: 0, runs: 2 },
+      { name: 'kernel', mean_ms: 4.5, sd_ms: expect.closeTo(Math.sqrt(0.5), 12), mean_start_ms: 1.1, runs: 2 },
+      { name: 'userspace', mean_ms: 0.3, sd_ms: null, mean_start_ms: 6.2, runs: 1 },
     ]);
   });
 });

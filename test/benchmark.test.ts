@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { describeSample } from '../analyzers/benchmark.js';
+import { describeSample, welchTest } from '../analyzers/benchmark.js';
 import { parseProfile } from '../capture/output/profile.js';
 import { parseUntil, parseVary, readRun, type ConfigurationResult } from '../src/commands/benchmark.js';
 import { kvmMissing } from './capture-helpers.js';
@@ -110,7 +110,19 @@ describeNeeds(kvmMissing(), 'benchmark --guest demo --engine kvm --vary (real bo
     for (const c of configs) checkFigures(c, 3);
     expect(configs[0]!.change_pct).toBeNull();
     expect(configs[1]!.change_pct!).toBeCloseTo(((configs[1]!.mean_ms - configs[0]!.mean_ms) / configs[0]!.mean_ms) * 100, 1);
-    expect(configs[1]!.significant).toBe(Math.abs(configs[1]!.change_pct!) >= 1);
+    // Welch's t-test of the two configurations' runs decides the *, not the size of the change.
+    expect(configs[0]!.p_value).toBeNull();
+    expect(configs[1]!.p_value!).toBeCloseTo(welchTest(configs[0]!.runs.map((x) => x.ms), configs[1]!.runs.map((x) => x.ms))!.p, 2);
+    expect(configs[1]!.significant).toBe(configs[1]!.p_value! < 0.05);
+    // Every stage has its SD over the runs.
+    for (const s of configs[0]!.stages) expect(s.sd_ms, s.name).toEqual(expect.any(Number));
+    const table = runCli(['benchmark', '--guest', 'demo', '--engine', 'kvm', '--cmdline', 'console=ttyS0', '--runs', '2', '--warmup', '0',
+      '--vary', 'cmdline+=quiet|', '--out', testOutput('benchmark', 'demo-kvm-table'), '--format', 'table'], { timeoutMs: 180_000 });
+    expect(table.status, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/ change +p +guest used/);
+    expect(table.stdout).toContain("p: Welch's t-test of the runs, two-sided; * = p < 0.05");
+    expect(table.stdout).toMatch(/per-stage duration \(ms\): mean ± sample SD/);
+    expect(table.stdout).toMatch(/BOOT_TIME:init_ok +\d+\.\d{3} ± \d+\.\d{3}/);
     // The demo's markers are stages; the VMM's peak RSS is a mean over runs; no free -m in the demo.
     expect(configs[0]!.stages.map((s) => s.name)).toEqual(expect.arrayContaining(['BOOT_TIME:init_entry', 'BOOT_TIME:init_ok']));
     expect(configs[0]!.peak_rss_mib!).toBeGreaterThan(10);
@@ -119,7 +131,7 @@ describeNeeds(kvmMissing(), 'benchmark --guest demo --engine kvm --vary (real bo
     const folders = readdirSync(out).sort();
     expect(folders).toEqual(["1-cmdline+=quiet", "2-cmdline+=_"]);
     expect(readdirSync(join(out, folders[0]!)).sort()).toEqual(['run-1', 'run-2', 'run-3', 'warmup-1']);
-  }, 200_000);
+  }, 400_000);
 });
 
 describeNeeds(firstMissing(qemuMissing(), defaultKernelMissing(), busyboxMissing()), 'benchmark --engine qemu --runs 3 --warmup 1 (default kernel and appliance, TCG)', () => {

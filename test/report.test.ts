@@ -35,8 +35,10 @@ function chromium(args: string[]): string {
 describe('report (HTML)', () => {
   it('puts a timeline, a flame graph and the tables of the sample capture in one self-contained file', async () => {
     const html = renderReport(await gatherReport(sample('stacks', 'capture')));
-    // Nothing is fetched: no scripts, stylesheets or images by URL.
-    expect(html).not.toMatch(/<script|<link|<img|url\(|src=/i);
+    // Nothing is fetched: one inline script (zoom and search), no stylesheets or images by URL.
+    expect(html.match(/<script/g)).toHaveLength(1);
+    expect(html).toMatch(/<script type="text\/javascript">\/\/<!\[CDATA\[/);
+    expect(html).not.toMatch(/<link|<img|src=|url\((?!#)/i);
     expect(html.match(/https?:\/\/[^"'\s<]+/g)!.every((u) => u === 'http://www.w3.org/2000/svg')).toBe(true);
     // Timeline lanes, each with its items, and hover titles.
     for (const lane of ['VMM phases', 'stages', 'console markers', 'initcalls', 'single-step trace', 'system calls', 'first calls']) {
@@ -47,8 +49,11 @@ describe('report (HTML)', () => {
     expect(html).toMatch(/<title>serial8250_init\n1\.23 ms - 1\.47 ms \(240 us\)/);
     expect(html).toMatch(/<title>start_kernel\nat 1\.02 ms/);
     // The flame graph has the rebuilt stacks; tables have rows.
-    expect(html).toMatch(/<title>ext4_init_fs\n190 us \([\d.]+%\), 1 call\nstartup_64 &gt; start_kernel &gt; do_one_initcall &gt; ext4_init_fs<\/title>/);
-    expect(html).toContain('<h2>Hot functions (self time)</h2>');
+    expect(html).toMatch(/<g class="fr" [^>]*><title>ext4_init_fs\n190 us \([\d.]+%\), 1 call\nstartup_64 &gt; start_kernel &gt; do_one_initcall &gt; ext4_init_fs<\/title>/);
+    expect(html).toContain('<h2>Hot functions (self time, host us while stepping)</h2>');
+    // What was measured, and that a step capture's times are not boot time.
+    expect(html).toMatch(/<p class="what" id="measured">Measured: sample single-stepped under boot-trace&#39;s KVM VMM; \d+ instructions traced from its first instruction; ended by [^<]*\. Trace times are host microseconds while single-stepping the guest; console times are host microseconds while single-stepping the guest\.<\/p>/);
+    expect(html).toContain('<p class="warn"><b>Not boot time:</b> these are host microseconds while single-stepping');
     expect(html).toMatch(/<td class="f">serial8250_init<\/td>/);
     expect(html).toMatch(/<td class="f">write<\/td><td class="n">1<\/td>/);
     expect(html).toContain('UART cost');
@@ -89,7 +94,7 @@ describeNeeds(CHROMIUM ? null : 'no chromium (apt-get install chromium)', 'repor
     expect(timeline.match(/<rect /g)?.length ?? 0).toBeGreaterThan(5);
     expect(timeline).toContain('first calls');
     const flame = /<svg[^>]*class="flame"[\s\S]*?<\/svg>/.exec(dom)?.[0] ?? '';
-    expect(flame.match(/<g><title>/g)?.length ?? 0).toBeGreaterThan(3);
+    expect(flame.match(/<g class="fr" [^>]*><title>/g)?.length ?? 0).toBeGreaterThan(3);
     const tables = dom.match(/<table>[\s\S]*?<\/table>/g) ?? [];
     expect(tables.length).toBeGreaterThanOrEqual(3);
     for (const t of tables) expect(t.match(/<tr>/g)!.length).toBeGreaterThan(1);
@@ -112,7 +117,7 @@ describe('flamegraph (SVG)', () => {
     expect(r.status, r.stderr).toBe(0);
     const svg = readFileSync(out, 'utf8');
     expect(svg.startsWith('<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
-    const boxes = [...svg.matchAll(/<g><title>([^\n<]+)\n[^<]*<\/title><rect x="([\d.]+)" y="(\d+)" width="([\d.]+)"/g)]
+    const boxes = [...svg.matchAll(/<g class="fr" [^>]*><title>([^\n<]+)\n[^<]*<\/title><rect x="([\d.]+)" y="(\d+)" width="([\d.]+)"/g)]
       .map((m) => ({ name: m[1]!, x: Number(m[2]), y: Number(m[3]), w: Number(m[4]) }));
     expect(boxes.map((b) => b.name)).toEqual(['start_kernel', 'mm_init', 'setup_arch', 'memblock_add']);
     const w = Object.fromEntries(boxes.map((b) => [b.name, b.w]));

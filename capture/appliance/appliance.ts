@@ -10,7 +10,8 @@
  */
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../../src/atomic-write.js';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { cacheDir } from '../../src/cache.js';
@@ -99,12 +100,6 @@ export async function buildAppliance(opts: ApplianceOptions = {}): Promise<strin
   const file = join(cacheDir('appliance'), `${hash.slice(0, 32)}.cpio.gz`);
   if (existsSync(file)) return file;
   const cpio = writeCpio(applianceEntries(busyboxBytes, applets, workload));
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, gzipSync(cpio, { level: 6 }));
-    renameSync(tmp, file);
-  } catch (err) {
-    throw new UserError(`${file}: cannot write the appliance (${messageOf(err)})`);
-  }
+  writeFileAtomic(file, gzipSync(cpio, { level: 6 }), 'the appliance');
   return file;
 }

@@ -3,7 +3,10 @@
  * console.log (and trace.log or a recording in its modes) into `outDir`, and says how the boot went; it
  * never writes profile.json and never reads its own console back: capture/engines/record.ts does both,
  * once, after any engine. Adding an engine: a folder under capture/engines/ with an object of this type,
- * and one line in registry.ts (docs/architecture.md, "Where to add").
+ * and one line in registry.ts (docs/architecture.md, "Where to add"). Options only one engine has (QEMU's
+ * accelerator, the gdbstub's step flags, a plugin's granularity) are not in the request: the engine's
+ * factory takes them (qemuRunEngine(settings), qemuStepEngine(settings)). A new mode's figures get a mode
+ * part beside `step` (e.g. `trace: TracePart | null` in EngineOutcome, Profile and profile-schema.ts).
  */
 import type { CaptureMode, Clock, KvmPart, ProfileExit, QemuPart, StepPart } from '../output/profile.js';
 

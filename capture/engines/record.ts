@@ -4,6 +4,7 @@
  * profile. runCapture (run-capture.ts) calls this after choosing the engine; tests and benchmarks that drive
  * one engine directly call it too, so every path writes the same profile.
  */
+import { existsSync, readdirSync, rmdirSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { ConsoleLine, ConsoleMessage } from '../../analyzers/console-lines.js';
@@ -37,8 +38,17 @@ export interface RecordOptions {
 /** Run `engine` on `request` (whose outDir may exist only if empty, or with force) and write profile.json. */
 export async function recordCapture(engine: CaptureEngine, request: EngineRequest, o: RecordOptions = {}): Promise<CaptureRun> {
   engine.check?.(request);
+  const existed = existsSync(request.outDir);
   const outDir = prepareOutDir(request.outDir, o.force ?? false);
-  const outcome = await engine.run({ ...request, outDir });
+  let outcome: EngineOutcome;
+  try {
+    outcome = await engine.run({ ...request, outDir });
+  } catch (err) {
+    // Refused before the guest ran (a misspelt --trace-from symbol, QEMU refusing the kernel): leave no
+    // empty folder behind that a later capture would have to --force.
+    if (!existed) removeIfEmpty(outDir);
+    throw err;
+  }
   const after = await readAfterEngine(outDir, outcome.console_lines);
   const profile = buildProfile(engine, { ...request, outDir }, outcome, after, o.setup ?? null);
   const profileFile = join(outDir, PROFILE_FILE);
@@ -54,6 +64,14 @@ export async function recordCapture(engine: CaptureEngine, request: EngineReques
     failed,
     status: profile.exit.reason === 'interrupted' ? 128 + (signo ?? constants.signals.SIGINT) : failed ? 2 : 0,
   };
+}
+
+function removeIfEmpty(dir: string): void {
+  try {
+    if (readdirSync(dir).length === 0) rmdirSync(dir);
+  } catch {
+    /* keep it: what matters is the engine's error */
+  }
 }
 
 interface AfterEngine {
@@ -108,7 +126,7 @@ function buildProfile(engine: CaptureEngine, r: EngineRequest, e: EngineOutcome,
     initrd: r.initrd ?? null,
     cmdline: e.cmdline,
     memory_mib: r.memoryMiB,
-    timeout_s: r.timeoutS,
+    timeout_us: r.timeoutS * 1_000_000,
     phases_us: e.phases_us,
     guest_markers_us: e.guest_markers_us,
     exit: withSignal(withPanic(e.exit, after.panic), r.signal),

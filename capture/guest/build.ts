@@ -74,7 +74,7 @@ export function demoGuestPath(): string {
   if (r.status !== 0) {
     rmSync(tmp, { force: true });
     const first = (r.stderr || r.stdout).trim().split('\n').find((l) => /error/i.test(l)) ?? r.stderr.trim().split('\n')[0];
-    throw new UserError(`cannot build the demo guest with ${cc}: ${first}`);
+    throw new UserError(`cannot build the demo guest with ${cc}: ${first.replaceAll(tmp, out)}`);
   }
   renameSync(tmp, out);
   return out;

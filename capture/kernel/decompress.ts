@@ -12,7 +12,8 @@
  *   // vmlinux: Buffer holding an ELF (cached in cacheDir('vmlinux') by the bzImage's sha256)
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, writeFileSync, existsSync, unlinkSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
+import { writeFileAtomic } from '../../src/atomic-write.js';
 import { join } from 'node:path';
 import * as zlib from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
@@ -136,17 +137,6 @@ export async function decompressKernel(bzImagePath: string): Promise<Decompresse
     }
   }
   const { vmlinux, format, ms } = await decompressBzImage(buf, bzImagePath);
-  const tmp = `${cached}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, vmlinux);
-    renameSync(tmp, cached);
-  } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* nothing was written */
-    }
-    throw new UserError(`${cached}: cannot write the decompressed kernel to the cache (${messageOf(err)})`);
-  }
+  writeFileAtomic(cached, vmlinux, 'the decompressed kernel to the cache');
   return { vmlinux, format, ms, cached: false, sha256 };
 }

@@ -4,7 +4,8 @@
  * `nokaslr` fixes the addresses; kptr_restrict=0 (as root) makes the kernel print them instead of zeros.
  * The dump is cached in cacheDir('kallsyms-dumps')/<sha256 of the kernel>.txt.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../../src/atomic-write.js';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { cacheDir } from '../../src/cache.js';
@@ -46,8 +47,6 @@ export async function procKallsymsDump(kernel: string, opts: { timeoutMs?: numbe
   } catch (err) {
     throw new UserError(`${kernel}: the /proc/kallsyms dump from the QEMU console does not decode (${messageOf(err)})`);
   }
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, dump, 'latin1');
-  renameSync(tmp, file);
+  writeFileAtomic(file, dump, 'the kallsyms cache', 'latin1');
   return { text: dump, cached: false, ms: r.ms };
 }

@@ -8,10 +8,10 @@
  *   kernelSymbolTable(path) -> SymbolTable                  (what capture uses to name addresses)
  * A vmlinux that still has .symtab could use src/symbols/elf-symbols.ts instead; kallsyms works for both.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../../src/atomic-write.js';
 import { join } from 'node:path';
 import { cacheDir } from '../../src/cache.js';
-import { messageOf, UserError } from '../../src/errors.js';
 import { parseSystemMap } from '../../src/symbols/system-map.js';
 import type { SymbolTable } from '../../src/symbols/symbol-table.js';
 import { decompressKernel, readKernelFile, sha256Hex } from './decompress.js';
@@ -39,13 +39,7 @@ export async function kernelSystemMap(path: string): Promise<KernelSystemMap> {
   const { vmlinux } = await decompressKernel(path);
   const entries = decodeKallsyms(vmlinux, path);
   const text = toSystemMap(entries);
-  const tmp = `${cacheFile}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, text, 'latin1');
-    renameSync(tmp, cacheFile);
-  } catch (err) {
-    throw new UserError(`${cacheFile}: cannot write the symbol cache (${messageOf(err)})`);
-  }
+  writeFileAtomic(cacheFile, text, 'the symbol cache', 'latin1');
   return { text, count: entries.length, cached: false, cacheFile };
 }
 

@@ -29,10 +29,11 @@ export function defaultOutDir(now = new Date()): string {
 /**
  * Make `dir` ready for a new capture and return its absolute path. A folder that exists must be empty,
  * so an old trace.log never sits beside a new profile.json; with `force` it is emptied first, but only
- * when everything in it is a capture file (CAPTURE_FILE_NAMES, or a leftover temporary profile): --force
- * never deletes files a capture did not write. Throws UserError naming the folder.
+ * when everything in it is a capture file (CAPTURE_FILE_NAMES, or a leftover temporary profile), or with
+ * `nested` (benchmark's folder of captures) a folder holding only such folders: --force never deletes
+ * files a capture did not write. Throws UserError naming the folder.
  */
-export function prepareOutDir(dir: string, force = false): string {
+export function prepareOutDir(dir: string, force = false, nested = false): string {
   const out = resolve(dir);
   let entries: string[] = [];
   if (existsSync(out)) {
@@ -48,9 +49,9 @@ export function prepareOutDir(dir: string, force = false): string {
     if (!force) {
       throw new UserError(`${out}: the output folder is not empty (${entries.slice(0, 3).join(', ')}${entries.length > 3 ? ', ...' : ''}); give a new folder, or --force to empty it first`);
     }
-    const foreign = entries.filter((e) => !(CAPTURE_FILE_NAMES as readonly string[]).includes(e) && !/^profile\.json\.tmp-\d+$/.test(e));
-    if (foreign.length > 0) throw new UserError(`${out}: --force empties only capture folders, and this one holds ${foreign[0]}, which no capture writes`);
-    for (const e of entries) rmSync(join(out, e), { force: true });
+    const foreign = foreignEntry(out, nested);
+    if (foreign !== null) throw new UserError(`${out}: --force empties only capture folders, and this one holds ${foreign}, which no capture writes`);
+    for (const e of entries) rmSync(join(out, e), { recursive: true, force: true });
   }
   try {
     makeDir(out);
@@ -58,6 +59,24 @@ export function prepareOutDir(dir: string, force = false): string {
     throw new UserError(`${out}: cannot write the capture's output folder (${(err as NodeJS.ErrnoException).code ?? messageOf(err)})`);
   }
   return out;
+}
+
+/** The first entry under `dir` (relative) that is not a capture file, or with `nested` a folder of them; null if none. */
+function foreignEntry(dir: string, nested: boolean, prefix = ''): string | null {
+  for (const e of readdirSync(dir)) {
+    const path = join(dir, e);
+    if ((CAPTURE_FILE_NAMES as readonly string[]).includes(e) || /^profile\.json\.tmp-\d+$/.test(e)) {
+      if (statSync(path).isFile()) continue;
+      return prefix + e;
+    }
+    if (nested && statSync(path).isDirectory()) {
+      const inner = foreignEntry(path, true, `${prefix}${e}/`);
+      if (inner !== null) return inner;
+      continue;
+    }
+    return prefix + e;
+  }
+  return null;
 }
 
 /**
@@ -124,5 +143,7 @@ export function readCaptureConsole(dirOrFile: string, visitor: ConsoleVisitor): 
   } catch {
     /* readConsole names the missing file */
   }
-  return readConsole(file, visitor);
+  // Our console.log is `<t_us> <text>` on every line (console-log.ts): say so, so a guest line that merely
+  // starts with digits is never taken for a second host stamp.
+  return readConsole(file, visitor, undefined, { hostStamps: true });
 }

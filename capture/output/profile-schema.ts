@@ -43,7 +43,7 @@ export const PROFILE_SCHEMA: Field = {
     initrd: strOrNull,
     cmdline: str,
     memory_mib: num,
-    timeout_s: num,
+    timeout_us: numOrNull,
     phases_us: { type: 'map<number>' },
     guest_markers_us: { type: 'map<number>' },
     exit: {

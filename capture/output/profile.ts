@@ -9,7 +9,8 @@
  * (`_mib`). Shape: a common part every engine fills, one part per mode (`step`; a `trace` part is left to
  * the engine that adds that mode) and one part per engine (`kvm`, `qemu`), each present only where it applies.
  */
-import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../../src/atomic-write.js';
 import { messageOf, UserError } from '../../src/errors.js';
 import { checkValue, PROFILE_SCHEMA, type Problem } from './profile-schema.js';
 
@@ -139,7 +140,8 @@ export interface Profile {
   initrd: string | null;
   cmdline: string;
   memory_mib: number;
-  timeout_s: number;
+  /** --timeout, in microseconds like every duration here; null in an upgraded version-1 profile (it had none). */
+  timeout_us: number | null;
   /** Host microseconds per engine phase, in the order they ran, and `total`. */
   phases_us: Record<string, number>;
   /** BOOT_TIME:<stage>:<ns> console lines: the guest's own clock, converted to microseconds; first of each stage. */
@@ -162,19 +164,7 @@ export interface Profile {
  * Throws UserError when the folder cannot be written.
  */
 export function writeProfile(file: string, profile: Profile): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, JSON.stringify(profile, null, 2) + '\n');
-    renameSync(tmp, file);
-  } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* never created */
-    }
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UserError(`${file}: cannot write the capture profile (${code ?? messageOf(err).replaceAll(tmp, file)})`);
-  }
+  writeFileAtomic(file, JSON.stringify(profile, null, 2) + '\n', 'the capture profile');
 }
 
 /**
@@ -256,7 +246,7 @@ export function upgradeV1(o: Record<string, unknown>): Record<string, unknown> {
     initrd: typeof o.initrd === 'string' ? o.initrd : null,
     cmdline: typeof o.cmdline === 'string' ? o.cmdline : '',
     memory_mib: num(o.memory_mib) ?? 0,
-    timeout_s: 0,
+    timeout_us: null,
     phases_us: o.phases ?? {},
     guest_markers_us: markers,
     exit: {

@@ -107,7 +107,7 @@ export function probeGuestPath(): string {
   const r = spawnSync(cc, [...CC_FLAGS, '-o', tmp, src], { encoding: 'utf8', timeout: 60_000 });
   if (r.error || r.status !== 0) {
     rmSync(tmp, { force: true });
-    throw new Error(`cannot build the KVM probe with ${cc}: ${r.error ? messageOf(r.error) : r.stderr.trim().split('\n')[0]}`);
+    throw new Error(`cannot build the KVM probe with ${cc}: ${(r.error ? messageOf(r.error) : r.stderr.trim().split('\n')[0]!).replaceAll(tmp, out)}`);
   }
   renameSync(tmp, out);
   return out;

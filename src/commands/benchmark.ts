@@ -12,12 +12,12 @@
  */
 import { join, resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { describeSample, isSignificantChange, meanOrNull, percentChange, roundMs, stageMeans, type StageMean } from '../../analyzers/benchmark.js';
+import { SIGNIFICANCE_LEVEL, describeSample, isSignificant, meanOrNull, percentChange, roundMs, stageMeans, welchTest, type StageMean } from '../../analyzers/benchmark.js';
 import type { ConsoleLine, ConsoleVisitor } from '../../analyzers/console-lines.js';
 import { GuestMemoryReader } from '../../analyzers/guest-memory.js';
 import { Stages, type StageRow } from '../../analyzers/stages.js';
 import { guestMemoryOf } from '../../capture/engines/record.js';
-import { defaultOutDir, prepareOutDir, readCaptureConsole } from '../../capture/output/folder.js';
+import { CONSOLE_FILE, defaultOutDir, prepareOutDir, readCaptureConsole } from '../../capture/output/folder.js';
 import type { Profile, ProfileGuestMemory } from '../../capture/output/profile.js';
 import { UserError } from '../errors.js';
 import { OUTPUT_FORMATS, defaultFormat, writeRows, type Column, type OutputFormat } from '../output/write.js';
@@ -129,7 +129,7 @@ function describeUntil(u: Until): string {
 
 /** @param run the run's number; @param label how errors name it (default `run <n>`, e.g. `warm-up 1`). */
 export async function readRun(run: number, out: CaptureOutcome, until: Until, label = `run ${run}`): Promise<RunFigures> {
-  const consoleFile = join(out.outDir, 'console.log');
+  const consoleFile = join(out.outDir, CONSOLE_FILE);
   const stages = new Stages();
   // The guest's memory as the profile has it (one definition: record.ts), read here too so that a
   // profile from before version 2 still gives it.
@@ -170,7 +170,9 @@ export interface ConfigurationResult {
   max_ms: number;
   /** Change of the mean against the first configuration, in percent (null for the first). */
   change_pct: number | null;
-  /** |change| >= 1%. */
+  /** Welch's t-test of this configuration's runs against the first's, two-sided (null for the first, or under 2 runs). */
+  p_value: number | null;
+  /** p_value < SIGNIFICANCE_LEVEL (0.05). */
   significant: boolean;
   guest_used_mib: number | null;
   guest_total_mib: number | null;
@@ -183,6 +185,8 @@ export function summarise(config: Configuration, untilSpec: string, runs: readon
   const mem = runs.map((r) => r.guest_memory).filter((m): m is ProfileGuestMemory => m !== null);
   const rss = runs.map((r) => r.peak_rss_mib).filter((b): b is number => b !== null);
   const change = base ? percentChange(base.mean_ms, s.mean) : null;
+  const test = base ? welchTest(base.runs.map((r) => r.ms), runs.map((r) => r.ms)) : null;
+  const p = test === null ? null : Number(test.p.toPrecision(3));
   const round1 = (v: number | null): number | null => (v === null ? null : Math.round(v * 10) / 10);
   const first = profiles[0];
   return {
@@ -197,16 +201,19 @@ export function summarise(config: Configuration, untilSpec: string, runs: readon
     median_ms: roundMs(s.median),
     max_ms: roundMs(s.max),
     change_pct: change === null ? null : Math.round(change * 100) / 100,
-    significant: isSignificantChange(change),
+    p_value: p,
+    significant: isSignificant(p),
     guest_used_mib: round1(meanOrNull(mem.map((m) => m.used_mib))),
     guest_total_mib: round1(meanOrNull(mem.map((m) => m.total_mib))),
     peak_rss_mib: round1(meanOrNull(rss)),
-    stages: stageMeans(runs.map((r) => r.stages)).map((m) => ({ ...m, mean_ms: roundMs(m.mean_ms), mean_start_ms: roundMs(m.mean_start_ms) })),
+    stages: stageMeans(runs.map((r) => r.stages)).map((m) => ({ ...m, mean_ms: roundMs(m.mean_ms), sd_ms: m.sd_ms === null ? null : roundMs(m.sd_ms), mean_start_ms: roundMs(m.mean_start_ms) })),
   };
 }
 
 type SummaryRow = Omit<ConfigurationResult, 'runs' | 'stages' | 'kernel' | 'cmdline' | 'until'> & { n: number };
 
+/** A p-value as people read it: "0.41", "0.032", "<0.001". */
+const showP = (p: number): string => (p < 0.001 ? '<0.001' : p < 0.01 ? p.toFixed(3) : p.toFixed(2));
 const fixed = (digits: number) => (v: unknown): string => (typeof v === 'number' ? v.toFixed(digits) : '');
 const SUMMARY_COLUMNS: Column<SummaryRow>[] = [
   { key: 'config', header: 'configuration' },
@@ -216,7 +223,8 @@ const SUMMARY_COLUMNS: Column<SummaryRow>[] = [
   { key: 'min_ms', header: 'min (ms)', show: fixed(1) },
   { key: 'median_ms', header: 'median (ms)', show: fixed(1) },
   { key: 'max_ms', header: 'max (ms)', show: fixed(1) },
-  { key: 'change_pct', header: 'change', show: (v, r) => (typeof v === 'number' ? `${v >= 0 ? '+' : ''}${v.toFixed(2)}%${r.significant ? ' *' : ''}` : '') },
+  { key: 'change_pct', header: 'change', show: (v) => (typeof v === 'number' ? `${v >= 0 ? '+' : ''}${v.toFixed(2)}%` : '') },
+  { key: 'p_value', header: 'p', show: (v, r) => (typeof v === 'number' ? `${showP(v)}${r.significant ? ' *' : ''}` : '') },
   { key: 'guest_used_mib', header: 'guest used (MiB)', show: (v, r) => (typeof v === 'number' ? `${v} / ${r.guest_total_mib}` : '') },
   { key: 'peak_rss_mib', header: 'peak RSS (MiB)', show: fixed(1) },
 ];
@@ -239,7 +247,10 @@ async function writeResults(results: readonly ConfigurationResult[], format: Out
   }
   process.stdout.write(`time to ${results[0]!.until}\n`);
   await writeRows(rows, SUMMARY_COLUMNS, 'table');
-  if (results.length > 1) process.stdout.write('change: of the mean against the first configuration; * = 1% or more\n');
+  if (results.length > 1) {
+    process.stdout.write(`change: of the mean against the first configuration; p: Welch's t-test of the runs, two-sided; * = p < ${SIGNIFICANCE_LEVEL}` +
+      `${results.some((r) => r.runs.length < 5) ? ' (with fewer than 5 runs each only large changes can reach it)' : ''}\n`);
+  }
   // Per-stage means: one column per configuration.
   const names: string[] = [];
   for (const r of results) for (const s of r.stages) if (!names.includes(s.name)) names.push(s.name);
@@ -249,14 +260,14 @@ async function writeResults(results: readonly ConfigurationResult[], format: Out
     const row: StageLine = { stage: name };
     results.forEach((r, i) => {
       const s = r.stages.find((x) => x.name === name);
-      row[`c${i}`] = s ? s.mean_ms : '';
+      row[`c${i}`] = s ? `${s.mean_ms.toFixed(3)}${s.sd_ms === null ? '' : ` ± ${s.sd_ms.toFixed(3)}`}` : '';
     });
     return row;
   });
-  process.stdout.write('\nper-stage mean duration (ms)\n');
+  process.stdout.write('\nper-stage duration (ms): mean ± sample SD over the runs that have the stage\n');
   await writeRows(stageRows, [
     { key: 'stage', header: 'stage' },
-    ...results.map((r, i) => ({ key: `c${i}`, header: results.length > 1 ? r.config : 'mean (ms)', show: fixed(3) })),
+    ...results.map((r, i) => ({ key: `c${i}`, header: results.length > 1 ? r.config : 'mean ± sd (ms)' })),
   ], 'table');
 }
 
@@ -285,7 +296,8 @@ export const benchmarkCommand: CommandModule<object, Args> = {
       .option('warmup', { type: 'number', default: 3, describe: 'boots before the measured ones, not counted' })
       .option('until', { type: 'string', default: 'marker:ready', describe: 'the point timed: marker:STAGE (host time of the BOOT_TIME:STAGE line), exit (the whole capture), regex:RE (first console line matching)' })
       .option('vary', { type: 'string', array: true, nargs: 1, default: [] as string[], describe: "compare configurations: 'cmdline+=quiet|', 'cmdline=A|B', 'kernel=A|B' (repeatable: cross product)" })
-      .option('out', { type: 'string', describe: 'folder for the captures, one subfolder per boot (default: captures/benchmark-<timestamp>)' })
+      .option('out', { type: 'string', describe: 'folder for the captures, one subfolder per boot, new or empty (default: captures/benchmark-<timestamp>)' })
+      .option('force', { type: 'boolean', default: false, describe: 'empty a non-empty --out first (only if it holds nothing but earlier captures)' })
       .option('format', { choices: OUTPUT_FORMATS, default: defaultFormat(), defaultDescription: 'table on a terminal, else csv', describe: 'output format' }) as never,
   handler: async (args) => {
     if (!Number.isInteger(args.runs) || args.runs < 1) throw new UserError(`--runs ${args.runs}: give a whole number >= 1`);
@@ -294,7 +306,7 @@ export const benchmarkCommand: CommandModule<object, Args> = {
     const configs = parseVary(args.vary, args.cmdline);
     const varied = args.vary.length > 0;
     const root = args.out ? resolve(args.out) : defaultOutDir().replace(/([^/]+)$/, 'benchmark-$1');
-    prepareOutDir(root, false);
+    prepareOutDir(root, args.force, true);
     const tty = Boolean(process.stderr.isTTY);
     const total = configs.length * (args.warmup + args.runs);
     let done = 0;

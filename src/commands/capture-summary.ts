@@ -15,7 +15,6 @@ import { readProfile, type Profile } from '../../capture/output/profile.js';
 import { UserError } from '../errors.js';
 import { readTrace } from '../trace/reader.js';
 
-export { isCaptureDir } from '../../capture/output/folder.js';
 
 const ms = (us: number): string => `${(us / 1000).toFixed(us < 10_000 ? 2 : 1)} ms`;
 

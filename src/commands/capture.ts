@@ -11,7 +11,7 @@ import type { RearmMode } from '../../capture/engines/kvm/debug/step-watchdog.js
 import type { TraceFromTrap } from '../../capture/engines/kvm/run-loop.js';
 import { DEFAULT_MEMORY_MIB, DEFAULT_TIMEOUT_S } from '../../capture/engines/defaults.js';
 import type { CaptureRun } from '../../capture/engines/record.js';
-import { MODES } from '../../capture/engines/registry.js';
+import { ENGINE_NAMES, MODES } from '../../capture/engines/registry.js';
 import { runCapture } from '../../capture/engines/run-capture.js';
 import { summaryLines, type CaptureMode } from '../../capture/output/profile.js';
 import { prepareCapture } from '../../capture/setup.js';
@@ -68,7 +68,7 @@ export function captureOptions<T>(y: Argv<T>): Argv<T & CaptureArgs> {
   return y
     .option('kernel', { type: 'string', describe: 'kernel to boot: bzImage or ELF vmlinux (default: /boot/vmlinuz-$(uname -r), the cache, or Debian\'s cloud kernel)' })
     .option('guest', { choices: ['demo'], describe: 'boot a built-in guest instead (built with cc on first use)' })
-    .option('engine', { choices: ['kvm', 'qemu', 'auto'] as const, default: 'auto' as const, describe: 'KVM (this VMM), QEMU, or auto: KVM if a probe shows it can run a stock kernel here, else QEMU' })
+    .option('engine', { choices: [...ENGINE_NAMES, 'auto'] as const, default: 'auto' as const, describe: 'KVM (this VMM), QEMU, or auto: KVM if a probe shows it can run a stock kernel here, else QEMU' })
     .option('decompress', { choices: ['host', 'guest'] as const, describe: 'KVM: decompress the bzImage on the host and boot the ELF vmlinux (default), or let the kernel decompress itself in the guest' })
     .option('memory', { type: 'number', default: DEFAULT_MEMORY_MIB, describe: 'guest memory in MiB' })
     .option('cmdline', { type: 'string', describe: 'kernel command line, replacing the engine\'s default (see docs/capture.md)' })

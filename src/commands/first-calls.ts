@@ -3,18 +3,20 @@ import { FirstCalls } from '../../analyzers/first-calls.js';
 import { UserError } from '../errors.js';
 import { readTrace } from '../trace/reader.js';
 import { writeRows } from '../output/write.js';
-import { readOptions, traceOptions, type TraceArgs } from './options.js';
-import { FIRST_CALL_COLUMNS } from '../output/columns.js';
+import { announceClock, firstRows, readOptions, topOption, traceOptions, type TraceArgs } from './options.js';
+import { firstCallColumns } from '../output/columns.js';
 
 interface Args extends TraceArgs {
   match?: string;
+  top: number;
 }
 
 export const firstCallsCommand: CommandModule<object, Args> = {
   command: 'first-calls <trace>',
   describe: 'when each function is first seen: a timeline of boot milestones',
   builder: (y) =>
-    traceOptions(y).option('match', { type: 'string', describe: 'only functions matching this regular expression (e.g. ext4_)' }) as never,
+    topOption(traceOptions(y), 0, 'show the first N functions')
+      .option('match', { type: 'string', describe: 'only functions matching this regular expression (e.g. ext4_)' }) as never,
   handler: async (args) => {
     let match: RegExp | undefined;
     if (args.match !== undefined) {
@@ -24,8 +26,9 @@ export const firstCallsCommand: CommandModule<object, Args> = {
         throw new UserError(`--match ${JSON.stringify(args.match)}: not a regular expression (${(err as Error).message})`);
       }
     }
+    const clock = announceClock(args.trace);
     const analyzer = new FirstCalls();
     const result = await readTrace(args.trace, () => analyzer, readOptions(args));
-    await writeRows(analyzer.rows(result.functions, match), FIRST_CALL_COLUMNS, args.format);
+    await writeRows(firstRows(analyzer.rows(result.functions, match), args.top), firstCallColumns(clock.unit), args.format);
   },
 };

@@ -4,8 +4,8 @@ import { CallStacks } from '../../analyzers/call-stacks.js';
 import { tee, withInclusive } from '../../analyzers/inclusive.js';
 import { readTrace } from '../trace/reader.js';
 import { showUs, writeRows, type Column } from '../output/write.js';
-import { readOptions, traceOptions, type TraceArgs } from './options.js';
-import { HOT_FUNCTION_COLUMNS } from '../output/columns.js';
+import { announceClock, readOptions, topOption, traceOptions, type TraceArgs } from './options.js';
+import { hotFunctionColumns } from '../output/columns.js';
 
 interface Args extends TraceArgs {
   top: number;
@@ -16,18 +16,18 @@ export const hotFunctionsCommand: CommandModule<object, Args> = {
   command: 'hot-functions <trace>',
   describe: 'self time per function (time until the next line), sorted',
   builder: (y) =>
-    traceOptions(y)
-      .option('top', { type: 'number', default: 30, describe: 'show the N hottest (0 = all)' })
+    topOption(traceOptions(y), 30, 'show the N hottest')
       .option('inclusive', { type: 'boolean', default: false, describe: 'add inclusive time (from rebuilt call stacks; docs/call-stacks.md)' }) as never,
   handler: async (args) => {
+    const clock = announceClock(args.trace);
     const analyzer = new HotFunctions();
     let stacks: CallStacks | undefined;
     const result = await readTrace(args.trace, (functions) => (args.inclusive ? tee(analyzer, (stacks = new CallStacks(functions))) : analyzer), readOptions(args));
     stacks?.finish();
     const rows: Array<HotFunctionRow & { inclusive_us?: number }> = analyzer.rows(result.functions, args.top);
     await writeRows(stacks ? withInclusive(rows, stacks) : rows, [
-      ...(HOT_FUNCTION_COLUMNS as Column<HotFunctionRow & { inclusive_us?: number }>[]),
-      ...(stacks ? [{ key: 'inclusive_us' as const, header: 'inclusive (us)', show: showUs }] : []),
+      ...(hotFunctionColumns(clock.unit) as Column<HotFunctionRow & { inclusive_us?: number }>[]),
+      ...(stacks ? [{ key: 'inclusive_us' as const, header: `inclusive (${clock.unit})`, show: showUs }] : []),
     ], args.format);
   },
 };

@@ -1,7 +1,9 @@
 /** Options shared by the trace analyzers, so every subcommand spells and documents them the same way. */
 import type { Argv } from 'yargs';
+import { UserError } from '../errors.js';
 import { OUTPUT_FORMATS, defaultFormat, type OutputFormat } from '../output/write.js';
 import type { ReadOptions } from '../trace/reader.js';
+import { traceClock, type Clock } from '../output/clock.js';
 
 export interface TraceArgs {
   trace: string;
@@ -40,4 +42,41 @@ export function traceOptions<T>(y: Argv<T>) {
 
 export function readOptions(args: { strict: boolean; 'system-map'?: string }): ReadOptions {
   return { strict: args.strict, ...(args['system-map'] !== undefined ? { systemMap: args['system-map'] } : {}) };
+}
+
+/**
+ * `--top N`: how many rows a command prints, 0 for all. Anything but a whole number >= 0 ("abc", "-3",
+ * "2.5") is a one-line error: yargs alone would turn "abc" into NaN and print every row.
+ */
+export function topOption<T>(y: Argv<T>, fallback: number, describe: string) {
+  return y
+    .option('top', {
+      type: 'string',
+      default: String(fallback),
+      defaultDescription: String(fallback),
+      describe: `${describe} (0 = all)`,
+      // The raw text, so that "-3" and "abc" reach the check as the user typed them; a good one becomes a number.
+      coerce: (v: unknown) => {
+        const text = String(Array.isArray(v) ? v.at(-1) : v).trim();
+        return /^\d+$/.test(text) ? Number(text) : text;
+      },
+    })
+    // A UserError thrown here reaches the CLI as it is: one line, exit 1 (yargs wraps errors thrown by coerce).
+    .check((argv) => {
+      if (typeof argv.top !== 'number') throw new UserError(`--top ${JSON.stringify(argv.top)}: not a row count (a whole number, 0 for all)`);
+      return true;
+    }) as unknown as Argv<T & { top: number }>;
+}
+
+/** The first `top` rows (all when top is 0). */
+export const firstRows = <R>(rows: readonly R[], top: number): R[] => (top > 0 ? rows.slice(0, top) : [...rows]);
+
+/**
+ * The clock of the trace a command reads (src/output/clock.ts), with its warning on stderr when the
+ * times are not boot time (stepping time, instruction counts): stderr, so piped CSV/JSON stay clean.
+ */
+export function announceClock(trace: string, warn: (line: string) => void = (l) => process.stderr.write(l + '\n')): Clock {
+  const clock = traceClock(trace);
+  if (clock.warning) warn(`boot-trace: ${trace}: ${clock.warning}`);
+  return clock;
 }

@@ -3,7 +3,7 @@ import { UserError } from '../errors.js';
 import { TextSink } from '../export/sink.js';
 import { DEFAULT_MILESTONES, gatherReport } from '../report/data.js';
 import { renderReport } from '../report/html.js';
-import { readOptions } from './options.js';
+import { readOptions, topOption } from './options.js';
 
 interface Args {
   input: string;
@@ -17,15 +17,14 @@ export const reportCommand: CommandModule<object, Args> = {
   command: 'report <input>',
   describe: 'one self-contained HTML boot report (timeline, flame graph, tables) of a capture folder or a trace',
   builder: (y) =>
-    y
+    topOption(y
       .positional('input', { type: 'string', demandOption: true, describe: 'capture folder (trace.log, console.log, profile.json) or a trace file' })
       .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'HTML file to write' })
       .option('milestone', {
         type: 'string', array: true,
         describe: `first calls to mark on the timeline, as regular expressions (repeatable; default: ${DEFAULT_MILESTONES.join(' ')})`,
       })
-      .option('top', { type: 'number', default: 25, describe: 'rows of the hot-functions table' })
-      .option('strict', { type: 'boolean', default: false, describe: 'stop at the first malformed trace line' }) as never,
+      .option('strict', { type: 'boolean', default: false, describe: 'stop at the first malformed trace line' }), 25, 'rows of the hot-functions table') as never,
   handler: async (args) => {
     const milestones = args.milestone?.map((m) => {
       try {

@@ -1,28 +1,33 @@
 /**
- * Chrome trace event JSON (loads in Perfetto and chrome://tracing), written while the stacks are rebuilt:
- * one complete event (ph "X", ts/dur in microseconds) per call, emitted when the call closes, so inner
- * calls come before their callers in the file (viewers sort by ts). Extra tracks (syscalls, stages,
- * markers, initcalls, host phases) are added after the trace by `track()`.
- *   {"traceEvents":[
+ * Chrome trace event JSON (loads in Perfetto, chrome://tracing and speedscope), written while the stacks
+ * are rebuilt: one complete event (ph "X", ts/dur in microseconds) per call, emitted when the call closes,
+ * so inner calls come before their callers in the file (viewers sort by ts). Extra tracks (syscalls,
+ * stages, markers, initcalls, host phases) are added after the trace.
+ *   {"displayTimeUnit":"ms","otherData":{"clock":"host-stepping",...},"traceEvents":[
  *   {"name":"start_kernel","cat":"call","ph":"X","ts":10,"dur":20,"pid":1,"tid":1},
  *   ...]}
+ * Times are on a binary grid (ticks.ts) so that `ts + dur` nests in float64. Calls of zero duration are
+ * left out (they have no width and would tie with their neighbours). The Trace Event Format's timestamps are
+ * always microseconds; `displayTimeUnit` only picks how a viewer shows them ("ms", the format's default).
+ * A steps-clock trace still writes its instruction indexes as `ts`: `otherData` says so.
  */
 import type { StackListener } from '../../analyzers/call-stacks.js';
+import type { Clock } from '../output/clock.js';
 import type { TextSink } from './sink.js';
+import { onGrid } from './ticks.js';
 
 /** The guest (pid 1) and the VMM (pid 2); tids are the tracks. */
 export const GUEST = 1, HOST = 2;
+/** Initcalls take tids 5, 6, ...: one per lane of calls that overlap without nesting (async probes). */
 export const TRACKS = { stacks: 1, syscalls: 2, stages: 3, markers: 4, initcalls: 5, phases: 1 } as const;
-
-/** Microseconds with nanosecond resolution, as short as JSON allows. */
-const us = (v: number): number => Math.round(v * 1000) / 1000;
 
 export class ChromeTraceWriter implements StackListener {
   private first = true;
   private readonly quoted: string[] = [];
 
-  constructor(private readonly out: TextSink, private readonly names: string[], processName: string) {
-    out.write('{"displayTimeUnit":"ns","traceEvents":[\n');
+  constructor(private readonly out: TextSink, private readonly names: string[], processName: string, clock: Clock) {
+    const other = { clock: clock.kind, unit: clock.unit === 'steps' ? 'ts and dur count instruction steps, not microseconds' : 'microseconds', meaning: clock.description, ...(clock.warning ? { warning: clock.warning } : {}), exporter: 'boot-trace' };
+    out.write(`{"displayTimeUnit":"ms","otherData":${JSON.stringify(other)},"traceEvents":[\n`);
     this.meta(GUEST, 0, 'process_name', processName);
     this.meta(GUEST, TRACKS.stacks, 'thread_name', 'vCPU 0 call stacks');
   }
@@ -30,9 +35,11 @@ export class ChromeTraceWriter implements StackListener {
   open(): void {}
 
   close(fn: number, start: number, end: number): void {
+    const ts = onGrid(start), te = onGrid(end);
+    if (te <= ts) return;
     let name = this.quoted[fn];
     if (name === undefined) name = this.quoted[fn] = JSON.stringify(this.names[fn]);
-    this.raw(`{"name":${name},"cat":"call","ph":"X","ts":${us(start)},"dur":${us(end - start)},"pid":1,"tid":1}`);
+    this.raw(`{"name":${name},"cat":"call","ph":"X","ts":${ts},"dur":${te - ts},"pid":1,"tid":1}`);
   }
 
   /** Names a track (thread) of pid. */
@@ -42,12 +49,13 @@ export class ChromeTraceWriter implements StackListener {
 
   /** A span on a track. */
   span(pid: number, tid: number, cat: string, name: string, start: number, dur: number, args?: Record<string, unknown>): void {
-    this.raw(JSON.stringify({ name, cat, ph: 'X', ts: us(start), dur: us(Math.max(0, dur)), pid, tid, ...(args ? { args } : {}) }));
+    const ts = onGrid(start), te = onGrid(start + Math.max(0, dur));
+    this.raw(JSON.stringify({ name, cat, ph: 'X', ts, dur: te - ts, pid, tid, ...(args ? { args } : {}) }));
   }
 
   /** A point in time on a track (an instant event, thread scope). */
   instant(pid: number, tid: number, cat: string, name: string, t: number, args?: Record<string, unknown>): void {
-    this.raw(JSON.stringify({ name, cat, ph: 'i', s: 't', ts: us(t), pid, tid, ...(args ? { args } : {}) }));
+    this.raw(JSON.stringify({ name, cat, ph: 'i', s: 't', ts: onGrid(t), pid, tid, ...(args ? { args } : {}) }));
   }
 
   end(): void {

@@ -10,6 +10,7 @@ import { CallStacks, type StackListener } from '../../analyzers/call-stacks.js';
 import { tee } from '../../analyzers/inclusive.js';
 import { Syscalls } from '../../analyzers/syscalls.js';
 import { readTrace, type ReadOptions } from '../trace/reader.js';
+import { traceClock, type Clock } from '../output/clock.js';
 import type { TraceVisitor } from '../trace/parser.js';
 import { findCaptureFiles as captureFiles } from '../../capture/output/folder.js';
 import { readProfile } from '../../capture/output/profile.js';
@@ -38,6 +39,8 @@ export interface ExportResult {
   bytes: number;
   /** Tracks added beside the call stacks (Chrome only). */
   tracks: string[];
+  /** What the exported times mean. */
+  clock: Clock;
 }
 
 export async function exportTrace(input: string, format: ExportFormat, o: ExportOptions): Promise<ExportResult> {
@@ -49,11 +52,13 @@ export async function exportTrace(input: string, format: ExportFormat, o: Export
   let chrome: ChromeTraceWriter | undefined;
   let speedscope: SpeedscopeWriter | undefined;
   const tracks: string[] = [];
+  const clock = traceClock(trace);
+  if (clock.warning && format !== 'collapsed') o.warn?.(`boot-trace: ${name}: ${clock.warning}`);
   try {
     const result = await readTrace(trace, (functions) => {
       let listener: StackListener | undefined;
-      if (format === 'chrome') listener = chrome = new ChromeTraceWriter(out, functions.names, `guest: ${name}`);
-      if (format === 'speedscope') listener = speedscope = new SpeedscopeWriter(out, functions.names, name);
+      if (format === 'chrome') listener = chrome = new ChromeTraceWriter(out, functions.names, `guest: ${name}`, clock);
+      if (format === 'speedscope') listener = speedscope = new SpeedscopeWriter(out, functions.names, name, clock);
       stacks = new CallStacks(functions, { listener });
       let visitor: TraceVisitor = stacks;
       if (format === 'chrome') visitor = tee(stacks, (syscalls = new Syscalls(functions)));
@@ -64,11 +69,11 @@ export async function exportTrace(input: string, format: ExportFormat, o: Export
     if (format === 'speedscope') speedscope!.end(stacks!.clock);
     if (format === 'chrome') {
       addSyscalls(chrome!, syscalls!, tracks);
-      if (o.sideTracks !== false && trace !== '-') await addCaptureTracks(chrome!, trace, tracks, o.warn);
+      if (o.sideTracks !== false && trace !== '-') await addCaptureTracks(chrome!, trace, clock, tracks, o.warn);
       chrome!.end();
     }
     out.close();
-    return { lines: result.lines, events: result.events, stacks: stacks!.trie.size - 1, bytes: out.bytes, tracks };
+    return { lines: result.lines, events: result.events, stacks: stacks!.trie.size - 1, bytes: out.bytes, tracks, clock };
   } catch (err) {
     out.abort();
     throw err;
@@ -94,10 +99,10 @@ function addSyscalls(chrome: ChromeTraceWriter, syscalls: Syscalls, tracks: stri
 }
 
 /** Stages, markers and initcalls from console.log, host phases from profile.json, when beside the trace. */
-async function addCaptureTracks(chrome: ChromeTraceWriter, trace: string, tracks: string[], warn?: (line: string) => void): Promise<void> {
+async function addCaptureTracks(chrome: ChromeTraceWriter, trace: string, clock: Clock, tracks: string[], warn?: (line: string) => void): Promise<void> {
   const files = captureFiles(trace);
   const profile = files.profile ? readProfile(files.profile) : undefined;
-  if (profile?.clock === 'steps') {
+  if (clock.unit === 'steps') {
     // The trace counts instructions; console and host phases are in microseconds: they would not line up.
     warn?.(`boot-trace: ${trace}: the trace's clock is instruction steps, so console and host tracks are left out`);
     return;
@@ -118,9 +123,20 @@ async function addCaptureTracks(chrome: ChromeTraceWriter, trace: string, tracks
       tracks.push(`markers (${c.markers.length + c.milestones.length})`);
     }
     if (c.initcalls.length > 0) {
-      chrome.meta(GUEST, TRACKS.initcalls, 'thread_name', 'initcalls');
-      for (const s of c.initcalls) chrome.span(GUEST, TRACKS.initcalls, 'initcall', s.name, s.start, s.end - s.start, { usecs: s.usecs });
-      tracks.push(`initcalls (${c.initcalls.length})`);
+      // Asynchronous probes overlap without nesting, which a viewer cannot draw on one track: each goes on
+      // the first lane (tid) where the previous initcall has ended.
+      const laneEnds: number[] = [];
+      const sorted = [...c.initcalls].sort((a, b) => a.start - b.start);
+      for (const s of sorted) {
+        let lane = laneEnds.findIndex((end) => end <= s.start);
+        if (lane < 0) {
+          lane = laneEnds.length;
+          chrome.meta(GUEST, TRACKS.initcalls + lane, 'thread_name', lane === 0 ? 'initcalls' : `initcalls (overlapping, ${lane + 1})`);
+        }
+        laneEnds[lane] = Math.max(s.end, s.start);
+        chrome.span(GUEST, TRACKS.initcalls + lane, 'initcall', s.name, s.start, s.end - s.start, { usecs: s.usecs });
+      }
+      tracks.push(`initcalls (${c.initcalls.length}${laneEnds.length > 1 ? ` on ${laneEnds.length} tracks` : ''})`);
     }
   }
   if (profile && Object.keys(profile.phases_us).length > 0) {

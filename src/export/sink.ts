@@ -7,6 +7,12 @@ import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { UserError, messageOf } from '../errors.js';
 
 const BLOCK = 1 << 20;
+/** What the common errno codes mean for an output file. */
+const WHY: Record<string, string> = {
+  ENOENT: 'no such folder', EACCES: 'permission denied', EPERM: 'operation not permitted', EISDIR: 'is a folder',
+  ENOTDIR: 'a part of the path is not a folder', ENOSPC: 'no space left on the device', EROFS: 'read-only file system',
+  EDQUOT: 'disk quota exceeded', EEXIST: 'exists',
+};
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
 export class TextSink {
@@ -27,7 +33,7 @@ export class TextSink {
       try {
         this.fd = openSync(this.tmp, 'w');
       } catch (err) {
-        throw new UserError(`${path}: cannot write: ${messageOf(err)}`);
+        throw this.failure(err);
       }
     }
   }
@@ -60,6 +66,7 @@ export class TextSink {
       } catch (err) {
         // stdout may be a non-blocking pipe: wait for the reader instead of failing.
         if ((err as NodeJS.ErrnoException).code === 'EAGAIN') Atomics.wait(pause, 0, 0, 2);
+        else if (this.tmp !== null) throw this.failure(err);
         else throw err;
       }
     }
@@ -72,8 +79,23 @@ export class TextSink {
     this.closed = true;
     this.flush();
     if (this.tmp === null) return;
-    closeSync(this.fd);
-    renameSync(this.tmp, this.path!);
+    try {
+      closeSync(this.fd);
+      renameSync(this.tmp, this.path!);
+    } catch (err) {
+      rmSync(this.tmp, { force: true });
+      throw this.failure(err);
+    }
+  }
+
+  /**
+   * A one-line error naming the file the user asked for: the temporary name is ours, not theirs, so it is
+   * never shown ("x.json: cannot write: ENOENT: no such file or directory", not "... open 'x.json.tmp-19072'").
+   */
+  private failure(err: unknown): UserError {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code && e.syscall ? `${e.code}: ${WHY[e.code] ?? e.syscall + ' failed'}` : messageOf(err).split(this.tmp!).join(this.path!);
+    return new UserError(`${this.path}: cannot write: ${why}`);
   }
 
   /** Drops a half-written file after an error. */

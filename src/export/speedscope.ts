@@ -3,15 +3,20 @@
  * stacks are rebuilt: an "O" event when a frame opens, a "C" when it closes, in time order. The frame
  * table is only known at the end, so it comes after the profile (JSON objects are unordered).
  *   {"$schema":"https://www.speedscope.app/file-format-schema.json","profiles":[{"type":"evented",
- *    "name":"trace.log","unit":"microseconds","startValue":10,"events":[{"type":"O","at":10,"frame":0},...],
+ *    "name":"trace.log","unit":"${this.unit}","startValue":10,"events":[{"type":"O","at":10,"frame":0},...],
  *    "endValue":30}],"shared":{"frames":[{"name":"start_kernel"}]},"exporter":"boot-trace"}
+ * `unit` follows the trace's clock (src/output/clock.ts): "microseconds", or "none" for instruction
+ * steps; a clock that is not boot time says so in the profile's name, which speedscope shows on top.
+ * Times are on the binary grid of ticks.ts, like the Chrome export.
  */
 import type { StackListener } from '../../analyzers/call-stacks.js';
+import type { Clock } from '../output/clock.js';
 import type { TextSink } from './sink.js';
+import { onGrid } from './ticks.js';
 
 export const SPEEDSCOPE_SCHEMA = 'https://www.speedscope.app/file-format-schema.json';
 
-const us = (v: number): number => Math.round(v * 1000) / 1000;
+const us = onGrid;
 
 export class SpeedscopeWriter implements StackListener {
   private started = false;
@@ -20,7 +25,13 @@ export class SpeedscopeWriter implements StackListener {
   private readonly frames: string[] = [];
   private last = 0;
 
-  constructor(private readonly out: TextSink, private readonly names: string[], private readonly profileName: string) {}
+  private readonly unit: 'microseconds' | 'none';
+
+  constructor(private readonly out: TextSink, private readonly names: string[], private profileName: string, clock: Clock) {
+    this.unit = clock.unit === 'steps' ? 'none' : 'microseconds';
+    if (clock.kind === 'host-stepping') this.profileName += ' (host time while single-stepping, not boot time)';
+    else if (clock.unit === 'steps') this.profileName += ' (instruction steps, not time)';
+  }
 
   open(fn: number, t: number): void {
     if (!this.started) this.header(t);
@@ -40,7 +51,7 @@ export class SpeedscopeWriter implements StackListener {
 
   private header(t: number): void {
     this.started = true;
-    this.out.write(`{"$schema":"${SPEEDSCOPE_SCHEMA}","name":${JSON.stringify(this.profileName)},\n"profiles":[{"type":"evented","name":${JSON.stringify(this.profileName)},"unit":"microseconds","startValue":${us(t)},"events":[\n`);
+    this.out.write(`{"$schema":"${SPEEDSCOPE_SCHEMA}","name":${JSON.stringify(this.profileName)},\n"profiles":[{"type":"evented","name":${JSON.stringify(this.profileName)},"unit":"${this.unit}","startValue":${us(t)},"events":[\n`);
   }
 
   private event(type: 'O' | 'C', t: number, frame: number): void {

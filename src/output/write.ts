@@ -98,7 +98,12 @@ export function renderTable<R extends object>(rows: readonly R[], columns: reado
       return c.show ? c.show(v, row) : v === undefined || v === null ? '' : String(v);
     }),
   );
-  const widths = columns.map((c, i) => Math.max(c.header.length, ...cells.map((r) => r[i]!.length)));
+  // A loop, not Math.max(...cells): a table of 300 k rows would overflow the call's arguments.
+  const widths = columns.map((c, i) => {
+    let w = c.header.length;
+    for (const r of cells) if (r[i]!.length > w) w = r[i]!.length;
+    return w;
+  });
   // Numbers read best right-aligned; decide per column from the first row.
   const right = columns.map((c) => rows.length > 0 && typeof rows[0]![c.key] === 'number');
   const line = (parts: string[]): string =>
@@ -109,5 +114,9 @@ export function renderTable<R extends object>(rows: readonly R[], columns: reado
 /** Rounds a microsecond figure for output: nanosecond resolution, no float noise like 0.30000000000000004. */
 export const roundUs = (v: number): number => Math.round(v * 1000) / 1000;
 /** Formats microseconds for a table: "1,234.567". */
-export const showUs = (v: unknown): string =>
-  typeof v === 'number' ? v.toLocaleString('en-US', { minimumFractionDigits: 3, maximumFractionDigits: 3 }) : String(v ?? '');
+export const showUs = (v: unknown): string => (typeof v === 'number' ? US.format(v) : String(v ?? ''));
+// One formatter, made once: Number.toLocaleString with options builds one per call (13 s for a 300 k-row table).
+const US = new Intl.NumberFormat('en-US', { minimumFractionDigits: 3, maximumFractionDigits: 3 });
+const COUNT = new Intl.NumberFormat('en-US');
+/** Formats a count for a table: "1,234". */
+export const showCount = (v: unknown): string => (typeof v === 'number' ? COUNT.format(v) : String(v ?? ''));

@@ -21,6 +21,7 @@ import { hostPhases, type HostPhase } from '../export/capture-files.js';
 import { readConsoleEvents, type ConsoleEvents } from '../export/console-events.js';
 import { UNRESOLVED, USER } from '../trace/functions.js';
 import { readTrace, type ReadOptions } from '../trace/reader.js';
+import { clockOf, readTraceHeader, type Clock } from '../output/clock.js';
 
 /** First calls shown as milestones unless --milestone is given: the boot's landmarks in a kernel. */
 export const DEFAULT_MILESTONES = [
@@ -71,6 +72,8 @@ export interface ReportData {
   console?: ConsoleData;
   /** The trace's timestamps are instruction counts (profile.clock 'steps'), not host microseconds. */
   stepClock: boolean;
+  /** What the trace's and the console's times mean (src/output/clock.ts). */
+  clock: { trace: Clock; console: Clock };
 }
 
 export async function gatherReport(input: string, o: ReportOptions = {}): Promise<ReportData> {
@@ -84,8 +87,13 @@ export async function gatherReport(input: string, o: ReportOptions = {}): Promis
     dir: files.dir,
     profile,
     phases: profile ? hostPhases(profile) : [],
-    stepClock: profile?.clock === 'steps',
+    stepClock: false,
+    clock: {
+      trace: clockOf({ header: files.trace ? readTraceHeader(files.trace) : [], profile }),
+      console: clockOf({ profile, of: 'console' }),
+    },
   };
+  data.stepClock = data.clock.trace.unit === 'steps';
   if (files.trace) data.trace = await gatherTrace(files.trace, o);
   if (files.console) data.console = await gatherConsole(files.console);
   return data;

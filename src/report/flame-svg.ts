@@ -3,13 +3,16 @@
  * its inclusive time, callees stacked on their caller, siblings in name order (as flamegraph.pl does, so
  * the same code path sits in the same place in every graph). Boxes narrower than a third of a pixel are
  * left out with their callees; names are clipped to their box; hovering shows the full name, time, share
- * and calls (an SVG <title>, which every browser shows without script).
+ * and calls (an SVG <title>, which every browser shows without script). Each box carries its layout in
+ * data- attributes (x and width in pixels at full width, depth) for the zoom and search of interactive.ts,
+ * which a standalone SVG embeds and the report includes once.
  */
 import type { StackTrie } from '../../analyzers/stack-trie.js';
 import { ROOT } from '../../analyzers/stack-trie.js';
 import { INTERRUPT_ENTRY } from '../../analyzers/call-stacks.js';
 import { sortedChildren } from '../export/collapsed.js';
 import { escapeXml, formatUs } from './format.js';
+import { scriptElement } from './interactive.js';
 
 export interface FlameOptions {
   width?: number;
@@ -17,8 +20,12 @@ export interface FlameOptions {
   title?: string;
   /** Root at the top (icicle) instead of the bottom (flame). */
   icicle?: boolean;
-  /** A whole SVG document with its XML declaration and styles (for a .svg file); else an inline <svg>. */
+  /** A whole SVG document with its XML declaration, styles and script (for a .svg file); else an inline <svg>. */
   standalone?: boolean;
+  /** What the widths measure, for the footer ("host us while stepping", "instruction steps"); default "time". */
+  unitLabel?: string;
+  /** Formats a width's value for tooltips (default formatUs). */
+  format?: (v: number) => string;
 }
 
 const FONT = 11;
@@ -40,7 +47,8 @@ export function flameSvg(trie: StackTrie, names: string[], o: FlameOptions = {})
   const width = o.width ?? 1200;
   const rowH = o.rowHeight ?? 17;
   const pad = 10;
-  const titleH = o.title ? 26 : 4;
+  const titleH = o.title || o.standalone ? 26 : 18;
+  const fmt = o.format ?? formatUs;
   const incl = trie.inclusive();
   const total = incl[ROOT]!;
   const calls = trie.calls;
@@ -78,26 +86,32 @@ export function flameSvg(trie: StackTrie, names: string[], o: FlameOptions = {})
   const yOf = (depth: number): number => (o.icicle ? titleH + depth * rowH : titleH + (rows - 1 - depth) * rowH);
   const out: string[] = [];
   if (o.standalone) out.push('<?xml version="1.0" encoding="UTF-8"?>\n');
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" class="flame" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="ui-monospace,Menlo,Consolas,monospace" font-size="${FONT}">\n`);
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" class="flame" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="ui-monospace,Menlo,Consolas,monospace" font-size="${FONT}" data-pad="${pad}" data-inner="${inner}">\n`);
   if (o.standalone) {
-    out.push('<style>.flame g:hover rect{stroke:#222;stroke-width:0.8} .flame text{pointer-events:none;fill:#111}</style>\n');
+    out.push('<style>.flame g.fr:hover rect{stroke:#222;stroke-width:0.8} .flame g.fr text{pointer-events:none;fill:#111} .flame .ctl{cursor:pointer;fill:#2456a8}</style>\n');
     out.push(`<rect width="100%" height="100%" fill="#fbfbf8"/>\n`);
   }
   if (o.title) out.push(`<text x="${width / 2}" y="17" text-anchor="middle" font-size="14" font-family="system-ui,sans-serif">${escapeXml(o.title)}</text>\n`);
+  // Controls of interactive.ts: reset zoom (shown once zoomed), search (standalone: the report has a box), the match share.
+  const ctlY = titleH - 8;
+  out.push(`<text class="reset ctl" x="${pad}" y="${ctlY}" font-family="system-ui,sans-serif" style="display:none">reset zoom</text>`);
+  if (o.standalone) out.push(`<text class="find ctl" x="${width - pad}" y="${ctlY}" text-anchor="end" font-family="system-ui,sans-serif">search</text>`);
+  out.push(`<text class="matched" x="${width - pad - (o.standalone ? 60 : 0)}" y="${ctlY}" text-anchor="end" font-family="system-ui,sans-serif" fill="${'#a0008c'}"></text>\n`);
   if (boxes.length === 0) out.push(`<text x="${pad}" y="${titleH + 12}">no stacks: the trace has no timed events</text>\n`);
   for (const b of boxes) {
     const name = names[trie.fn[b.node]!]!;
     const us = incl[b.node]!;
     const pct = total > 0 ? (100 * us) / total : 0;
-    const tip = `${name}\n${formatUs(us)} (${pct.toFixed(2)}%), ${calls[b.node]!.toLocaleString('en-US')} call${calls[b.node] === 1 ? '' : 's'}\n${stackTip(trie, names, b.node)}`;
+    const tip = `${name}\n${fmt(us)} (${pct.toFixed(2)}%), ${calls[b.node]!.toLocaleString('en-US')} call${calls[b.node] === 1 ? '' : 's'}\n${stackTip(trie, names, b.node)}`;
     const y = yOf(b.depth);
     const fits = Math.floor((b.w - 6) / CHAR_W);
     const label = fits >= 3 ? (name.length <= fits ? name : name.slice(0, fits - 2) + '..') : '';
-    out.push(`<g><title>${escapeXml(tip)}</title><rect x="${(pad + b.x).toFixed(2)}" y="${y}" width="${b.w.toFixed(2)}" height="${rowH - 1}" rx="2" fill="${frameColour(name)}"/>`);
+    out.push(`<g class="fr" data-x="${b.x.toFixed(2)}" data-w="${b.w.toFixed(2)}" data-d="${b.depth}"><title>${escapeXml(tip)}</title><rect x="${(pad + b.x).toFixed(2)}" y="${y}" width="${b.w.toFixed(2)}" height="${rowH - 1}" rx="2" fill="${frameColour(name)}"/>`);
     if (label) out.push(`<text x="${(pad + b.x + 3).toFixed(2)}" y="${y + rowH - 5}">${escapeXml(label)}</text>`);
     out.push('</g>\n');
   }
-  out.push(`<text x="${pad}" y="${height - 6}" font-size="10" fill="#555" font-family="system-ui,sans-serif">width = inclusive time; ${formatUs(total)} in all; hover a box for its name, time and stack</text>\n`);
+  out.push(`<text x="${pad}" y="${height - 6}" font-size="10" fill="#555" font-family="system-ui,sans-serif">width = inclusive ${escapeXml(o.unitLabel ?? 'time')}; ${escapeXml(fmt(total))} in all; hover a box for its name, time and stack; click to zoom</text>\n`);
+  if (o.standalone) out.push(scriptElement() + '\n');
   out.push('</svg>\n');
   return out.join('');
 }

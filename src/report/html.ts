@@ -1,12 +1,17 @@
 /**
- * The boot report as one self-contained HTML file: inline CSS and SVG, no script, nothing fetched.
- * Top to bottom: headline figures, the timeline, the flame graph (icicle), then the tables.
+ * The boot report as one self-contained HTML file: inline CSS, SVG and one small script (zoom and search,
+ * interactive.ts), nothing fetched. Top to bottom: what was measured (and whether its times are boot time),
+ * headline figures, the timeline, the initcalls by name, the flame graph (icicle), then the tables.
  */
 import { basename } from 'node:path';
+import { max as d3max } from 'd3-array';
 import { flameSvg } from './flame-svg.js';
 import { escapeXml, formatBytes, formatUs } from './format.js';
 import type { ReportData } from './data.js';
 import { timelineSvg, type TimelineLane } from './timeline-svg.js';
+import { scriptElement } from './interactive.js';
+import { KERNEL_THUNK } from '../../analyzers/call-stacks.js';
+import type { Profile } from '../../capture/output/profile.js';
 
 const COLOURS = {
   phases: '#5b6f95', trace: '#8a8f98', stages: '#2f9e6e', markers: '#e07b22', initcalls: '#1f8a9e',
@@ -38,6 +43,12 @@ td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 td.f{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;max-width:420px;overflow:hidden;text-overflow:ellipsis}
 .bar{display:inline-block;height:9px;background:#e8834e;border-radius:2px;vertical-align:middle;margin-right:6px}
 .note{color:#777;font-size:12px;margin:6px 0 0}
+.what{background:#fff;border:1px solid #e2e2dc;border-radius:8px;padding:10px 16px;margin:0 0 12px;font-size:14px}
+.warn{background:#fff6e0;border:1px solid #e8c36a;border-radius:8px;padding:8px 16px;margin:0 0 12px;font-size:13px}
+.tools{position:sticky;top:0;z-index:2;background:#f6f6f3;padding:6px 0 10px}
+.tools input{font:13px system-ui,sans-serif;width:380px;padding:5px 9px;border:1px solid #c9c9c2;border-radius:6px}
+.tools span{color:#777;font-size:12px;margin-left:10px}
+svg g.match>rect{stroke:#a0008c;stroke-width:1.5}
 svg .item:hover rect,svg g:hover>rect{stroke:#111;stroke-width:1}
 svg text{pointer-events:none}
 `;
@@ -54,21 +65,59 @@ const us = (v: number | null | undefined): string => (v === null || v === undefi
 const int = (v: number): string => v.toLocaleString('en-US');
 const text = (s: string): string => escapeXml(s);
 
+/** "reason at rip (symbol): detail", leaving out what the capture did not record (QEMU runs have no RIP). */
+export function exitText(exit: { reason?: string | null; rip?: string | null; symbol?: string | null; detail?: string | null }): string {
+  const where = exit.rip ? ` at ${exit.rip}${exit.symbol ? ` (${exit.symbol})` : ''}` : exit.symbol ? ` in ${exit.symbol}` : '';
+  return `${exit.reason ?? 'stopped'}${where}${exit.detail ? `: ${exit.detail}` : ''}`;
+}
+
+/** One or two sentences on what was measured: engine, mode, kernel, the traced window, how it ended. */
+export function measuredText(d: ReportData): string {
+  const p: Profile | undefined = d.profile;
+  const t = d.trace;
+  const parts: string[] = [];
+  if (p) {
+    const engine = p.engine === 'qemu' ? `QEMU${p.qemu?.accel ? ` (${p.qemu.accel.toUpperCase()})` : ''}` : p.engine === 'kvm' ? "boot-trace's KVM VMM" : String(p.engine ?? 'an unknown engine');
+    const kernel = basename(String(p.setup?.kernel.path ?? p.kernel ?? 'a kernel'));
+    const mode = p.mode === 'step' ? 'single-stepped' : p.mode === 'run' ? 'run freely' : `captured (${String(p.mode)} mode)`;
+    parts.push(`${kernel} ${mode} under ${engine}`);
+    if (t && p.mode === 'step') {
+      const from = p.step?.trace_from ? `from ${p.step.trace_from.spec}` : 'from its first instruction';
+      parts.push(`${int(t.events)} instructions traced ${from}`);
+    }
+    if (p.exit) parts.push(`ended by ${exitText(p.exit)}`);
+  } else if (t) {
+    parts.push(`a trace of ${int(t.events)} lines (${basename(t.path)})`);
+  }
+  const sentence = parts.join('; ');
+  const clocks: string[] = [];
+  if (t) clocks.push(`trace times are ${d.clock.trace.description}`);
+  if (d.console && d.console.events.lines > 0) clocks.push(`console times are ${d.clock.console.description}`);
+  return `Measured: ${sentence}.${clocks.length ? ` ${clocks.join('; ').replace(/^./, (c) => c.toUpperCase())}.` : ''}`;
+}
+
+/** How many initcalls get a lane of their own, longest first. */
+export const NAMED_INITCALLS = 30;
+
 export function renderReport(d: ReportData): string {
   const cards: Array<[string, string]> = [];
   const parts: string[] = [];
   const p = d.profile;
   const t = d.trace;
   const c = d.console;
+  const steps = d.clock.trace.unit === 'steps';
+  /** A time on the trace's clock. */
+  const tt = (v: number): string => (steps ? `${int(Math.round(v))} steps` : formatUs(v));
+  const stepping = (clock: { kind: string }): string => (clock.kind === 'host-stepping' ? ' (stepping time)' : '');
 
   // Headline figures.
   const lastMarker = c?.events.markers.at(-1);
-  if (lastMarker) cards.push([formatUs(lastMarker.t), `to BOOT_TIME ${lastMarker.name}`]);
-  else if (c) cards.push([formatUs(c.events.end), 'to the last console line']);
+  if (lastMarker) cards.push([formatUs(lastMarker.t), `to BOOT_TIME ${lastMarker.name}${stepping(d.clock.console)}`]);
+  else if (c && c.events.lines > 0) cards.push([formatUs(c.events.end), `to the last console line${stepping(d.clock.console)}`]);
   if (p?.phases_us.total !== undefined) cards.push([formatUs(p.phases_us.total), 'VMM total (host)']);
   if (p?.exit?.reason) cards.push([String(p.exit.reason), `exit${p.exit.symbol ? ' in ' + p.exit.symbol : ''}`]);
   if (t) cards.push([int(t.events), 'trace lines']);
-  if (t && t.hot[0]) cards.push([t.hot[0].function, `hottest: ${formatUs(t.hot[0].time_us)} self (${t.hot[0].percent}%)`]);
+  if (t && t.hot[0]) cards.push([t.hot[0].function, `hottest: ${tt(t.hot[0].time_us)} self (${t.hot[0].percent}%)`]);
   if (c && 'us_per_char' in c.uart) cards.push([`${c.uart.us_per_char.toFixed(2)} us/char`, `UART cost, ${formatUs(c.uart.added_us)} in all`]);
   if (typeof p?.peak_rss_mib === 'number') cards.push([formatBytes(p.peak_rss_mib * 1024 * 1024), 'VMM peak RSS']);
 
@@ -77,9 +126,9 @@ export function renderReport(d: ReportData): string {
   const traceLanes: TimelineLane[] = [];
   if (d.phases.length) host.push({ name: 'VMM phases', colour: COLOURS.phases, maxRows: 1, items: d.phases.map((ph) => ({ start: ph.start, end: ph.start + ph.duration, label: ph.name })) });
   if (c) {
-    if (c.stages.length) host.push({ name: 'stages', colour: COLOURS.stages, maxRows: 5, items: c.stages.map((s) => ({ start: s.start_us, end: s.end_us, label: s.name, tip: s.percent !== null ? `${s.percent}% of the boot` : undefined })) });
+    if (c.stages.length) host.push({ name: 'stages', colour: COLOURS.stages, maxRows: 6, items: c.stages.map((s) => ({ start: s.start_us, end: s.end_us, label: s.name, tip: s.percent !== null ? `${s.percent}% of the boot` : undefined })) });
     const marks = [...c.events.markers.map((m) => ({ start: m.t, label: m.name, tip: m.ns !== undefined ? `guest says ${formatUs(m.ns / 1000)}` : undefined })), ...c.events.milestones.map((m) => ({ start: m.t, label: m.name }))];
-    if (marks.length) host.push({ name: 'console markers', colour: COLOURS.markers, maxRows: 3, items: marks });
+    if (marks.length) host.push({ name: 'console markers', colour: COLOURS.markers, maxRows: 4, items: marks });
     if (c.events.initcalls.length) host.push({ name: 'initcalls', colour: COLOURS.initcalls, maxRows: 4, items: c.events.initcalls.map((s) => ({ start: s.start, end: s.end, label: s.name, tip: s.usecs !== undefined ? `kernel says ${s.usecs} usecs` : undefined })) });
   }
   if (t && t.events > 0) {
@@ -89,49 +138,65 @@ export function renderReport(d: ReportData): string {
     if (t.firstUser !== null) firsts.push({ start: t.firstUser, label: 'first user instruction' });
     if (firsts.length) traceLanes.push({ name: 'first calls', colour: COLOURS.milestones, maxRows: 4, guides: true, items: firsts });
   }
-  parts.push(`<section><h2>Timeline</h2><div class="scroll">${timelineSvg(d.stepClock ? host : [...host, ...traceLanes], { title: 'boot timeline' })}</div>`);
-  if (d.stepClock && traceLanes.length) {
+  const hostAxis = `${d.clock.console.kind === 'host-stepping' ? 'host microseconds while single-stepping' : 'microseconds since the VM was created (host clock)'}`;
+  parts.push(`<section><h2>Timeline</h2><div class="scroll">${timelineSvg(steps ? host : [...host, ...traceLanes], { title: 'boot timeline', axisLabel: hostAxis })}</div>`);
+  if (steps && traceLanes.length) {
     parts.push(`<p class="note">The trace was captured with the steps clock: its lanes are drawn against instruction counts.</p><div class="scroll">${timelineSvg(traceLanes, { unit: 'steps', title: 'trace timeline' })}</div>`);
   }
   if (!host.length && !traceLanes.length) parts.push('<p class="note">Nothing timed to show.</p>');
   parts.push('</section>');
 
+  // Initcalls by name: the longest each on a lane of its own, the rest on one lane.
+  if (c && c.events.initcalls.length) {
+    const all = c.events.initcalls;
+    const longest = [...all].sort((a, b) => b.end - b.start - (a.end - a.start) || a.start - b.start).slice(0, NAMED_INITCALLS);
+    const named = new Set(longest);
+    const lanes: TimelineLane[] = [...longest].sort((a, b) => a.start - b.start).map((s) => ({
+      name: s.name, colour: COLOURS.initcalls,
+      items: [{ start: s.start, end: s.end, label: formatUs(s.end - s.start), tip: s.usecs !== undefined ? `kernel says ${s.usecs} usecs` : undefined }],
+    }));
+    const rest = all.filter((s) => !named.has(s));
+    if (rest.length) lanes.push({ name: `${int(rest.length)} other initcalls`, colour: '#8ab8c2', items: rest.map((s) => ({ start: s.start, end: s.end, label: s.name, tip: s.usecs !== undefined ? `kernel says ${s.usecs} usecs` : undefined })) });
+    parts.push(`<section><h2>Initcalls by name (the ${Math.min(NAMED_INITCALLS, all.length)} longest of ${int(all.length)}, host times of their console lines)</h2><div class="scroll">${timelineSvg(lanes, { compact: true, title: 'initcalls', axisLabel: hostAxis })}</div></section>`);
+  }
+
   if (t) {
     const s = t.stacks.counts;
-    parts.push(`<section><h2>Where the traced time goes (icicle: callers above callees, width = inclusive time)</h2><div class="scroll">${flameSvg(t.stacks.trie, t.names, { width: 1290, icicle: true })}</div>`);
-    parts.push(`<p class="note">Call stacks rebuilt from the single-step trace (docs/call-stacks.md): ${int(s.calls)} calls, ${int(s.returns)} returns, ${int(s.replaced)} tail calls or unseen callers, deepest stack ${s.maxDepthSeen}.</p></section>`);
+    parts.push(`<section><h2>Where the traced time goes (icicle: callers above callees, width = inclusive time)</h2><div class="scroll">${flameSvg(t.stacks.trie, t.names, { width: 1290, icicle: true, format: tt, unitLabel: d.clock.trace.label })}</div>`);
+    parts.push(`<p class="note">Call stacks rebuilt from the single-step trace (docs/call-stacks.md): ${int(s.calls)} calls, ${int(s.returns)} returns, ${int(s.replaced)} tail calls or unseen callers, deepest stack ${s.maxDepthSeen}${s.thunkLines ? `, ${int(s.thunkLines)} lines in kernel thunks folded into their callers` : ''}. Click a frame to zoom; search above.</p></section>`);
   }
 
   const tables: string[] = [];
   if (t) {
-    const max = Math.max(...t.hot.map((h) => h.time_us), 1e-9);
-    tables.push(`<section><h2>Hot functions (self time)</h2>${table(t.hot, [
+    const max = Math.max(d3max(t.hot, (h) => h.time_us) ?? 0, 1e-9);
+    tables.push(`<section><h2>Hot functions (self time, ${escapeXml(d.clock.trace.label)})</h2>${table(t.hot, [
       { head: 'function', mono: true, cell: (r) => text(r.function) },
-      { head: 'self', num: true, cell: (r) => `<span class="bar" style="width:${Math.round((60 * r.time_us) / max)}px"></span>${us(r.time_us)}` },
+      { head: 'self', num: true, cell: (r) => `<span class="bar" style="width:${Math.round((60 * r.time_us) / max)}px"></span>${escapeXml(tt(r.time_us))}` },
       { head: '%', num: true, cell: (r) => r.percent.toFixed(2) },
-      { head: 'inclusive', num: true, cell: (r) => us(r.inclusive_us) },
+      // A folded thunk has no frame, so no inclusive time of its own (docs/call-stacks.md).
+      { head: 'inclusive', num: true, cell: (r) => (r.inclusive_us === 0 && KERNEL_THUNK.test(r.function) ? '<span title="folded into its callers">folded</span>' : escapeXml(tt(r.inclusive_us))) },
       { head: 'lines', num: true, cell: (r) => int(r.lines) },
     ])}</section>`);
     if (t.syscallSummary.length) {
       tables.push(`<section><h2>System calls</h2>${table(t.syscallSummary, [
         { head: 'syscall', mono: true, cell: (r) => text(r.syscall) },
         { head: 'count', num: true, cell: (r) => int(r.count) },
-        { head: 'total', num: true, cell: (r) => us(r.total_us) },
-        { head: 'mean', num: true, cell: (r) => us(r.mean_us) },
-        { head: 'max', num: true, cell: (r) => us(r.max_us) },
+        { head: 'total', num: true, cell: (r) => escapeXml(tt(r.total_us)) },
+        { head: 'mean', num: true, cell: (r) => escapeXml(tt(r.mean_us)) },
+        { head: 'max', num: true, cell: (r) => escapeXml(tt(r.max_us)) },
       ])}</section>`);
     }
     if (t.milestones.length || t.firstUser !== null) {
       const rows = [...t.milestones.map((m) => ({ what: m.function, t: m.first_us })), ...(t.firstUser !== null ? [{ what: 'first user instruction', t: t.firstUser }] : [])].sort((a, b) => a.t - b.t);
       tables.push(`<section><h2>Milestones (first calls)</h2>${table(rows, [
         { head: 'function', mono: true, cell: (r) => text(r.what) },
-        { head: 'first seen', num: true, cell: (r) => (d.stepClock ? `${int(Math.round(r.t))} steps` : us(r.t)) },
+        { head: 'first seen', num: true, cell: (r) => escapeXml(tt(r.t)) },
       ])}</section>`);
     }
   }
   if (c) {
     if (c.stages.length) {
-      tables.push(`<section><h2>Stages (console)</h2>${table(c.stages, [
+      tables.push(`<section><h2>Stages (console${stepping(d.clock.console)})</h2>${table(c.stages, [
         { head: 'stage', mono: true, cell: (r) => text(r.name) },
         { head: 'start', num: true, cell: (r) => us(r.start_us) },
         { head: 'duration', num: true, cell: (r) => us(r.duration_us) },
@@ -152,14 +217,15 @@ export function renderReport(d: ReportData): string {
   if (p) {
     for (const [k, v] of Object.entries(p.phases_us)) figures.push([`phase ${k}`, formatUs(v)]);
     for (const [k, v] of Object.entries(p.guest_markers_us)) figures.push([`guest ${k}`, formatUs(v)]);
-    // profile.json's figures (capture/output/profile.ts), flattened: common, step-mode and KVM parts.
+    // profile.json's figures (capture/output/profile.ts), flattened: common, step-mode and KVM parts; the
+    // step figures only exist for step captures (a run would show 0 steps, which says nothing).
     const flat: Record<string, number | null | undefined> = {
       memory_mib: p.memory_mib, peak_rss_bytes: p.peak_rss_mib === null ? null : p.peak_rss_mib * 1024 * 1024, steps: p.step?.steps,
       steps_per_second: p.step?.steps_per_second, exits: p.kvm?.exits, console_lines: p.console_lines, trace_lines: p.step?.trace_lines, symbols_us: p.step?.symbols_us,
     };
     const plain: Array<[string, (v: number) => string]> = [['memory_mib', (v) => `${v} MiB`], ['peak_rss_bytes', formatBytes], ['steps', int], ['steps_per_second', (v) => `${int(Math.round(v))}/s`], ['exits', int], ['console_lines', int], ['trace_lines', int], ['symbols_us', formatUs]];
     for (const [k, f] of plain) if (typeof flat[k] === 'number') figures.push([k.replace(/_/g, ' '), f(flat[k] as number)]);
-    if (p.exit) figures.push(['exit', `${p.exit.reason ?? ''} at ${p.exit.rip ?? '?'} (${p.exit.symbol ?? '?'})${p.exit.detail ? ': ' + p.exit.detail : ''}`]);
+    if (p.exit) figures.push(['exit', exitText(p.exit)]);
   }
   if (c) {
     if ('us_per_char' in c.uart) {
@@ -177,6 +243,7 @@ export function renderReport(d: ReportData): string {
   }
   if (tables.length) parts.push(`<div class="grid">${tables.join('\n')}</div>`);
 
+  const warnings = [...new Set([t ? d.clock.trace.warning : null, c && c.events.lines > 0 ? d.clock.console.warning : null].filter((w): w is string => w !== null))];
   const sources = [t ? basename(t.path) : null, c ? basename(c.path) : null, p ? 'profile.json' : null].filter(Boolean).join(', ');
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -185,8 +252,13 @@ export function renderReport(d: ReportData): string {
 <body>
 <header><h1>${escapeXml(d.title)}</h1><p>${escapeXml(d.dir)}: ${escapeXml(sources)}${p?.kernel ? ` &middot; kernel ${escapeXml(String(p.kernel))}` : ''}${p?.cmdline ? ` &middot; <code>${escapeXml(String(p.cmdline))}</code>` : ''} &middot; made by boot-trace</p></header>
 <main>
+<p class="what" id="measured">${escapeXml(measuredText(d))}</p>
+${warnings.map((w) => `<p class="warn"><b>Not boot time:</b> ${escapeXml(w)}.</p>`).join('\n')}
 <div class="cards">${cards.map(([v, l]) => `<div class="card"><b>${escapeXml(v)}</b><span>${escapeXml(l)}</span></div>`).join('')}</div>
+<div class="tools"><input class="search" type="search" placeholder="search functions, initcalls, markers (regular expression)" aria-label="search"><span>timeline: drag to zoom, double-click to zoom out &middot; flame graph: click a frame to zoom</span></div>
 ${parts.join('\n')}
-</main></body></html>
+</main>
+${scriptElement()}
+</body></html>
 `;
 }

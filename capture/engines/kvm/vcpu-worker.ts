@@ -10,8 +10,6 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { UserError } from '../../../src/errors.js';
-import { loadSymbolFile } from '../../../src/symbols/load.js';
-import { physicalAliasesFromElf, symbolsFromElf } from '../../../src/symbols/elf-symbols.js';
 import type { SymbolTable } from '../../../src/symbols/symbol-table.js';
 import { ConsoleRecorder } from '../../output/console-log.js';
 import { PortBus } from '../../devices/bus.js';
@@ -32,6 +30,7 @@ import {
 import { isHlt, runLoop } from './run-loop.js';
 import { TraceWriter } from '../../trace-writer.js';
 import { buildVm } from './vm.js';
+import { selectSymbols, traceHeaderLines, type SymbolChoice } from '../step-trace.js';
 import { CONSOLE_FILE, TRACE_FILE, type WorkerMessage, type WorkerRequest, type WorkerResult } from './worker-protocol.js';
 
 function post(m: WorkerMessage): void {
@@ -54,17 +53,15 @@ function main(req: WorkerRequest): WorkerResult {
     // Symbols: needed from the first step in step mode; in run mode only for the exit line, so they are
     // loaded after the guest stops and stay out of the boot timing.
     let symbolsUs = 0;
-    let symbols: SymbolTable | null | undefined;
+    let symbols: SymbolChoice | undefined;
     const loadSymbols = (): SymbolTable | null => {
       if (symbols === undefined) {
         const start = performance.now();
-        symbols = req.systemMap ? loadSymbolFile(req.systemMap) : built.image.elf ? symbolsFromElf(built.image.elf) : null;
-        // An ELF is entered at its physical address (vmlinux's startup_64 at 0x1000000) and runs there until
-        // it jumps to its link address: name those first instructions through the program headers.
-        if (symbols && built.image.elf) symbols.setPhysicalAliases(physicalAliasesFromElf(built.image.elf));
+        // --system-map (setup gives the kernel's kallsyms as one), else the ELF's .symtab; physical aliases for an ELF.
+        symbols = selectSymbols({ ...(req.systemMap !== undefined ? { systemMap: req.systemMap } : {}), elf: built.image.elf ?? null });
         symbolsUs = (performance.now() - start) * 1000;
       }
-      return symbols;
+      return symbols.table;
     };
     const describe = (a: bigint): string => loadSymbols()?.describe(a) ?? a.toString(16);
     if (req.mode === 'step') loadSymbols();
@@ -88,19 +85,24 @@ function main(req: WorkerRequest): WorkerResult {
     let trace: TraceWriter | undefined;
     if (req.mode === 'step') {
       trace = new TraceWriter(join(req.outDir, TRACE_FILE), describe, (addr) => isHlt(vcpu, built.mem, addr));
+      const entry = BigInt(built.image.entry);
       trace.comment(
-        [
-          'boot-trace capture (engine kvm)',
-          `kernel: ${req.kernelPath}`,
-          `cmdline: ${built.cmdline}`,
-          `mode: step${req.blockIrq ? ' (block-irq)' : ''}`,
-          ...(req.traceFrom !== undefined ? [`trace-from: 0x${req.traceFrom.toString(16)} (${describe(req.traceFrom)})`] : []),
-          ...(req.traceUntil !== undefined ? [`trace-until: 0x${req.traceUntil.toString(16)} (${describe(req.traceUntil)})`] : []),
-          ...(req.untilMarker !== undefined ? [`trace-until: marker:${req.untilMarker}`] : []),
-          req.clock === 'host'
-            ? 'clock: host (microseconds since the VM was created)'
-            : 'clock: steps (the timestamp is the instruction index)',
-        ].join('\n'),
+        traceHeaderLines({
+          engine: 'kvm',
+          kernel: req.kernelPath,
+          cmdline: built.cmdline,
+          ...(req.blockIrq ? { modeDetail: 'block-irq' } : {}),
+          symbols: symbols!.note,
+          traceFrom: req.traceFrom !== undefined
+            ? `0x${req.traceFrom.toString(16)} (${describe(req.traceFrom)})`
+            : `the entry, 0x${entry.toString(16)} (${describe(entry)})`,
+          traceUntil: [
+            ...(req.traceUntil !== undefined ? [`0x${req.traceUntil.toString(16)} (${describe(req.traceUntil)})`] : []),
+            ...(req.untilMarker !== undefined ? [`marker:${req.untilMarker}`] : []),
+          ],
+          clock: req.clock,
+          clockZero: 'the VM was created',
+        }).join('\n'),
       );
     }
 

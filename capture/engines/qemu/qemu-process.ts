@@ -225,8 +225,11 @@ export function runQemu(o: QemuRunOptions): Promise<QemuRunResult> {
         reject(new UserError(`${o.qemu}: cannot start: ${messages.trim().split('\n')[0]}`));
         return;
       }
+      // -no-reboot: QEMU exits with status 0 on a guest power-off and on a guest reset alike. Only the
+      // kernel's power-off line makes it a shutdown; a reset it did not announce is a triple fault
+      // (a crash before the console was up, e.g. a kernel too big for the guest's memory).
       const reason: StopReason =
-        stopReason ?? (status === 0 ? (lastKernelEnd && (KERNEL_RESTART.test(lastKernelEnd) || KERNEL_PANIC.test(lastKernelEnd)) ? 'reset' : 'shutdown') : 'internal-error');
+        stopReason ?? (status === 0 ? (lastKernelEnd !== null && KERNEL_POWER_OFF.test(lastKernelEnd) ? 'shutdown' : 'reset') : 'internal-error');
       resolvePromise({
         args, reason, status, signal, messages, consoleLines: recorder.lines, markers: { ...recorder.markers }, phases,
         peakRss, peakRssSource, lastKernelEnd,

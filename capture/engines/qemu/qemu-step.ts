@@ -6,8 +6,12 @@
  *   const r = await stepWithQemu({ kernel, initrd, cmdline: 'console=ttyS0 nokaslr', memoryMiB: 512,
  *                                  outDir, timeoutS: 120, traceFrom: 'start_kernel', maxSteps: 20000,
  *                                  clock: 'steps' });
- *   r.profile.steps            // 20000
+ *   r.profile.step.steps       // 20000
  *   r.profile.exit.reason      // 'max-steps'
+ *
+ * Parts: the handshake and breakpoint (startSession), the step loop over a Stepper (step-loop.ts,
+ * stepper.ts), ending the session (endSession), the stop decision (stop-decision.ts, pure), and the
+ * symbol table and trace header shared with the KVM engine (../step-trace.ts).
  *
  * How: QEMU starts paused (-S) with its gdbstub on a Unix socket in a private temporary folder (no port
  * to race for); we connect, read the target description (which also unlocks QEMU's `p` packet), set a
@@ -25,19 +29,21 @@
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Progress } from '../../../src/progress.js';
 import { messageOf, UserError } from '../../../src/errors.js';
-import { physicalAliasesFromElf, symbolsFromElf } from '../../../src/symbols/elf-symbols.js';
 import type { SymbolTable } from '../../../src/symbols/symbol-table.js';
 import { looksLikeElf, parseElf64, type Elf64 } from '../../boot/elf.js';
-import type { StopReason } from '../kvm/exits.js';
 import { kernelSymbolTable } from '../../kernel/symbols.js';
-import { HOST_CLOCK_DECIMALS, TraceWriter } from '../../trace-writer.js';
-import { GdbClosedError, GdbRemote, GdbTimeoutError, hexLe } from './gdb-remote.js';
-import { canRepeatInPlace, MAX_INSTRUCTION_BYTES } from './repeat-in-place.js';
+import { TraceWriter } from '../../trace-writer.js';
+import { CONSOLE_FILE, TRACE_FILE } from '../../output/folder.js';
+import { selectSymbols, traceHeaderLines, withPhysicalAliases, type SymbolChoice } from '../step-trace.js';
+import { decideStepStop } from './stop-decision.js';
+import { stepLoop, type StepLoopResult } from './step-loop.js';
+import { GdbStepper } from './stepper.js';
+import { GdbClosedError, GdbRemote } from './gdb-remote.js';
 import { qemuArgs, QEMU_BINARY, type Accel } from './qemu-args.js';
 import { PARTIAL_LINE_MS, QEMU_DEFAULT_CMDLINE, qemuInputs, qemuVersion, type QemuBaseOptions } from './qemu-common.js';
-import { loadSymbolFile } from '../../../src/symbols/load.js';
-import type { QemuPart, StepPart } from '../../output/profile.js';
+import type { QemuPart, StepPart, StopReason } from '../../output/profile.js';
 import { markersToUs, type CaptureEngine, type EngineOutcome } from '../engine.js';
 import { recordCapture, type CaptureRun } from '../record.js';
 import { runQemu, type QemuRunResult } from './qemu-process.js';
@@ -89,9 +95,14 @@ export function qemuStepEngine(settings: QemuStepSettings = {}): CaptureEngine {
     check(r) {
       if (r.traceUntil !== undefined) throw new UserError('--trace-until works only with the KVM engine (--engine kvm)');
       if (r.blockIrq) throw new UserError('--block-irq: the QEMU engine masks interrupts while stepping by default (Qqemu.sstep=7); the option is for --engine kvm');
+      // QEMU, the files and the accelerator: refused before the output folder is touched
+      qemuInputs({ kernel: r.kernel, ...(r.initrd !== undefined ? { initrd: r.initrd } : {}), timeoutS: r.timeoutS, ...(settings.accel !== undefined ? { accel: settings.accel } : {}), ...(settings.qemu !== undefined ? { qemu: settings.qemu } : {}) }, 'tcg');
     },
-    run: (r) =>
-      stepOutcome({
+    run: (r) => {
+      // Steps/s, percent of --max-steps and ETA on a terminal (src/progress.ts); the engine reports every 4096 steps.
+      const progress = new Progress('capture (QEMU step)', r.progress, 'steps', r.maxSteps ?? 0);
+      return stepOutcome({
+        onProgress: (steps) => progress.update(0, 0, steps),
         ...settings,
         kernel: r.kernel,
         ...(r.initrd !== undefined ? { initrd: r.initrd } : {}),
@@ -101,11 +112,11 @@ export function qemuStepEngine(settings: QemuStepSettings = {}): CaptureEngine {
         timeoutS: r.timeoutS,
         ...(r.traceFrom !== undefined ? { traceFrom: r.traceFrom } : {}),
         maxSteps: r.maxSteps ?? Infinity,
-        ...(settings.symbols === undefined && r.systemMap !== undefined ? { symbols: loadSymbolFile(r.systemMap) } : {}),
         clock: r.clock,
         echo: r.echo ? (settings.echo ?? true) : false,
         signal: r.signal,
-      }),
+      }, settings.symbols === undefined ? r.systemMap : undefined).finally(() => progress.done());
+    },
   };
 }
 
@@ -144,13 +155,6 @@ export function stepWithQemu(o: QemuStepRunOptions): Promise<CaptureRun> {
 
 const CONNECT_TIMEOUT_MS = 15_000;
 const DEFAULT_SSTEP = 0x7;
-const HLT = 0xf4;
-/**
- * More no-progress steps in a row than this at one rip, and the instruction does repeat in a way its
- * bytes do not show (an indirect jump to itself): its lines are kept from then on, so the trace shows
- * the loop instead of running silently to the timeout. QEMU's no-progress answers come one at a time.
- */
-const MAX_NO_PROGRESS_IN_A_ROW = 16;
 
 /** `0x...` or bare hex of at least 8 digits is an address; anything else is a symbol name. */
 export function parseTraceFrom(spec: string, symbols: SymbolTable | null): bigint {
@@ -167,7 +171,8 @@ export function withNokaslr(cmdline: string): string {
   return /(^|\s)nokaslr(\s|$)/.test(cmdline) ? cmdline : `${cmdline} nokaslr`.trim();
 }
 
-async function stepOutcome(o: QemuStepOptions): Promise<EngineOutcome> {
+/** `systemMap`: --system-map (or the kernel's kallsyms as setup cached it), when no table is given. */
+async function stepOutcome(o: QemuStepOptions, systemMap?: string): Promise<EngineOutcome> {
   const { qemu, kernel, initrd, accel } = qemuInputs(o, 'tcg');
   if (o.maxSteps !== Infinity && (!Number.isInteger(o.maxSteps) || o.maxSteps <= 0)) {
     throw new UserError(`--max-steps ${o.maxSteps}: give a positive whole number`);
@@ -178,32 +183,13 @@ async function stepOutcome(o: QemuStepOptions): Promise<EngineOutcome> {
   }
 
   const symbolsStart = performance.now();
-  const elf = o.symbols === null ? null : kernelElf(kernel);
-  let symbolsNote = o.symbols === null ? 'none (bare addresses)' : o.symbols ? 'given' : 'kallsyms of the kernel';
-  let symbols: SymbolTable | null = o.symbols ?? null;
-  try {
-    if (o.symbols === undefined) {
-      // As the KVM engine: an ELF's own .symtab when it has one (the demo guest, an unstripped vmlinux).
-      symbols = elf ? symbolsFromElf(elf) : null;
-      if (symbols) symbolsNote = 'ELF .symtab of the kernel';
-      else symbols = await kernelSymbolTable(kernel);
-    }
-  } catch (err) {
-    // A kernel without kallsyms (a small test guest) still traces, with bare addresses.
-    symbols = null;
-    symbolsNote = `none: ${messageOf(err)}`;
-  }
-  // An ELF kernel is entered at its physical address (the demo guest's _start at 0x1000000, through PVH)
-  // and runs there until it jumps to its link address: name those instructions as the KVM engine does.
-  if (symbols && elf) symbols.setPhysicalAliases(physicalAliasesFromElf(elf));
+  const { table: symbols, note: symbolsNote } = await stepSymbols(o.symbols, kernel, systemMap);
   const symbolsUs = (performance.now() - symbolsStart) * 1000;
   const traceFromAddr = o.traceFrom === undefined ? null : parseTraceFrom(o.traceFrom, symbols);
   const cmdline = symbols ? withNokaslr(o.cmdline) : o.cmdline;
   const describe = (a: bigint): string => (symbols ? symbols.describe(a) : a.toString(16));
 
   const outDir = resolve(o.outDir);
-  const consoleFile = join(outDir, 'console.log');
-  const traceFile = join(outDir, 'trace.log');
   const work = mkdtempSync(join(tmpdir(), 'boot-trace-gdb-'));
   const sock = join(work, 'gdb.sock');
 
@@ -213,33 +199,25 @@ async function stepOutcome(o: QemuStepOptions): Promise<EngineOutcome> {
   o.signal?.addEventListener('abort', onUserAbort, { once: true });
   if (o.signal?.aborted) stopQemu.abort();
 
-  const trace = new TraceWriter(traceFile, describe);
+  const trace = new TraceWriter(join(outDir, TRACE_FILE), describe);
   trace.comment(
-    [
-      'boot-trace capture (engine qemu, gdbstub)',
-      `kernel: ${kernel}`,
-      `cmdline: ${cmdline}`,
-      `mode: step (Qqemu.sstep=${sstepFlags}${sstepFlags & 2 ? ', interrupts masked while stepping' : ''})`,
-      `symbols: ${symbolsNote}`,
-      `trace-from: ${o.traceFrom === undefined ? 'first instruction' : `${o.traceFrom} (${traceFromAddr!.toString(16)})`}`,
-      o.clock === 'host' ? 'clock: host (microseconds since QEMU was started)' : 'clock: steps (the timestamp is the instruction index)',
-    ].join('\n'),
+    traceHeaderLines({
+      engine: 'qemu, gdbstub',
+      kernel,
+      cmdline,
+      modeDetail: `Qqemu.sstep=${sstepFlags}${sstepFlags & 2 ? ', interrupts masked while stepping' : ''}`,
+      symbols: symbolsNote,
+      traceFrom: o.traceFrom === undefined ? 'first instruction' : `${o.traceFrom} (${traceFromAddr!.toString(16)})`,
+      clock: o.clock,
+      clockZero: 'QEMU was started',
+    }).join('\n'),
   );
 
   const t0 = performance.now();
   const since = (): number => (performance.now() - t0) * 1000;
   let runPromise: Promise<QemuRunResult>;
   try {
-    runPromise = startQemu();
-  } catch (err) {
-    // runQemu throws before QEMU starts (no FIFO): leave nothing open behind.
-    trace.close();
-    o.signal?.removeEventListener('abort', onUserAbort);
-    rmSync(work, { recursive: true, force: true });
-    throw err;
-  }
-  function startQemu(): Promise<QemuRunResult> {
-    return runQemu({
+    runPromise = runQemu({
       qemu,
       args: (serial) => [
         ...qemuArgs({ kernel, initrd, cmdline, memoryMiB: o.memoryMiB, accel, serial, extraArgs: o.extraArgs }),
@@ -247,125 +225,57 @@ async function stepOutcome(o: QemuStepOptions): Promise<EngineOutcome> {
         '-S',
         '-gdb', `unix:${sock.replaceAll(',', ',,')},server=on,wait=off`,
       ],
-      consoleFile,
+      consoleFile: join(outDir, CONSOLE_FILE),
       timeoutS: o.timeoutS,
       echo: o.echo,
       partialLineMs: PARTIAL_LINE_MS,
       signal: stopQemu.signal,
     });
+  } catch (err) {
+    // runQemu throws before QEMU starts (no FIFO): leave nothing open behind.
+    trace.close();
+    o.signal?.removeEventListener('abort', onUserAbort);
+    rmSync(work, { recursive: true, force: true });
+    throw err;
   }
   let runDone: QemuRunResult | null = null;
   const runEnded = runPromise.then((r) => (runDone = r), () => null);
 
   const phases: Record<string, number> = {};
-  let steps = 0;
-  let lastRip: bigint | null = null;
-  let stopReason: StopReason | null = null;
-  let stopDetail = '';
-  let traceFrom: { spec: string; address: string; breakpoint: 'hw' | 'sw'; reached_us: number } | null = null;
-  let stepPacket = 'vCont;s';
   let gdb: GdbRemote | null = null;
+  let session: Session | null = null;
+  let loop: StepLoopResult | null = null;
   let stepStart = 0;
-  let inlineRips = 0;
-  let noProgress = 0;
   let failure: unknown = null;
-
   try {
     gdb = await connectOrFail(sock, stopQemu.signal, () => runDone);
     phases.connect = Math.round(since());
-    await gdb.supported();
-    await gdb.startNoAck(); // QEMU 7.2 says no; newer ones yes
-    const rip = await gdb.registerNumber('rip', 'pc', 'eip');
-    if (rip === null) throw new Error('the gdbstub\'s target description has no rip/pc register');
-    const sstep = await gdb.request(`Qqemu.sstep=${sstepFlags.toString(16)}`);
-    if (sstep !== 'OK' && sstepFlags !== DEFAULT_SSTEP) throw new UserError(`this QEMU does not take Qqemu.sstep (answered "${sstep}"); leave the single-step flags at ${DEFAULT_SSTEP}`);
-    const vcont = await gdb.request('vCont?');
-    if (!/;s(;|$)/.test(vcont)) stepPacket = 's';
-
-    if (traceFromAddr !== null) {
-      const kind = await gdb.insertBreakpoint(traceFromAddr);
-      const remaining = o.timeoutS * 1000 - (performance.now() - t0);
-      const stop = await gdb.resume('c', Math.max(1, remaining) + 5000);
-      if (stop.kind === 'W' || stop.kind === 'X') throw new GdbClosedError(`the guest ended before ${o.traceFrom}`);
-      await gdb.removeBreakpoint(traceFromAddr, kind);
-      traceFrom = { spec: o.traceFrom!, address: traceFromAddr.toString(16), breakpoint: kind, reached_us: Math.round(since()) };
-    }
+    session = await startSession(gdb, sstepFlags, traceFromAddr, o.timeoutS * 1000 - (performance.now() - t0), o.traceFrom);
+    if (session.traceFrom) session.traceFrom.reached_us = Math.round(since());
     phases.trace_from = Math.round(since());
-
-    const hostClock = o.clock === 'host';
-    const decimals = hostClock ? HOST_CLOCK_DECIMALS : 0;
-    const stepTimeout = o.stepTimeoutMs ?? 10_000;
-    const progressEvery = 4096;
-    const repeats = new RepeatFilter(gdb);
     stepStart = performance.now();
-    let pc = await gdb.readRegister(rip);
-    let record = true;
-    for (;;) {
-      if (record) {
-        lastRip = pc;
-        trace.event(hostClock ? since() : steps, decimals, Number(pc >> 32n), Number(pc & 0xffffffffn));
-        steps++;
-        if (steps >= o.maxSteps) {
-          stopReason = 'max-steps';
-          stopDetail = `--max-steps ${o.maxSteps} reached`;
-          break;
-        }
-        if ((steps & (progressEvery - 1)) === 0) o.onProgress?.(steps);
-      }
-      if (stopQemu.signal.aborted) break;
-      let stop;
-      try {
-        stop = await gdb.resume(stepPacket, stepTimeout);
-      } catch (err) {
-        if (!(err instanceof GdbTimeoutError)) throw err;
-        // The instruction never finished: interrupt, and name what it was waiting in.
-        gdb.interrupt();
-        await gdb.nextPacket(2000).catch(() => '');
-        const at = await gdb.readRegister(rip).catch(() => pc);
-        const byte = await gdb.readMemory(at, 1).then((b) => b[0], () => -1);
-        lastRip = at;
-        stopReason = byte === HLT ? 'halt' : 'timeout';
-        stopDetail = byte === HLT
-          ? `HLT at step ${steps} did not complete within ${stepTimeout} ms (interrupts masked while stepping: Qqemu.sstep=${sstepFlags})`
-          : `step ${steps} did not complete within ${stepTimeout} ms`;
-        break;
-      }
-      if (stop.kind === 'W' || stop.kind === 'X') throw new GdbClosedError(`the guest ended (${stop.raw})`);
-      const inline = stop.registers.get(rip);
-      if (inline !== undefined) {
-        inlineRips++;
-        pc = hexLe(inline);
-      } else pc = await gdb.readRegister(rip);
-      record = await repeats.keep(pc, lastRip!);
-      if (!record) noProgress++;
-    }
+    loop = await stepLoop(session.stepper, {
+      maxSteps: o.maxSteps,
+      clock: o.clock,
+      now: since,
+      trace,
+      stepTimeoutMs: o.stepTimeoutMs ?? 10_000,
+      aborted: () => stopQemu.signal.aborted,
+      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      sstepFlags,
+    });
   } catch (err) {
     failure = err;
   }
   const steppingUs = stepStart > 0 ? (performance.now() - stepStart) * 1000 : 0;
   phases.stepping = Math.round(steppingUs);
+  const steps = loop?.steps ?? 0;
+  let loopStop: { reason: StopReason; detail: string } | null = loop?.stop ?? null;
 
   // End QEMU (or let it run on), then collect what runQemu saw.
   trace.flush();
-  if (gdb && !gdb.isClosed && stopReason !== null && o.after === 'run' && !stopQemu.signal.aborted) {
-    const answer = await gdb.detach().catch((err: unknown) => `(${messageOf(err)})`);
-    if (answer !== 'OK') {
-      // Left attached, the guest would sit paused until the timeout: end it now and say why.
-      stopReason = 'internal-error';
-      stopDetail = `${stopDetail}; gdbstub refused to detach: "${answer}"`;
-      await gdb.kill();
-    }
-    gdb.close();
-  } else if (gdb && !gdb.isClosed && !stopQemu.signal.aborted) {
-    await gdb.kill();
-    gdb.close();
-    await settle(runEnded, () => runDone, stopQemu); // 'k' ends QEMU; make sure
-  } else {
-    // QEMU went away by itself (power-off, timeout) or never offered a stub: let it be reaped as what it
-    // was before forcing it, so a guest's own power-off is not reported as 'interrupted'.
-    gdb?.close();
-    await settle(runEnded, () => runDone, stopQemu);
-  }
+  const refused = await endSession(gdb, loopStop !== null && o.after === 'run', stopQemu, runEnded, () => runDone);
+  if (refused !== null && loopStop !== null) loopStop = { reason: 'internal-error', detail: `${loopStop.detail}; gdbstub refused to detach: "${refused}"` };
   const run = await runPromise.catch((err: unknown) => {
     throw err instanceof UserError ? err : new UserError(`${QEMU_BINARY}: ${messageOf(err)}`);
   }).finally(() => {
@@ -375,27 +285,17 @@ async function stepOutcome(o: QemuStepOptions): Promise<EngineOutcome> {
   });
   await runEnded;
 
-  let reason: StopReason;
-  let detail: string;
-  if (o.signal?.aborted) {
-    reason = 'interrupted';
-    detail = `interrupted after ${steps} steps`;
-  } else if (o.after === 'run' && stopReason === 'max-steps') {
-    reason = run.reason;
-    detail = `${stopDetail}; then the guest ran on: ${run.reason}`;
-  } else if (stopReason !== null) {
-    reason = stopReason;
-    detail = stopDetail;
-  } else if (run.reason === 'timeout') {
-    reason = 'timeout';
-    detail = `timeout (${o.timeoutS} s) after ${steps} steps${traceFrom === null && traceFromAddr !== null ? `, before ${o.traceFrom} was reached` : ''}`;
-  } else if (failure instanceof GdbClosedError || failure === null) {
-    reason = run.reason === 'internal-error' && steps === 0 && run.consoleLines === 0 ? 'internal-error' : run.reason;
-    detail = `QEMU ended after ${steps} steps${traceFrom === null && traceFromAddr !== null ? `, before ${o.traceFrom} was reached` : ''} (${run.signal ? `killed by ${run.signal}` : `status ${run.status}`})`;
-  } else {
-    reason = 'internal-error';
-    detail = `gdbstub: ${messageOf(failure)}`;
-  }
+  const { reason, detail } = decideStepStop({
+    aborted: o.signal?.aborted ?? false,
+    after: o.after ?? 'kill',
+    loop: loopStop,
+    steps,
+    run: { reason: run.reason, status: run.status, signal: run.signal, consoleLines: run.consoleLines },
+    timeoutS: o.timeoutS,
+    traceFrom: o.traceFrom,
+    traceFromReached: session?.traceFrom !== null && session?.traceFrom !== undefined,
+    session: failure === null || loop?.ended ? { kind: 'ok' } : failure instanceof GdbClosedError ? { kind: 'closed' } : { kind: 'failed', message: messageOf(failure) },
+  });
   if (reason === 'internal-error' && run.consoleLines === 0 && steps === 0) {
     const first = run.messages.split('\n').find((l) => l.trim() && !/Terminated via GDBstub/.test(l));
     if (failure instanceof UserError) throw failure;
@@ -403,39 +303,64 @@ async function stepOutcome(o: QemuStepOptions): Promise<EngineOutcome> {
   }
   if (failure instanceof UserError) throw failure;
 
-  phases.qemu_start = run.phases.qemu_start ?? 0;
-  if (run.phases.first_output !== undefined) phases.first_output = run.phases.first_output;
-  phases.boot_wait = run.phases.boot_wait ?? 0;
   phases.total = Math.round(since());
+  return outcomeOf({
+    o, run, phases, steps, steppingUs, symbolsUs, trace, traceFromAddr, session, loop, gdb, accel, qemu, sstepFlags, cmdline, describe,
+    exit: { reason, detail },
+  });
+}
+
+interface OutcomeParts {
+  o: QemuStepOptions;
+  run: QemuRunResult;
+  phases: Record<string, number>;
+  steps: number;
+  steppingUs: number;
+  symbolsUs: number;
+  trace: TraceWriter;
+  traceFromAddr: bigint | null;
+  session: Session | null;
+  loop: StepLoopResult | null;
+  gdb: GdbRemote | null;
+  accel: 'kvm' | 'tcg';
+  qemu: string;
+  sstepFlags: number;
+  cmdline: string;
+  describe: (a: bigint) => string;
+  exit: { reason: StopReason; detail: string };
+}
+
+/** The engine outcome: QEMU's phases with ours, the step part, and the qemu part with the gdbstub figures. */
+function outcomeOf(x: OutcomeParts): EngineOutcome {
+  const { o, run } = x;
+  const phases: Record<string, number> = { ...x.phases, qemu_start: run.phases.qemu_start ?? 0, boot_wait: run.phases.boot_wait ?? 0 };
+  if (run.phases.first_output !== undefined) phases.first_output = run.phases.first_output;
+  const lastRip = x.loop?.lastRip ?? null;
+  const tf = x.session?.traceFrom ?? null;
   const step: StepPart = {
-    steps,
-    steps_per_second: steppingUs > 0 ? Math.round((steps / steppingUs) * 1e6) : 0,
-    trace_lines: trace.lines,
-    symbols_us: Math.round(symbolsUs),
-    trace_from: traceFrom ? { spec: traceFrom.spec, address: '0x' + traceFrom.address, reached_us: traceFrom.reached_us } : o.traceFrom !== undefined ? { spec: o.traceFrom, address: '0x' + traceFromAddr!.toString(16), reached_us: null } : null,
+    steps: x.steps,
+    steps_per_second: x.steppingUs > 0 ? Math.round((x.steps / x.steppingUs) * 1e6) : 0,
+    trace_lines: x.trace.lines,
+    symbols_us: Math.round(x.symbolsUs),
+    trace_from: o.traceFrom === undefined ? null : { spec: o.traceFrom, address: '0x' + x.traceFromAddr!.toString(16), reached_us: tf?.reached_us ?? null },
     trace_until: null,
   };
   const part: QemuPart = {
-    accel,
-    version: qemuVersion(qemu),
+    accel: x.accel,
+    version: qemuVersion(x.qemu),
     args: run.args,
     status: run.status,
     signal: run.signal,
     gdbstub: {
-      sstep_flags: sstepFlags, step_packet: stepPacket, packets_sent: gdb?.packetsSent ?? 0, bad_packets: gdb?.badPackets ?? 0,
-      stop_replies_with_rip: inlineRips, no_progress_steps: noProgress, breakpoint: traceFrom?.breakpoint ?? null,
+      sstep_flags: x.sstepFlags, step_packet: x.session?.stepPacket ?? 'vCont;s', packets_sent: x.gdb?.packetsSent ?? 0, bad_packets: x.gdb?.badPackets ?? 0,
+      stop_replies_with_rip: x.session?.stepper.inlineRips ?? 0, no_progress_steps: x.loop?.noProgress ?? 0, breakpoint: tf?.breakpoint ?? null,
     },
   };
   return {
-    cmdline,
-    phases_us: phases,
+    cmdline: x.cmdline,
+    phases_us: orderPhases(phases),
     guest_markers_us: markersToUs(run.markers),
-    exit: {
-      reason,
-      rip: lastRip === null ? null : '0x' + lastRip.toString(16),
-      symbol: lastRip === null ? null : describe(lastRip),
-      detail,
-    },
+    exit: { ...x.exit, rip: lastRip === null ? null : '0x' + lastRip.toString(16), symbol: lastRip === null ? null : x.describe(lastRip) },
     console_lines: run.consoleLines,
     peak_rss_mib: run.peakRss === null ? null : run.peakRss / (1024 * 1024),
     peak_rss_source: run.peakRssSource,
@@ -445,34 +370,83 @@ async function stepOutcome(o: QemuStepOptions): Promise<EngineOutcome> {
 }
 
 /**
- * Tells a real step from one QEMU 7.2's gdbstub answered without executing anything (it does so a few
- * times per 50 000 steps, at any instruction). A step that leaves rip where it was is real only when the
- * instruction there can repeat in place (canRepeatInPlace: a rep-prefixed string instruction, a jump to
- * itself). The bytes are read with `m` once per distinct address (code is assumed not to change under
- * the same rip during a capture) and only for repeats, so ordinary steps cost nothing.
+ * After stepping: detach and let the guest run on (`runOn`), or kill QEMU (`k`), or, when QEMU already
+ * went away by itself (power-off, timeout) or never offered a stub, let it be reaped as what it was before
+ * forcing it, so a guest's own power-off is not reported as 'interrupted'. Returns the stub's answer when
+ * it refused to detach (QEMU is then killed: left attached, the guest would sit paused until the timeout).
  */
-class RepeatFilter {
-  private readonly verdicts = new Map<bigint, boolean>();
-  private inARow = 0;
-
-  constructor(private readonly gdb: GdbRemote) {}
-
-  /** Whether the step that brought rip to `pc` (from `previous`) gets a trace line. */
-  async keep(pc: bigint, previous: bigint): Promise<boolean> {
-    if (pc !== previous) {
-      this.inARow = 0;
-      return true;
+async function endSession(gdb: GdbRemote | null, runOn: boolean, stop: AbortController, ended: Promise<unknown>, done: () => QemuRunResult | null): Promise<string | null> {
+  let refused: string | null = null;
+  if (gdb && !gdb.isClosed && runOn && !stop.signal.aborted) {
+    const answer = await gdb.detach().catch((err: unknown) => `(${messageOf(err)})`);
+    if (answer !== 'OK') {
+      refused = answer;
+      await gdb.kill();
     }
-    let verdict = this.verdicts.get(pc);
-    if (verdict === undefined) {
-      const code = await this.gdb.readMemoryUpTo(pc, MAX_INSTRUCTION_BYTES);
-      // Unreadable code: keep the line rather than guess.
-      verdict = code.length === 0 || canRepeatInPlace(code);
-      this.verdicts.set(pc, verdict);
-    }
-    if (verdict) return true;
-    return ++this.inARow > MAX_NO_PROGRESS_IN_A_ROW;
+    gdb.close();
+  } else if (gdb && !gdb.isClosed && !stop.signal.aborted) {
+    await gdb.kill();
+    gdb.close();
+    await settle(ended, done, stop); // 'k' ends QEMU; make sure
+  } else {
+    gdb?.close();
+    await settle(ended, done, stop);
   }
+  return refused;
+}
+
+/** The phases in the order they ran (QEMU starts, we connect, run to --trace-from, step; then totals). */
+function orderPhases(p: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of ['qemu_start', 'first_output', 'connect', 'trace_from', 'stepping', 'boot_wait', 'total']) if (p[k] !== undefined) out[k] = p[k]!;
+  return out;
+}
+
+/**
+ * The table trace lines are named from: as the KVM engine (step-trace.ts selectSymbols), and for a
+ * bzImage the kernel's own kallsyms. A kernel with neither still traces, with bare addresses.
+ */
+async function stepSymbols(given: SymbolTable | null | undefined, kernel: string, systemMap: string | undefined): Promise<SymbolChoice> {
+  const elf = given === null ? null : kernelElf(kernel);
+  const choice = selectSymbols({ ...(given !== undefined ? { given } : {}), ...(systemMap !== undefined ? { systemMap } : {}), elf });
+  if (choice.table || given !== undefined || systemMap !== undefined) return choice;
+  try {
+    const table = await kernelSymbolTable(kernel);
+    withPhysicalAliases(table, elf);
+    return { table, note: 'kallsyms of the kernel' };
+  } catch (err) {
+    return { table: null, note: `none: ${messageOf(err)}` };
+  }
+}
+
+interface Session {
+  stepper: GdbStepper;
+  stepPacket: string;
+  traceFrom: { breakpoint: 'hw' | 'sw'; reached_us: number } | null;
+}
+
+/**
+ * The gdbstub handshake (features, no-ack mode, the rip register, single-step flags, the step packet),
+ * then, with --trace-from, a breakpoint there (hardware, else software) and a continue to it.
+ */
+async function startSession(gdb: GdbRemote, sstepFlags: number, traceFromAddr: bigint | null, remainingMs: number, spec: string | undefined): Promise<Session> {
+  await gdb.supported();
+  await gdb.startNoAck(); // QEMU 7.2 says no; newer ones yes
+  const rip = await gdb.registerNumber('rip', 'pc', 'eip');
+  if (rip === null) throw new Error('the gdbstub\'s target description has no rip/pc register');
+  const sstep = await gdb.request(`Qqemu.sstep=${sstepFlags.toString(16)}`);
+  if (sstep !== 'OK' && sstepFlags !== DEFAULT_SSTEP) throw new UserError(`this QEMU does not take Qqemu.sstep (answered "${sstep}"); leave the single-step flags at ${DEFAULT_SSTEP}`);
+  const vcont = await gdb.request('vCont?');
+  const stepPacket = /;s(;|$)/.test(vcont) ? 'vCont;s' : 's';
+  let traceFrom: Session['traceFrom'] = null;
+  if (traceFromAddr !== null) {
+    const kind = await gdb.insertBreakpoint(traceFromAddr);
+    const stop = await gdb.resume('c', Math.max(1, remainingMs) + 5000);
+    if (stop.kind === 'W' || stop.kind === 'X') throw new GdbClosedError(`the guest ended before ${spec}`);
+    await gdb.removeBreakpoint(traceFromAddr, kind);
+    traceFrom = { breakpoint: kind, reached_us: 0 };
+  }
+  return { stepper: new GdbStepper(gdb, rip, stepPacket), stepPacket, traceFrom };
 }
 
 /** The kernel file parsed as an ELF (vmlinux, the demo guest), or null when it is not one (a bzImage). */

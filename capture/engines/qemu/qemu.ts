@@ -131,7 +131,9 @@ function describeEnd(r: QemuRunResult): string {
     case 'shutdown':
       return `guest powered off${r.lastKernelEnd ? ` ("${r.lastKernelEnd}")` : ''}; ${qemuEnd}`;
     case 'reset':
-      return `guest reset${r.lastKernelEnd ? ` ("${r.lastKernelEnd}")` : ''}, ended by -no-reboot; ${qemuEnd}`;
+      return r.lastKernelEnd
+        ? `guest reset ("${r.lastKernelEnd}"), ended by -no-reboot; ${qemuEnd}`
+        : `guest reset without a kernel restart or power-off line (a triple fault: a crash before the console was up?), ended by -no-reboot; ${qemuEnd}`;
     case 'timeout':
       return `timeout: the guest neither powered off nor reset; ${qemuEnd}`;
     case 'interrupted':

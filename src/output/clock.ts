@@ -1,0 +1,137 @@
+/**
+ * What a trace's (or a capture's) timestamps mean, for every output that shows a time: the unit in table
+ * headings, speedscope's `unit`, the report's axes and headline, and the warning that single-stepping time
+ * is not boot time. One place reads it, so a new profile schema changes this file only.
+ *
+ * The facts come from what capture writes (docs/trace-format.md, docs/capture.md):
+ *   - the trace's header comments: `# mode: step ...` and `# clock: host (...)` or `# clock: steps (...)`;
+ *   - profile.json: `mode` ('run' | 'step') and `clock` ('host' | 'steps').
+ * A trace without a header (the 2016 QEMU traces, other tools) is in microseconds, as the format says,
+ * on a clock it does not name.
+ */
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { constants, gunzipSync } from 'node:zlib';
+
+export type ClockKind = 'host-running' | 'host-stepping' | 'instructions' | 'unspecified';
+
+export interface Clock {
+  kind: ClockKind;
+  /** What one timestamp unit is: a microsecond, or one instruction step. */
+  unit: 'us' | 'steps';
+  /** A short phrase for headings and axes: "host us while stepping", "instruction steps", ... */
+  label: string;
+  /** One sentence: what the numbers mean. */
+  description: string;
+  /** Set when the times are not the guest's boot time (stepping time, instruction counts). */
+  warning: string | null;
+}
+
+const CLOCKS: Record<ClockKind, Clock> = {
+  'host-running': {
+    kind: 'host-running', unit: 'us', label: 'host us',
+    description: 'host microseconds since the VM (or QEMU) started, the guest running freely', warning: null,
+  },
+  'host-stepping': {
+    kind: 'host-stepping', unit: 'us', label: 'host us while stepping',
+    description: 'host microseconds while single-stepping the guest',
+    warning: 'these are host microseconds while single-stepping: every instruction traps to the VMM, so the times are stepping time (tens of times slower than the guest runs), not boot time; compare them with each other, not with a boot',
+  },
+  instructions: {
+    kind: 'instructions', unit: 'steps', label: 'instruction steps',
+    description: 'instruction steps (the timestamp is the instruction index)',
+    warning: 'these times are instruction counts (--clock steps), not time: "us" columns hold steps, and nothing here is boot time',
+  },
+  unspecified: {
+    kind: 'unspecified', unit: 'us', label: 'us',
+    description: 'microseconds (the trace does not name its clock)', warning: null,
+  },
+};
+
+/** The capture facts the clock depends on; `profile` is profile.json as parsed (any schema). */
+export interface ClockSources {
+  /** The trace's leading `#` comment lines, without the "# ". */
+  header?: readonly string[];
+  profile?: { mode?: unknown; clock?: unknown } | undefined;
+  /** Whether the times asked about are the trace's (default) or the console's. */
+  of?: 'trace' | 'console';
+}
+
+/**
+ * The clock of a trace or console from what its capture recorded. The trace header wins over the profile
+ * (it travels with the trace when the file is copied alone). Never throws: an unknown value is 'unspecified'.
+ */
+export function clockOf(s: ClockSources): Clock {
+  let clock: string | undefined;
+  let mode: string | undefined;
+  for (const line of s.header ?? []) {
+    const c = /^clock:\s*(\w+)/.exec(line);
+    if (c) clock = c[1];
+    const m = /^mode:\s*(\w+)/.exec(line);
+    if (m) mode = m[1];
+  }
+  const p = s.profile;
+  if (clock === undefined && typeof p?.clock === 'string') clock = p.clock;
+  if (mode === undefined && typeof p?.mode === 'string') mode = p.mode;
+  if (clock === 'steps' || clock === 'instructions' || clock === 'icount') {
+    // The console of a steps-clock capture is still on the host clock (capture/console.ts).
+    if (s.of !== 'console') return CLOCKS.instructions;
+    return mode === 'step' ? CLOCKS['host-stepping'] : CLOCKS['host-running'];
+  }
+  if (clock === 'host') return mode === 'run' ? CLOCKS['host-running'] : CLOCKS['host-stepping'];
+  if (mode === 'step') return CLOCKS['host-stepping'];
+  if (mode === 'run') return CLOCKS['host-running'];
+  return CLOCKS.unspecified;
+}
+
+/** A clock by kind (for tests and callers that already know it). */
+export const clockByKind = (kind: ClockKind): Clock => CLOCKS[kind];
+
+/**
+ * The leading `#` comment lines of a trace file (plain or .gz), from its first 64 KiB; [] for stdin ('-'),
+ * an unreadable file or a trace without a header. Reading the header never fails a command: the trace
+ * reader reports a bad file itself.
+ */
+export function readTraceHeader(path: string): string[] {
+  if (path === '-') return [];
+  let head: Buffer;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      const buf = Buffer.alloc(64 * 1024);
+      head = buf.subarray(0, readSync(fd, buf, 0, buf.length, 0));
+    } finally {
+      closeSync(fd);
+    }
+    // gzip magic: inflate what the first block holds, without needing the rest of the stream.
+    if (head[0] === 0x1f && head[1] === 0x8b) head = gunzipSync(head, { finishFlush: constants.Z_SYNC_FLUSH });
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const line of head.toString('utf8').split('\n')) {
+    const l = line.replace(/\r$/, '');
+    if (l.startsWith('#')) out.push(l.replace(/^#\s?/, ''));
+    else if (l.trim() !== '') break;
+  }
+  return out;
+}
+
+
+/**
+ * The clock of a trace file: its header, else the profile.json of the capture folder it sits in (only for a
+ * capture's own `trace.log`, as src/export/capture-files.ts pairs them). Never throws.
+ */
+export function traceClock(tracePath: string): Clock {
+  const header = readTraceHeader(tracePath);
+  let profile: Record<string, unknown> | undefined;
+  if (tracePath !== '-' && /(^|\/)trace\.log(\.gz)?$/.test(tracePath)) {
+    try {
+      const p = JSON.parse(readFileSync(join(dirname(tracePath), 'profile.json'), 'utf8')) as unknown;
+      if (p && typeof p === 'object' && !Array.isArray(p)) profile = p as Record<string, unknown>;
+    } catch {
+      // no profile beside it, or not ours: the header alone decides
+    }
+  }
+  return clockOf({ header, profile });
+}
