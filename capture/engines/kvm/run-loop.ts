@@ -7,11 +7,20 @@
  * kvm_run.immediate_exit and signals this thread, so KVM_RUN returns EINTR even when the guest spins
  * without exits (docs/kvm-facts.md, "Interrupting KVM_RUN").
  *
+ * The main thread also kicks the vCPU every 250 ms with CTRL_PROBE set: with the in-kernel irqchip a
+ * guest HLT never exits, so the loop then asks KVM_GET_MP_STATE whether the vCPU sits halted with
+ * interrupts off and stops with 'halt' (debug/halt.ts; e.g. `poweroff -f` without ACPI).
+ *
+ * Step mode: the watchdog (debug/step-watchdog.ts) sets single-step again after instructions that lose TF
+ * and counts every lost or late DEBUG exit; --trace-from is caught by a DR0 breakpoint, by a trap written
+ * into guest code (debug/sw-trap.ts), or both (docs/nested-kvm.md).
+ *
  * Quirks of the software-backed KVM here (docs/kvm-facts.md): a HLT is stepped over like any instruction
  * (a DEBUG exit at the next pc), so the loop recognises HLT itself: the trace writer asks once per new
  * address whether it holds a HLT, and when the guest reaches one with interrupts off (it would never wake)
- * the capture stops with 'halt'. rep string instructions give several DEBUG exits at the same pc; after an
- * OUT exit the next DEBUG exit can already be past the following instruction (that one gets no line).
+ * the capture stops with 'halt'. rep string instructions give several DEBUG exits at the same pc; an OUT
+ * exit comes with RIP already past the OUT and the next DEBUG exit after the following instruction (that
+ * one gets no line: the watchdog counts it as lost).
  */
 import { decodeExit, handleExit, type ExitContext, type StopReason } from './exits.js';
 import { HaltDetector } from './debug/halt.js';
