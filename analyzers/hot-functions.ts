@@ -2,6 +2,8 @@
  * Self time per function ("hot functions"): line i's function gets t(i+1) - t(i); the last line gets 0.
  * Offsets fold into their function; bare addresses fold into [user] / [unresolved] (see functions.ts).
  * This is the 2016 traces' per-function accounting, done in one pass with arrays indexed by function id.
+ * Percent is of the summed self time: last - first when time only goes forward, and never above 100 when it
+ * does not (a delta lost to time going backwards would otherwise leave the span smaller than the sum).
  */
 import type { FunctionTable } from '../src/trace/functions.js';
 import type { TraceVisitor } from '../src/trace/parser.js';
@@ -19,7 +21,6 @@ export class HotFunctions implements TraceVisitor {
   private lines = new Float64Array(1024);
   private prevFn = -1;
   private prevT = 0;
-  private firstT = NaN;
 
   event(t: number, fn: number): void {
     if (fn >= this.time.length) this.grow(fn);
@@ -28,8 +29,6 @@ export class HotFunctions implements TraceVisitor {
       const dt = t - this.prevT;
       // Time going backwards (reported by the reader) counts as no time at all.
       if (dt > 0) this.time[prev]! += dt;
-    } else {
-      this.firstT = t;
     }
     this.lines[fn]!++;
     this.prevFn = fn;
@@ -38,7 +37,8 @@ export class HotFunctions implements TraceVisitor {
 
   /** Rows sorted by self time, then by name; `top` 0 keeps all. */
   rows(functions: FunctionTable, top = 0): HotFunctionRow[] {
-    const span = this.prevFn >= 0 ? this.prevT - this.firstT : 0;
+    let total = 0;
+    for (let id = 0; id < this.time.length; id++) total += this.time[id]!;
     const rows: HotFunctionRow[] = [];
     for (let id = 0; id < functions.size; id++) {
       const lines = id < this.lines.length ? this.lines[id]! : 0;
@@ -47,7 +47,7 @@ export class HotFunctions implements TraceVisitor {
       rows.push({
         function: functions.names[id]!,
         time_us: roundUs(time),
-        percent: span > 0 ? Math.round((10000 * time) / span) / 100 : 0,
+        percent: total > 0 ? Math.round((10000 * time) / total) / 100 : 0,
         lines,
       });
     }

@@ -1,14 +1,16 @@
 /**
  * `npm run bench [-- NAME...]`: runs the benchmarks and writes each one's section of docs/performance.md,
  * leaving the other sections as they were. A benchmark is bench/NAME.ts exporting `run(): Promise<string>`
- * (a markdown section that names the command, the figures and a baseline measured in the same run).
+ * (a markdown section that names the command, the figures and a baseline measured in the same run), and
+ * optionally `doc` (a file name in docs/) when its section belongs elsewhere (the fuzz counts: robustness.md).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** In the order they appear in docs/performance.md. */
-const BENCHMARKS = ['analyzers', 'export', 'capture', 'symbol-lookup', 'kernel-decompress', 'linux-boot', 'console-uart', 'qemu-step', 'boot-benchmark'];
-const DOC = fileURLToPath(new URL('../../docs/performance.md', import.meta.url));
+const BENCHMARKS = ['analyzers', 'export', 'capture', 'symbol-lookup', 'kernel-decompress', 'linux-boot', 'console-uart', 'qemu-step', 'boot-benchmark', 'fuzz'];
+const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url));
+const DOC = `${DOCS}performance.md`;
 const HEADER = `# Performance
 
 Figures measured by \`npm run bench\` (or \`npm run bench -- NAME\` for one section) on the project's machine
@@ -20,7 +22,6 @@ async function main(): Promise<void> {
   const wanted = process.argv.slice(2);
   const unknown = wanted.filter((n) => !BENCHMARKS.includes(n));
   if (unknown.length) throw new Error(`unknown benchmark ${unknown.join(', ')}; known: ${BENCHMARKS.join(', ')}`);
-  let doc = existsSync(DOC) ? readFileSync(DOC, 'utf8') : HEADER;
   for (const name of wanted.length ? wanted : BENCHMARKS) {
     const file = new URL(`./${name}.js`, import.meta.url);
     if (!existsSync(fileURLToPath(file))) {
@@ -29,11 +30,12 @@ async function main(): Promise<void> {
     }
     console.error(`bench: ${name} ...`);
     const started = Date.now();
-    const mod = (await import(file.href)) as { run: () => Promise<string> };
+    const mod = (await import(file.href)) as { run: () => Promise<string>; doc?: string };
     const section = (await mod.run()).trim();
-    doc = replaceSection(doc, name, section);
-    writeFileSync(DOC, doc);
-    console.error(`bench: ${name} done in ${((Date.now() - started) / 1000).toFixed(0)} s, written to docs/performance.md`);
+    const path = mod.doc ? `${DOCS}${mod.doc}` : DOC;
+    const doc = existsSync(path) ? readFileSync(path, 'utf8') : HEADER;
+    writeFileSync(path, replaceSection(doc, name, section));
+    console.error(`bench: ${name} done in ${((Date.now() - started) / 1000).toFixed(0)} s, written to docs/${mod.doc ?? 'performance.md'}`);
   }
 }
 

@@ -144,6 +144,7 @@ export function readCaptureConsole(dirOrFile: string, visitor: ConsoleVisitor): 
     /* readConsole names the missing file */
   }
   // Our console.log is `<t_us> <text>` on every line (console-log.ts): say so, so a guest line that merely
-  // starts with digits is never taken for a second host stamp.
-  return readConsole(file, visitor, undefined, { hostStamps: true });
+  // starts with digits is never taken for a second host stamp. Its text is whatever bytes the guest sent,
+  // NUL included: never refuse it as binary.
+  return readConsole(file, visitor, undefined, { hostStamps: true, allowBinary: true });
 }

@@ -36,7 +36,14 @@ export async function readConsole(
   input: string,
   visitor: ConsoleVisitor,
   chunkSize?: number,
-  options: ConsoleParserOptions & { warn?: (line: string) => void } = {},
+  options: ConsoleParserOptions & {
+    warn?: (line: string) => void;
+    /**
+     * Read NUL bytes as text instead of refusing the file as binary: for a capture's own console.log,
+     * where they are bytes the guest wrote to its serial port (a hostile or broken guest may write any).
+     */
+    allowBinary?: boolean;
+  } = {},
 ): Promise<ConsoleReadResult> {
   const name = inputName(input);
   const total = input === '-' ? 0 : inputSize(input, 'console log');
@@ -48,7 +55,7 @@ export async function readConsole(
   try {
     const { chunks, consumed } = openChunks(input, chunkSize);
     for await (const chunk of chunks) {
-      if (bytes === 0 && looksBinary(chunk)) throw new UserError(`${name}: binary data, not a console log (a NUL byte in the first block)`);
+      if (bytes === 0 && !options.allowBinary && looksBinary(chunk)) throw new UserError(`${name}: binary data, not a console log (a NUL byte in the first block)`);
       bytes += chunk.length;
       if (headBytes < DETECT_BYTES) {
         head.push(Buffer.from(chunk.subarray(0, DETECT_BYTES - headBytes)));

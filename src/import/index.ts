@@ -7,7 +7,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { UserError } from '../errors.js';
 import { LineSplitter } from '../../analyzers/console-lines.js';
 import type { FunctionTable } from '../trace/functions.js';
-import type { ParseCounts, TraceParser, TraceVisitor } from '../trace/parser.js';
+import { emptyCounts, type ParseCounts, type TraceParser, type TraceVisitor } from '../trace/parser.js';
 import type { SymbolTable } from '../symbols/symbol-table.js';
 import { DETECT_BYTES, detectFormat, type Detection, type FormatId } from './detect.js';
 import { ImportSink, type ImporterEntry, type LineImporter } from './sink.js';
@@ -66,7 +66,7 @@ export function routeTraceInput(parser: TraceParser, o: RouteOptions): TraceInpu
     else {
       const entry = IMPORTERS[detection.format];
       if (!entry) throw new UserError(`${o.name}: not a boot trace: it looks like ${detection.looksLike} (see docs/trace-format.md for the formats read)`);
-      counts = { lines: 0, events: 0, comments: 0, blank: 0, malformed: 0, backwards: 0, firstBackwardsLine: 0, firstEventLine: 0 };
+      counts = emptyCounts();
       target = lineTarget(entry, new ImportSink(o.functions, o.visitor, counts, o.symbols ?? null, o.onMalformed), counts, detection, o);
     }
     if (data.length > 0) target.push(data);

@@ -46,6 +46,56 @@ export interface RowWriter<R> {
 const BLOCK = 1 << 16;
 
 export function rowWriter<R extends object>(columns: readonly Column<R>[], format: OutputFormat, out: Writable = process.stdout): RowWriter<R> {
+  // A cell the guard emptied shows as empty in a table too, whatever the column's own show() makes of null.
+  const emptied = new WeakMap<object, Set<string>>();
+  const shown = columns.map((c) => (c.show ? { ...c, show: (v: R[keyof R], row: R) => (emptied.get(row)?.has(c.key) ? '' : c.show!(v, row)) } : c));
+  const inner = formatWriter(shown, format, out);
+  const guard = valueGuard(columns, undefined, (row, key) => {
+    let keys = emptied.get(row);
+    if (!keys) emptied.set(row, (keys = new Set()));
+    keys.add(key);
+  });
+  return { row: (r) => inner.row(guard(r)), end: () => inner.end() };
+}
+
+/** Keys whose numbers are durations or shares of time: never negative. */
+const NON_NEGATIVE_KEY = /(?:^|_)(?:duration|time|total|mean|max|min|inclusive|self|span|sum)_us$/;
+
+/**
+ * The last line of defence for what the analyzers compute: no Infinity or NaN, no percent outside
+ * [0, 100], no negative duration ever reaches the output. Analyzers reject or clamp such values where they
+ * arise, with a reason per input line (docs/trace-format.md, docs/robustness.md); one that still gets here
+ * is a bug, so it is written as an empty cell (JSON null) and named on stderr once per column, rather than
+ * shown as if it were a measurement.
+ */
+export function valueGuard<R extends object>(
+  columns: readonly Column<R>[],
+  warn = (line: string): void => void process.stderr.write(line + '\n'),
+  onEmptied?: (row: R, key: string) => void,
+): (row: R) => R {
+  const warned = new Set<string>();
+  return (row) => {
+    let fixed: R | null = null;
+    for (const { key } of columns) {
+      const v = row[key] as unknown;
+      if (typeof v !== 'number') continue;
+      const bad = !Number.isFinite(v) ? 'not a finite number'
+        : key === 'percent' && (v < 0 || v > 100) ? 'a percent outside 0-100'
+        : v < 0 && NON_NEGATIVE_KEY.test(key) ? 'a negative duration' : null;
+      if (!bad) continue;
+      fixed ??= { ...row };
+      (fixed as Record<string, unknown>)[key] = null;
+      onEmptied?.(fixed, key);
+      if (!warned.has(key)) {
+        warned.add(key);
+        warn(`boot-trace: internal error: ${key} ${v} is ${bad}; written as empty (please report this with the input)`);
+      }
+    }
+    return fixed ?? row;
+  };
+}
+
+function formatWriter<R extends object>(columns: readonly Column<R>[], format: OutputFormat, out: Writable): RowWriter<R> {
   let pending: (string | Buffer)[] = [];
   let pendingBytes = 0;
   const push = (chunk: string | Buffer): void => {

@@ -11,7 +11,8 @@ import { Worker } from 'node:worker_threads';
 import { UserError } from '../errors.js';
 import type { FunctionTable } from './functions.js';
 import type { ParseRequest, ParseResponse } from './parse-worker.js';
-import type { ParseCounts, TraceVisitor } from './parser.js';
+import type { MalformedCode } from './malformed.js';
+import { emptyCounts, type ParseCounts, type TraceVisitor } from './parser.js';
 import type { EventBatch } from './events.js';
 
 const IN_FLIGHT = 2;
@@ -24,7 +25,7 @@ export interface ParallelOptions {
   strict: boolean;
   reportLimit: number;
   /** Reports a malformed line (absolute line number); may throw to stop (strict). */
-  onMalformed: (line: number, text: string, counts: ParseCounts) => void;
+  onMalformed: (line: number, text: string, code: MalformedCode, counts: ParseCounts) => void;
   onProgress: (bytes: number, lines: number) => void;
 }
 
@@ -34,7 +35,7 @@ export function workerCount(size: number, rangeBytes: number): number {
 }
 
 export async function readParallel(path: string, functions: FunctionTable, visitor: TraceVisitor, o: ParallelOptions): Promise<ParseCounts> {
-  const counts: ParseCounts = { lines: 0, events: 0, comments: 0, blank: 0, malformed: 0, backwards: 0, firstBackwardsLine: 0, firstEventLine: 0 };
+  const counts = emptyCounts();
   const ranges = Math.ceil(o.size / o.rangeBytes);
   const workerUrl = new URL('./parse-worker.js', import.meta.url);
   const workers = Array.from({ length: o.workers }, () => new Worker(workerUrl, { workerData: { path, reportLimit: o.reportLimit + 1 } }));
@@ -88,7 +89,7 @@ export async function readParallel(path: string, functions: FunctionTable, visit
         for (const [local, name] of res.names) bigger[local] = functions.idOf(name);
         maps[w] = map = bigger;
       }
-      for (const [line, text] of res.malformedLines) o.onMalformed(counts.lines + line, text, counts);
+      for (const [line, text, code] of res.malformedLines) o.onMalformed(counts.lines + line, text, code, counts);
       const { t, fn, offset, addr, count } = res.batch;
       if (counts.events === 0 && count > 0) counts.firstEventLine = counts.lines + res.firstEventLine;
       for (let i = 0; i < count; i++) {
@@ -107,6 +108,7 @@ export async function readParallel(path: string, functions: FunctionTable, visit
       counts.comments += res.comments;
       counts.blank += res.blank;
       counts.malformed += res.malformed;
+      res.malformedByCode.forEach((n, code) => (counts.malformedByCode[code]! += n));
       o.onProgress(Math.min(o.size, nextToReplay * o.rangeBytes), counts.lines);
     }
   } finally {

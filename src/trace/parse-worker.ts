@@ -8,6 +8,7 @@ import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { EventRecorder } from './events.js';
 import { FunctionTable } from './functions.js';
+import { MAX_LINE_BYTES } from './malformed.js';
 import { TraceParser } from './parser.js';
 
 export interface ParseRequest {
@@ -26,11 +27,12 @@ export interface ParseResponse {
   comments: number;
   blank: number;
   malformed: number;
+  malformedByCode: number[];
   /** Line numbers within the range of the first event and of the first time going backwards (0: none). */
   firstEventLine: number;
   firstBackwardsLine: number;
-  /** The first few malformed lines: [line number within the range, 1-based; text]. */
-  malformedLines: [number, string][];
+  /** The first few malformed lines: [line number within the range, 1-based; text; code (malformed.ts)]. */
+  malformedLines: [number, string, number][];
   bytes: number;
 }
 
@@ -57,27 +59,21 @@ function parseRange({ index, start, end, recycle }: ParseRequest): ParseResponse
   recorder.adopt(recycle ?? new EventRecorder(1 << 16).take());
   // Read from one byte before the range, to know whether a line starts exactly at `start`.
   const from = Math.max(0, start - 1);
-  let extra = 1 << 16;
-  let data = read(from, end - from + extra);
+  // Reading on at most the line limit (and a CRLF) past `end` is enough to finish the last line that starts
+  // in the range, or to know it is too long: the parser then reports it from the bytes it has.
+  let data = read(from, end - from + MAX_LINE_BYTES + 2);
   let first = 0;
   if (start > 0) {
     const nl = data.indexOf(LF);
     // No line starts inside the range: the line that began before it runs past its end.
     first = nl < 0 || from + nl + 1 >= end ? -1 : nl + 1;
   }
-  // The last line starting before `end` ends at the first newline at or after end - 1: read on to it.
-  for (;;) {
-    const nl = data.indexOf(LF, end - from - 1);
-    if (nl >= 0 || data.length < end - from + extra) {
-      data = data.subarray(0, nl >= 0 ? nl + 1 : data.length);
-      break;
-    }
-    extra *= 4;
-    data = read(from, end - from + extra);
-  }
-  const malformedLines: [number, string][] = [];
-  const parser = new TraceParser(functions, recorder, (line, text) => {
-    if (malformedLines.length < reportLimit) malformedLines.push([line, text]);
+  // The last line starting before `end` ends at the first newline at or after end - 1.
+  const nl = data.indexOf(LF, end - from - 1);
+  if (nl >= 0) data = data.subarray(0, nl + 1);
+  const malformedLines: [number, string, number][] = [];
+  const parser = new TraceParser(functions, recorder, (line, text, code) => {
+    if (malformedLines.length < reportLimit) malformedLines.push([line, text, code]);
   });
   if (first >= 0 && first < data.length) {
     parser.push(data.subarray(first));
@@ -88,7 +84,7 @@ function parseRange({ index, start, end, recycle }: ParseRequest): ParseResponse
   const c = parser.counts;
   return {
     index, batch: recorder.take(), names, lines: c.lines, comments: c.comments, blank: c.blank,
-    malformed: c.malformed, malformedLines, bytes: end - start, firstEventLine: c.firstEventLine,
+    malformed: c.malformed, malformedByCode: c.malformedByCode, malformedLines, bytes: end - start, firstEventLine: c.firstEventLine,
     firstBackwardsLine: c.firstBackwardsLine,
   };
 }

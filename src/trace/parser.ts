@@ -8,6 +8,10 @@
  *   11409436.4899973 7fb95ab3cd20
  */
 import { FunctionTable, UNRESOLVED, USER } from './functions.js';
+import {
+  BAD_OFFSET, BAD_SYMBOL, BAD_TIMESTAMP, LINE_TOO_LONG, MALFORMED_CODES, MAX_LINE_BYTES, MAX_OFFSET, MAX_TIMESTAMP,
+  MISSING_SECTION, MISSING_SYMBOL, OFFSET_RANGE, TIMESTAMP_RANGE, UNEXPECTED_TEXT, type MalformedCode,
+} from './malformed.js';
 
 /** Receives one call per event line, in file order. */
 export interface TraceVisitor {
@@ -26,67 +30,112 @@ export interface ParseCounts {
   comments: number;
   blank: number;
   malformed: number;
+  /** Malformed lines by code (index: a code of malformed.ts). */
+  malformedByCode: number[];
   backwards: number;
   firstBackwardsLine: number;
   firstEventLine: number;
 }
 
-/** Called for each malformed line with its 1-based number and its text. */
-export type MalformedHandler = (line: number, text: string) => void;
+/** Fresh counts, all zero. */
+export function emptyCounts(): ParseCounts {
+  return {
+    lines: 0, events: 0, comments: 0, blank: 0, malformed: 0, malformedByCode: MALFORMED_CODES.map(() => 0),
+    backwards: 0, firstBackwardsLine: 0, firstEventLine: 0,
+  };
+}
 
-const SPACE = 32, TAB = 9, CR = 13, LF = 10, HASH = 35, DOT = 46, PLUS = 43;
+/**
+ * Called for each malformed line with its 1-based number, its first 120 bytes (without CR/LF) and why it
+ * is malformed (a code of malformed.ts). May throw to stop the parse (--strict).
+ */
+export type MalformedHandler = (line: number, text: string, code: MalformedCode) => void;
+
+const SPACE = 32, TAB = 9, CR = 13, LF = 10, HASH = 35, DOT = 46, PLUS = 43, LOWER_I = 105, LOWER_N = 110, LOWER_O = 111, LOWER_F = 102;
 /** Bare addresses at or above this are kernel-half (x86-64 canonical split). */
 const USER_LIMIT = 0x800000000000;
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
+/** How much of a malformed line a warning shows. */
+const SHOWN_BYTES = 120;
 
 const hexValue = (c: number): number => (c <= 57 ? c - 48 : (c | 32) - 87);
 const isHex = (c: number): boolean => (c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70);
-/** "in section " after the blank(s) that follow a name or offset. */
-const IN_SECTION = [105, 110, 32, 115, 101, 99, 116, 105, 111, 110, 32];
-const NEWLINE = Buffer.from([LF]);
+/** "section", which must follow "in" and blanks. */
+const SECTION = [115, 101, 99, 116, 105, 111, 110];
 
 export class TraceParser {
-  readonly counts: ParseCounts = {
-    lines: 0, events: 0, comments: 0, blank: 0, malformed: 0, backwards: 0, firstBackwardsLine: 0, firstEventLine: 0,
-  };
+  readonly counts: ParseCounts = emptyCounts();
+  /** The unfinished last line of the previous chunk: capacity maxLineBytes + 1 (room for its LF). */
   private carry: Buffer | null = null;
+  private carryLen = 0;
+  /** While a line longer than maxLineBytes is being skipped: its first bytes, for the warning. */
+  private longHead: Buffer | null = null;
   private lastT = -Infinity;
 
+  /**
+   * @param maxLineBytes longest line read, in bytes before its LF (docs/trace-format.md); a longer line is
+   *   reported once as LINE_TOO_LONG and its bytes past the limit are only scanned for the next LF.
+   */
   constructor(
     readonly functions: FunctionTable,
     private readonly visitor: TraceVisitor,
     private readonly onMalformed: MalformedHandler,
+    readonly maxLineBytes: number = MAX_LINE_BYTES,
   ) {}
 
-  /** Feeds the next chunk of the input. */
+  /**
+   * Feeds the next chunk of the input. Work is linear in the chunk's bytes whatever the line lengths: an
+   * unfinished line is copied into a buffer of fixed capacity, and one that outgrows it is skipped.
+   */
   push(chunk: Buffer): void {
     let start = 0;
-    if (this.carry) {
+    if (this.longHead) {
       const nl = chunk.indexOf(LF);
-      if (nl < 0) {
-        this.carry = Buffer.concat([this.carry, chunk]);
-        return;
+      if (nl < 0) return;
+      this.endLongLine();
+      start = nl + 1;
+    } else if (this.carryLen > 0) {
+      const nl = chunk.indexOf(LF);
+      const rest = nl < 0 ? chunk.length : nl;
+      if (this.carryLen + rest > this.maxLineBytes) {
+        this.longHead = Buffer.concat([this.carry!.subarray(0, Math.min(this.carryLen, SHOWN_BYTES)), chunk.subarray(0, SHOWN_BYTES)]);
+        this.carryLen = 0;
+        if (nl < 0) return;
+        this.endLongLine();
+      } else {
+        chunk.copy(this.carry!, this.carryLen, 0, rest + (nl < 0 ? 0 : 1));
+        this.carryLen += rest;
+        if (nl < 0) return;
+        const len = this.carryLen + 1;
+        this.carryLen = 0;
+        this.parseLines(this.carry!, 0, len);
       }
-      const joined = Buffer.concat([this.carry, chunk.subarray(0, nl + 1)]);
-      this.carry = null;
-      this.parseLines(joined, 0, joined.length);
       start = nl + 1;
     }
     const last = chunk.lastIndexOf(LF);
     if (last >= start) this.parseLines(chunk, start, last + 1);
     const tailStart = Math.max(start, last + 1);
-    // Copy the tail: the caller may reuse the chunk's memory for its next read.
-    if (tailStart < chunk.length) this.carry = Buffer.from(chunk.subarray(tailStart));
+    const tail = chunk.length - tailStart;
+    if (tail > this.maxLineBytes) {
+      this.longHead = Buffer.from(chunk.subarray(tailStart, tailStart + SHOWN_BYTES));
+    } else if (tail > 0) {
+      // Copy the tail: the caller may reuse the chunk's memory for its next read.
+      this.carry ??= Buffer.allocUnsafe(this.maxLineBytes + 1);
+      chunk.copy(this.carry, 0, tailStart);
+      this.carryLen = tail;
+    }
   }
 
   /** Ends the input: a last line without a newline is still a line. */
   end(): void {
-    if (this.carry) {
+    if (this.longHead) this.endLongLine();
+    if (this.carryLen > 0) {
       // Give the last line its newline: every line the parser sees then ends in LF, which is what
       // lets its scans run without bounds checks (LF stops each of them).
-      const tail = Buffer.concat([this.carry, NEWLINE]);
-      this.carry = null;
-      this.parseLines(tail, 0, tail.length);
+      const len = this.carryLen + 1;
+      this.carry![len - 1] = LF;
+      this.carryLen = 0;
+      this.parseLines(this.carry!, 0, len);
     }
   }
 
@@ -100,7 +149,8 @@ export class TraceParser {
    * Parses the line that starts at buf[s] and returns where the next one starts. The line ends in LF
    * (push and end see to that), so every scan below stops at the LF at the latest, and no scan needs a
    * bounds check. This is the hot loop of every analyzer: one pass over the bytes, the name hashed while
-   * it is scanned, no allocation, no per-line native call.
+   * it is scanned, no allocation, no per-line native call. The grammar it follows, and the code of each
+   * way a line can fail it, are in docs/trace-format.md.
    */
   private parseLine(buf: Buffer, s: number): number {
     const counts = this.counts;
@@ -108,36 +158,41 @@ export class TraceParser {
     let i = s;
     let c = buf[i]!;
     while (c === SPACE || c === TAB) c = buf[++i]!;
+    if (c === CR && buf[i + 1] === LF) c = buf[++i]!;
     if (c === LF) {
+      if (i - s > this.maxLineBytes) return this.malformed(buf, s, i, LINE_TOO_LONG);
       counts.blank++;
       return i + 1;
     }
-    if (c === CR && buf[i + 1] === LF) {
-      counts.blank++;
-      return i + 2;
-    }
     if (c === HASH) {
+      const nl = buf.indexOf(LF, i);
+      if (nl - s > this.maxLineBytes) return this.malformed(buf, s, nl, LINE_TOO_LONG);
       counts.comments++;
-      return buf.indexOf(LF, i) + 1;
+      return nl + 1;
     }
 
-    // Timestamp: digits [. digits], parsed without building a string.
+    // Timestamp: digits [. digits], parsed without building a string, then a blank.
     let whole = 0, frac = 0, fracDigits = 0;
     const tStart = i;
     while (c >= 48 && c <= 57) {
       whole = whole * 10 + (c - 48);
       c = buf[++i]!;
     }
+    if (i === tStart) return this.malformed(buf, s, i, BAD_TIMESTAMP);
     if (c === DOT) {
       c = buf[++i]!;
+      const fracStart = i;
       while (c >= 48 && c <= 57) {
         // Digits past 22 add nothing a double can hold.
         if (fracDigits < 22) { frac = frac * 10 + (c - 48); fracDigits++; }
         c = buf[++i]!;
       }
+      if (i === fracStart) return this.malformed(buf, s, i, BAD_TIMESTAMP);
     }
-    if (i === tStart || (c !== SPACE && c !== TAB)) return this.malformed(buf, s, i);
+    if (c !== SPACE && c !== TAB && c !== LF && !(c === CR && buf[i + 1] === LF)) return this.malformed(buf, s, i, BAD_TIMESTAMP);
     const t = fracDigits ? whole + frac / POW10[fracDigits]! : whole;
+    // 400 digits make Infinity; past 2^53 whole microseconds are no longer exact.
+    if (!(t <= MAX_TIMESTAMP)) return this.malformed(buf, s, i, TIMESTAMP_RANGE);
     while (c === SPACE || c === TAB) c = buf[++i]!;
 
     // The symbol or address token, FNV-1a hashed as it is scanned.
@@ -148,49 +203,72 @@ export class TraceParser {
       c = buf[++i]!;
     }
     const nameEnd = i;
-    if (nameEnd === nameStart) return this.malformed(buf, s, i);
+    if (c !== SPACE && c !== TAB && c !== LF && !(c === CR && buf[i + 1] === LF)) return this.malformed(buf, s, i, BAD_SYMBOL);
+    if (nameEnd === nameStart) return this.malformed(buf, s, i, MISSING_SYMBOL);
     while (c === SPACE || c === TAB) c = buf[++i]!;
     if (c === CR && buf[i + 1] === LF) c = buf[++i]!;
 
-    let fn: number, offset = 0, addr = 0;
-    if (c === LF) {
-      if (nameEnd - nameStart <= 16 && this.allHex(buf, nameStart, nameEnd)) {
-        // A bare address. Parsed as a double: exact for user addresses, close enough to classify kernel ones.
-        for (let k = nameStart; k < nameEnd; k++) addr = addr * 16 + hexValue(buf[k]!);
-        fn = addr < USER_LIMIT ? USER : UNRESOLVED;
-        offset = -1;
-      } else {
-        // A name alone, without " in section": accepted, as tools other than gdb write it.
-        fn = this.functions.internHashed(buf, nameStart, nameEnd, h);
-      }
-    } else {
-      // After the name: blanks, then "+ <decimal offset>" (gdb's `info symbol` form) and/or "in section <name>".
-      if (i === nameEnd) return this.malformed(buf, s, i);
+    let offset = 0;
+    const alone = c === LF;
+    if (!alone) {
+      // After the name and its blanks: "+ <decimal offset>" (gdb's `info symbol` form) and/or "in section <name>".
       if (c === PLUS) {
         c = buf[++i]!;
-        while (c === SPACE) c = buf[++i]!;
+        while (c === SPACE || c === TAB) c = buf[++i]!;
         const offStart = i;
         while (c >= 48 && c <= 57) {
           offset = offset * 10 + (c - 48);
           c = buf[++i]!;
         }
-        if (i === offStart) return this.malformed(buf, s, i);
-        const afterOffset = i;
+        if (i === offStart || (c !== SPACE && c !== TAB && c !== LF && !(c === CR && buf[i + 1] === LF))) {
+          return this.malformed(buf, s, i, BAD_OFFSET);
+        }
+        if (offset > MAX_OFFSET) return this.malformed(buf, s, i, OFFSET_RANGE);
         while (c === SPACE || c === TAB) c = buf[++i]!;
         if (c === CR && buf[i + 1] === LF) c = buf[++i]!;
-        if (c !== LF && i === afterOffset) return this.malformed(buf, s, i);
       }
       if (c !== LF) {
-        for (let k = 0; k < 11; k++) if (buf[i + k] !== IN_SECTION[k]) return this.malformed(buf, s, i);
-        i += 11;
+        // "in", a blank (or the end), blanks, "section", blanks, the section name, blanks, the end.
+        if (c !== LOWER_I || buf[i + 1] !== LOWER_N) return this.malformed(buf, s, i, UNEXPECTED_TEXT);
+        c = buf[(i += 2)]!;
+        if (c !== SPACE && c !== TAB && c !== LF && !(c === CR && buf[i + 1] === LF)) return this.malformed(buf, s, i, UNEXPECTED_TEXT);
+        while (c === SPACE || c === TAB) c = buf[++i]!;
+        // A mismatch stops the comparison at the LF at the latest.
+        for (let k = 0; k < 7; k++) if (buf[i + k] !== SECTION[k]) return this.malformed(buf, s, i, MISSING_SECTION);
+        i += 7;
         c = buf[i]!;
+        if (c !== SPACE && c !== TAB) return this.malformed(buf, s, i, MISSING_SECTION);
+        while (c === SPACE || c === TAB) c = buf[++i]!;
         const sectionStart = i;
         while (c > SPACE && c < 127) c = buf[++i]!;
-        if (i === sectionStart) return this.malformed(buf, s, i);
+        if (i === sectionStart) return this.malformed(buf, s, i, MISSING_SECTION);
+        const sectionEnd = i;
         while (c === SPACE || c === TAB) c = buf[++i]!;
+        if (c === LOWER_O && i > sectionEnd && buf[i + 1] === LOWER_F && (buf[i + 2] === SPACE || buf[i + 2] === TAB)) {
+          // gdb names the object file when it has several: "in section .text of /build/vmlinux" (and
+          // src/symbols/symbol-table.ts a module: "of ext4"). The symbol is what counts; the file is skipped.
+          c = buf[(i += 2)]!;
+          while (c === SPACE || c === TAB) c = buf[++i]!;
+          const objStart = i;
+          while (c > SPACE && c < 127) c = buf[++i]!;
+          if (i === objStart) return this.malformed(buf, s, i, UNEXPECTED_TEXT);
+          while (c === SPACE || c === TAB) c = buf[++i]!;
+        }
         if (c === CR && buf[i + 1] === LF) c = buf[++i]!;
-        if (c !== LF) return this.malformed(buf, s, i);
+        if (c !== LF) return this.malformed(buf, s, i, UNEXPECTED_TEXT);
       }
+    }
+    // i is at the LF: the whole line has been scanned, so its length is known before anything is kept.
+    if (i - s > this.maxLineBytes) return this.malformed(buf, s, i, LINE_TOO_LONG);
+
+    let fn: number, addr = 0;
+    if (alone && nameEnd - nameStart <= 16 && this.allHex(buf, nameStart, nameEnd)) {
+      // A bare address. Parsed as a double: exact for user addresses, close enough to classify kernel ones.
+      for (let k = nameStart; k < nameEnd; k++) addr = addr * 16 + hexValue(buf[k]!);
+      fn = addr < USER_LIMIT ? USER : UNRESOLVED;
+      offset = -1;
+    } else {
+      // A name, with or without offset and section (tools other than gdb leave the section out).
       fn = this.functions.internHashed(buf, nameStart, nameEnd, h);
     }
 
@@ -206,13 +284,31 @@ export class TraceParser {
     return true;
   }
 
-  /** Counts and reports the malformed line that starts at s; returns where the next line starts. */
-  private malformed(buf: Buffer, s: number, i: number): number {
+  /**
+   * Counts and reports the malformed line that starts at s (the parse stopped at i); returns where the
+   * next line starts. A line over the length limit is LINE_TOO_LONG whatever else is wrong with it, as it
+   * is when it arrives across chunks and is never parsed.
+   */
+  private malformed(buf: Buffer, s: number, i: number, code: MalformedCode): number {
     const nl = buf.indexOf(LF, i);
+    if (nl - s > this.maxLineBytes) code = LINE_TOO_LONG;
     let e = nl;
     if (e > s && buf[e - 1] === CR) e--;
+    return this.report(buf.toString('latin1', s, Math.min(e, s + SHOWN_BYTES)), code, nl + 1);
+  }
+
+  /** The end of a line that outgrew maxLineBytes across chunks: one report, from the bytes kept. */
+  private endLongLine(): void {
+    const head = this.longHead!;
+    this.longHead = null;
+    this.counts.lines++;
+    this.report(head.toString('latin1', 0, Math.min(head.length, SHOWN_BYTES)), LINE_TOO_LONG, 0);
+  }
+
+  private report(text: string, code: MalformedCode, next: number): number {
     this.counts.malformed++;
-    this.onMalformed(this.counts.lines, buf.toString('latin1', s, Math.min(e, s + 120)));
-    return nl + 1;
+    this.counts.malformedByCode[code]!++;
+    this.onMalformed(this.counts.lines, text, code);
+    return next;
   }
 }

@@ -8,6 +8,7 @@ import { checkNotBinary, inputName, inputSize, looksBinary, openChunks } from '.
 import { UserError, messageOf } from '../errors.js';
 import { Progress } from '../progress.js';
 import { FunctionTable } from './functions.js';
+import { describeMalformed, MALFORMED_CODES, type MalformedCode } from './malformed.js';
 import { TraceParser, type ParseCounts, type TraceVisitor } from './parser.js';
 import { readParallel, workerCount } from './parallel.js';
 import { detectFile, routeTraceInput } from '../import/index.js';
@@ -53,17 +54,20 @@ export async function readTrace(
   const functions = new FunctionTable();
   const visitor = makeVisitor(functions);
   let reported = 0;
-  const onMalformed = (line: number, text: string, counts: ParseCounts): void => {
-    if (options.strict) throw new UserError(`${name}:${line}: malformed line: ${JSON.stringify(text)}`);
-    if (++reported <= reportLimit) warn(`boot-trace: ${name}:${line}: malformed line skipped: ${JSON.stringify(text)}`);
+  // The line's text first (what a reader greps for), then its code and what the code means.
+  const onMalformed = (line: number, text: string, code: MalformedCode | undefined, counts: ParseCounts): void => {
+    const why = code === undefined ? '' : ` [${describeMalformed(code)}]`;
+    if (options.strict) throw new UserError(`${name}:${line}: malformed line: ${JSON.stringify(text)}${why}`);
+    if (++reported <= reportLimit) warn(`boot-trace: ${name}:${line}: malformed line skipped: ${JSON.stringify(text)}${why}`);
     if (counts.events === 0 && counts.malformed >= GIVE_UP_AFTER) {
       throw new UserError(`${name}: not a boot trace (the first ${GIVE_UP_AFTER} lines are not in the trace format; see docs/trace-format.md)`);
     }
   };
-  const parser = new TraceParser(functions, visitor, (line, text) => onMalformed(line, text, source.counts));
+  const parser = new TraceParser(functions, visitor, (line, text, code) => onMalformed(line, text, code, source.counts));
   // Other tools' formats (src/import/): decided from the first bytes; the 2016 format goes straight to `parser`.
+  // Their malformed lines carry no code: the codes are the native grammar's (docs/trace-format.md).
   const source = routeTraceInput(parser, {
-    name, functions, visitor, warn, onMalformed: (line, text) => onMalformed(line, text, source.counts),
+    name, functions, visitor, warn, onMalformed: (line, text) => onMalformed(line, text, undefined, source.counts),
     symbols: options.systemMap !== undefined ? loadSymbolFile(options.systemMap) : null,
   });
   let counts: ParseCounts = parser.counts;
@@ -116,7 +120,10 @@ export async function readTrace(
   if (c.events === 0 && c.malformed > 0) {
     throw new UserError(`${name}: not a boot trace (no line in the trace format; see docs/trace-format.md)`);
   }
-  if (c.malformed > reportLimit) warn(`boot-trace: ${name}: ${c.malformed} malformed lines skipped in all`);
+  if (c.malformed > reportLimit) {
+    const byCode = c.malformedByCode.flatMap((n, code) => (n ? [`${MALFORMED_CODES[code]} ${n}`] : [])).join(', ');
+    warn(`boot-trace: ${name}: ${c.malformed} malformed lines skipped in all (${byCode})`);
+  }
   if (c.backwards > 0) {
     warn(`boot-trace: ${name}: time went backwards at ${c.backwards} line${c.backwards === 1 ? '' : 's'} (first at line ${c.firstBackwardsLine}); counted as zero time`);
   }
