@@ -328,16 +328,15 @@ export function physicalAddress(vcpu: KvmVcpu, mem: GuestMemory, va: bigint): nu
 export function readGuestBytes(vcpu: KvmVcpu, mem: GuestMemory, va: bigint, n: number): number[] {
   const out: number[] = [];
   const read = physReader(mem);
+  const view = memViews.get(mem)!; // physReader made it
   const cr3 = vcpu.getSregs().readBigUInt64LE(SREGS.cr3);
   let pa: number | undefined;
   for (let i = 0; i < n; i++) {
     const a = va + BigInt(i);
     if (pa === undefined || (a & 0xfffn) === 0n) pa = translate64(read, cr3, a);
     else pa++;
-    if (pa === undefined) break;
-    const b = mem.byteAt(pa);
-    if (b < 0) break;
-    out.push(b);
+    if (pa === undefined || pa < mem.gpa || pa >= mem.gpa + mem.size) break;
+    out.push(view.getUint8(pa - mem.gpa));
   }
   return out;
 }
