@@ -93,7 +93,7 @@ describeNeeds(harnessMissing(), 'the KVM engine under nested kvm_amd (scripts/ne
     // same 20,000 instructions from start_kernel (docs/nested-kvm.md: the first difference is ~45,700 in,
     // where KVM's emulated ARCH_CAPABILITIES CPUID bit makes the guest read that MSR).
     const qemuOut = testOutput('nested-kvm', 'window-qemu');
-    const q = spawnSync(process.execPath, [CLI, 'capture', '--engine', 'qemu', '--cmdline', r.profile.cmdline, '--trace-from', 'start_kernel', '--max-steps', '20000', '--timeout', '240', '--no-summary', '--out', qemuOut], { encoding: 'utf8', timeout: 300_000 });
+    const q = spawnSync(process.execPath, [CLI, 'capture', '--engine', 'qemu', '--mode', 'step', '--cmdline', r.profile.cmdline, '--trace-from', 'start_kernel', '--max-steps', '20000', '--timeout', '240', '--no-summary', '--out', qemuOut], { encoding: 'utf8', timeout: 300_000 });
     expect(q.status, q.stderr).toBe(0);
     const where = (l: string): string => l.slice(l.indexOf(' ') + 1);
     const qemuLines = readFileSync(join(qemuOut, 'trace.log'), 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('#'));

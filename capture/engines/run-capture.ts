@@ -33,6 +33,8 @@ export interface RunOptions {
   /** KVM step mode: when single-step is set again (capture/engines/kvm/debug/step-watchdog.ts); default 'auto'. */
   stepRearm?: 'auto' | 'always';
   blockIrq?: boolean;
+  /** Trace mode: function, block or instruction. */
+  granularity?: string;
   /** Output folder; default captures/<timestamp>. Must be new or empty unless `force`. */
   out?: string;
   force?: boolean;
@@ -73,6 +75,7 @@ export async function runCapture(prepared: PreparedCapture, o: RunOptions = {}):
         ...(o.traceFromTrap !== undefined ? { traceFromTrap: o.traceFromTrap } : {}),
         ...(o.stepRearm !== undefined ? { stepRearm: o.stepRearm } : {}),
         blockIrq: o.blockIrq ?? false,
+        ...(o.granularity !== undefined ? { granularity: o.granularity } : {}),
         echo: o.echo ?? false,
         progress: o.progress ?? Boolean(process.stderr.isTTY),
         signal: stop.signal,

@@ -128,6 +128,16 @@ export const PROFILE_SCHEMA: Field = {
         },
       },
     },
+    trace: {
+      type: 'object',
+      optional: true,
+      fields: {
+        granularity: { type: 'string', values: ['function', 'block', 'instruction'] },
+        file: str, recording_mib: num, records: int, instructions: int, compression: strOrNull, excluded_us: numOrNull,
+        start: str, until: strOrNull, max_steps: { type: 'integer', nullable: true }, plugin_end: strOrNull, cut: strOrNull,
+        plugin_api: int, syscall_entries: { type: 'integer', nullable: true },
+      },
+    },
     qemu: {
       type: 'object',
       optional: true,

@@ -116,6 +116,33 @@ export interface QemuPart {
   } | null;
 }
 
+/** Trace mode (capture/engines/qemu-trace/, docs/whole-boot.md): the whole-boot recording. */
+export interface TracePart {
+  granularity: 'function' | 'block' | 'instruction';
+  /** The recording's file name in the capture folder. */
+  file: string;
+  recording_mib: number;
+  records: number;
+  /** Guest instructions recorded (the instructions clock at the end). */
+  instructions: number;
+  /** How the plugin compressed its record frames (zlib, zstd, none); null without its end frame. */
+  compression: string | null;
+  /** Host time the plugin's vCPU thread waited for its writer, taken out of the host clock; null without its end frame. */
+  excluded_us: number | null;
+  /** Where recording started: `startup_64 (physical alias) (1000000)`, `firmware`, or the --trace-from given. */
+  start: string;
+  until: string | null;
+  max_steps: number | null;
+  /** The plugin's end frame's reason (exit, until, max-steps), or null when QEMU died before it wrote one. */
+  plugin_end: string | null;
+  /** Why the recording is not whole (src/trace/recording/decode.ts), or null. */
+  cut: string | null;
+  /** The plugin API of the build QEMU loaded: 1 (QEMU 7.2), 4 (QEMU 10: registers at system call entry). */
+  plugin_api: number;
+  /** System call entries read from the registers (plugin API 4), or null. */
+  syscall_entries: number | null;
+}
+
 /** Where the inputs came from and what preparing them cost (capture/setup.ts). */
 export interface CaptureSetup {
   engine: { asked: string; chosen: string; reason: string; probe_us: number | null; probe_cached: boolean | null };
@@ -157,6 +184,8 @@ export interface Profile {
   setup: CaptureSetup | null;
   kvm?: KvmPart;
   qemu?: QemuPart;
+  /** Trace mode only. */
+  trace?: TracePart;
 }
 
 /**
