@@ -17,9 +17,9 @@
  * The value is read with the shell's `read` builtin into a variable: no fork per marker.
  *
  * Ending: `poweroff -f` calls reboot(LINUX_REBOOT_CMD_POWER_OFF). QEMU (with ACPI) powers off. Without
- * a power-off method (acpi=off under the KVM VMM) the syscall falls through to killing init, the kernel
- * panics, and with `panic=-1 reboot=t` on the command line it resets through a triple fault, which the
- * VMM sees as a SHUTDOWN exit.
+ * a power-off method (acpi=off under the KVM VMM) a 6.1 kernel halts instead ("reboot: System halted",
+ * HLT with interrupts off in stop_this_cpu), which the KVM engine's halt probe reports as 'halt' within
+ * a quarter of a second (capture/engines/kvm/debug/halt.ts; measured on a real KVM: docs/nested-kvm.md).
  */
 
 /** What the appliance runs when no --workload is given: a few file and process system calls. */

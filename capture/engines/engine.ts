@@ -30,6 +30,10 @@ export interface EngineRequest {
   traceFrom?: string;
   /** Step mode: stop at this symbol, address or marker:STAGE. */
   traceUntil?: string;
+  /** KVM step mode: catch --trace-from with the DR0 breakpoint ('hw'), a trap in guest code ('sw'), or both ('auto', default). */
+  traceFromTrap?: 'auto' | 'hw' | 'sw';
+  /** KVM step mode: set single-step again after instructions that lose it ('auto', default) or after every step ('always'). */
+  stepRearm?: 'auto' | 'always';
   /** Step mode: no interrupts while stepping. */
   blockIrq: boolean;
   /** Trace mode: function (default), block or instruction (docs/whole-boot.md). */

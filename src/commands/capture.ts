@@ -7,6 +7,8 @@
  * `boot-trace benchmark` takes the same options (captureOptions) and boots through captureFromArgs.
  */
 import type { Argv, CommandModule } from 'yargs';
+import type { RearmMode } from '../../capture/engines/kvm/debug/step-watchdog.js';
+import type { TraceFromTrap } from '../../capture/engines/kvm/run-loop.js';
 import { DEFAULT_MEMORY_MIB, DEFAULT_TIMEOUT_S } from '../../capture/engines/defaults.js';
 import type { CaptureRun } from '../../capture/engines/record.js';
 import { ENGINE_NAMES, MODES } from '../../capture/engines/registry.js';
@@ -38,6 +40,8 @@ export interface CaptureArgs {
   'max-steps'?: number;
   'trace-from'?: string;
   'trace-until'?: string;
+  'trace-from-trap': TraceFromTrap;
+  'step-rearm': RearmMode;
   out?: string;
   force: boolean;
   echo: boolean;
@@ -86,6 +90,8 @@ export function captureOptions<T>(y: Argv<T>): Argv<T & CaptureArgs> {
     .option('max-steps', { type: 'number', describe: 'step mode: stop after this many instructions; trace mode: after this many guest instructions recorded' })
     .option('trace-from', { type: 'string', alias: 'from', describe: 'step mode: run freely to this SYMBOL or ADDRESS (hardware breakpoint), then step; trace mode: start recording there (default: kernel entry; `firmware`: QEMU\'s first instruction)' })
     .option('trace-until', { type: 'string', describe: 'step mode: stop at this SYMBOL, ADDRESS or marker:STAGE (KVM engine); trace mode: end the recording there' })
+    .option('trace-from-trap', { choices: ['auto', 'hw', 'sw'] as const, default: 'auto' as const, describe: 'KVM: catch --trace-from with a hardware breakpoint (hw), a trap written into guest code (sw), or both, the breakpoint first (auto; docs/nested-kvm.md)' })
+    .option('step-rearm', { choices: ['auto', 'always'] as const, default: 'auto' as const, describe: 'KVM step mode: set single-step again after instructions that lose it and on detected losses (auto), or after every step (always: exact, slower)' })
     .option('out', { type: 'string', describe: 'output folder, new or empty (default: captures/<timestamp>)' })
     .option('force', { type: 'boolean', default: false, describe: 'empty a non-empty --out folder of capture files first' })
     .option('echo', { type: 'boolean', default: false, describe: 'copy the guest serial console to stderr' }) as unknown as Argv<T & CaptureArgs>;
@@ -120,6 +126,8 @@ export async function captureFromArgs(args: CaptureArgs, o: { log?: (line: strin
     ...(args['max-steps'] !== undefined ? { maxSteps: args['max-steps'] } : {}),
     ...(args['trace-from'] !== undefined ? { traceFrom: args['trace-from'] } : {}),
     ...(args['trace-until'] !== undefined ? { traceUntil: args['trace-until'] } : {}),
+    ...(args['trace-from-trap'] !== undefined ? { traceFromTrap: args['trace-from-trap'] } : {}),
+    ...(args['step-rearm'] !== undefined ? { stepRearm: args['step-rearm'] } : {}),
     ...(args.out !== undefined ? { out: args.out } : {}),
     force: args.force,
     echo: args.echo,

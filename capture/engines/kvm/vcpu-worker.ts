@@ -128,6 +128,10 @@ function main(req: WorkerRequest): WorkerResult {
         ...(req.untilMarker !== undefined
           ? { untilMarker: () => (req.untilMarker! in recorder.markers ? `marker:${req.untilMarker}` : null) }
           : {}),
+        ...(req.traceFromTrap !== undefined ? { traceFromTrap: req.traceFromTrap } : {}),
+        ...(req.rearm !== undefined ? { rearm: req.rearm } : {}),
+        // An ELF's code is in guest memory before the first instruction; a bzImage's only after it decompresses itself.
+        codeInPlace: built.image.kind === 'elf',
       });
     } finally {
       // Whatever happened, what was captured so far reaches the files; each is closed even when another
@@ -135,6 +139,7 @@ function main(req: WorkerRequest): WorkerResult {
       closeAll([() => recorder.flush(), () => closeSync(consoleFd), () => trace?.close()]);
     }
     const end = performance.now();
+    const stopUs = (end - t0Ms) * 1000;
     const phases: Record<string, number> = { ...built.phases };
     if (req.mode === 'step') phases.symbols = symbolsUs;
     phases.boot_wait = (end - loopStart) * 1000;
@@ -159,6 +164,10 @@ function main(req: WorkerRequest): WorkerResult {
       consoleLines: recorder.lines,
       traceLines: trace?.lines ?? 0,
       cmdline: built.cmdline,
+      stopUs,
+      ...(result.traceFromBy !== undefined ? { traceFromBy: result.traceFromBy } : {}),
+      ...(result.traceFromNote !== undefined ? { traceFromNote: result.traceFromNote } : {}),
+      ...(result.watchdog !== undefined ? { watchdog: result.watchdog } : {}),
       ...(result.windowStartUs !== undefined ? { windowStartUs: result.windowStartUs } : {}),
     };
   } finally {
