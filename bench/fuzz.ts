@@ -86,7 +86,7 @@ export async function run(): Promise<string> {
   }
   if (existsSync('/dev/kvm') && haveCc()) {
     rows.push(await timed('hostile guests through capture --engine kvm', hostileGuests,
-      'capture defects: HLT with IF=0 is only found when --timeout fires (hlt-if0); a NUL byte on the serial console makes the capture refuse its own console.log, exit 1, no profile.json (every-port)'));
+      'engine defect: HLT with IF=0 is only found when --timeout fires (hlt-if0)'));
   }
 
   const dir = mkdtempSync(join(tmpdir(), 'bt-bench-fuzz-'));

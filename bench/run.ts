@@ -8,7 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** In the order they appear in docs/performance.md. */
-const BENCHMARKS = ['analyzers', 'export', 'capture', 'symbol-lookup', 'kernel-decompress', 'linux-boot', 'console-uart', 'qemu-step', 'boot-benchmark', 'fuzz'];
+const BENCHMARKS = ['analyzers', 'export', 'capture', 'symbol-lookup', 'kernel-decompress', 'linux-boot', 'console-uart', 'qemu-step', 'boot-benchmark', 'fuzz', 'whole-boot'];
 const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url));
 const DOC = `${DOCS}performance.md`;
 const HEADER = `# Performance

@@ -8,7 +8,8 @@
  * crash loses at most that much, and close() writes the rest. The symbolised tail of each address is
  * encoded once and cached: a boot executes few distinct addresses many times.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { UserError } from '../src/errors.js';
 
 /** Bytes collected before a write(2). */
 export const FLUSH_BYTES = 64 * 1024;
@@ -44,7 +45,10 @@ export class TraceWriter {
   /** Bytes written to the file so far (flushed). */
   bytes = 0;
 
-  constructor(file: string, private readonly describe: Describe, private readonly classify?: Classify) {
+  /** Set once a write failed (disk full, I/O error): nothing more is written, close() only closes. */
+  private failed = false;
+
+  constructor(private readonly file: string, private readonly describe: Describe, private readonly classify?: Classify) {
     this.fd = openSync(file, 'w');
   }
 
@@ -78,21 +82,47 @@ export class TraceWriter {
     return tail.flagged;
   }
 
+  /**
+   * Writes the buffered lines. On a write error (ENOSPC on a full disk, EIO, EFBIG) the file is cut back to
+   * its last complete line, so it stays readable to there and never ends in half a line, and a UserError
+   * names the file, the error and how many lines it keeps.
+   */
   flush(): void {
+    if (this.failed) return;
     let off = 0;
-    while (off < this.pos) off += writeSync(this.fd, this.buf, off, this.pos - off);
+    try {
+      while (off < this.pos) off += writeSync(this.fd, this.buf, off, this.pos - off);
+    } catch (err) {
+      this.failed = true;
+      const lastNl = this.buf.lastIndexOf(0x0a, off - 1);
+      const keep = this.bytes + (lastNl >= 0 && off > 0 ? lastNl + 1 : 0);
+      let kept = 'all lines before this block';
+      try {
+        ftruncateSync(this.fd, keep);
+        kept = `${keep} bytes of whole lines`;
+      } catch {
+        /* the cut is best effort; the file then ends in the partial line */
+      }
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new UserError(`${this.file}: cannot write the trace (${code}); it keeps ${kept}`);
+    }
     this.bytes += this.pos;
     this.pos = 0;
   }
 
   close(): void {
-    this.flush();
-    closeSync(this.fd);
+    try {
+      this.flush();
+    } finally {
+      closeSync(this.fd);
+    }
   }
 
   private raw(text: string): void {
     if (this.pos + Buffer.byteLength(text) > FLUSH_BYTES) this.flush();
     if (Buffer.byteLength(text) > this.buf.length) {
+      this.flush();
+      if (this.failed) return;
       writeSync(this.fd, text);
       this.bytes += Buffer.byteLength(text);
       return;

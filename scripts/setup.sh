@@ -17,4 +17,8 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Optional: QEMU 10 (bookworm-backports) unpacked into the cache, for whole-boot traces that read registers
+# (BOOT_TRACE_QEMU, docs/whole-boot.md); everything works with the system's QEMU 7.2 when it cannot be had.
+bash scripts/qemu10.sh >/dev/null || echo "setup: QEMU 10 not set up (optional)" >&2
+
 npm ci --no-audit --no-fund

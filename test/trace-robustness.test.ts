@@ -4,16 +4,17 @@
  * one-line error. The samples in samples/robustness/ are the reduced inputs that broke the reader before.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { hotFunctionColumns } from '../src/output/columns.js';
 import { valueGuard, writeRows } from '../src/output/write.js';
 import { FunctionTable } from '../src/trace/functions.js';
 import { MALFORMED_CODES } from '../src/trace/malformed.js';
 import { TraceParser } from '../src/trace/parser.js';
+import { readTrace } from '../src/trace/reader.js';
 import { CLI, cliJson, runCli, sample } from './helpers.js';
 
 interface Hot { function: string; time_us: number; percent: number; lines: number }
@@ -101,6 +102,16 @@ describe('what the format accepts, exactly (docs/trace-format.md)', () => {
     ]);
   });
 
+  it('names the code with --strict, and totals the skipped lines by code', async () => {
+    const strict = runCli(['first-calls', robust('trace-spec-deviations.log'), '--strict']);
+    expect(strict.status).toBe(1);
+    expect(strict.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^boot-trace: .*trace-spec-deviations\.log:2: malformed line: "\. a" \[BAD_TIMESTAMP: /)]);
+    const warnings: string[] = [];
+    await readTrace(sample('with-malformed.log'), () => ({ event() {} }), { reportLimit: 1, warn: (w) => warnings.push(w) });
+    // Lines 3-8 of the sample: garbage, a timestamp alone, "+" with no offset, a bad timestamp, trailing text.
+    expect(warnings.at(-1)).toMatch(/with-malformed\.log: 5 malformed lines skipped in all \(BAD_TIMESTAMP 2, MISSING_SYMBOL 1, BAD_OFFSET 1, UNEXPECTED_TEXT 1\)$/);
+  });
+
   it('gives each example of the codes table its code', () => {
     const doc = readFileSync(join(sample(), '..', 'docs', 'trace-format.md'), 'utf8');
     const table = doc.slice(doc.indexOf('### Malformed-line codes'));
@@ -132,6 +143,7 @@ describe('long lines', () => {
   const gz = join(dir, 'long.log.gz');
   writeFileSync(plain, text);
   writeFileSync(gz, gzipSync(text));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('cuts a line over 64 KiB and reports it once, the same from a plain file, .gz, stdin and the parallel reader', () => {
     const runs = [

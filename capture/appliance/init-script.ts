@@ -7,7 +7,8 @@
  *   BOOT_TIME:init_ok:<ns>        setup finished (PATH, hostname, `free -m` printed)
  *   BOOT_TIME:ready:<ns>          about to start the workload: the system is usable
  *   BOOT_TIME:workload_done:<ns>  the workload returned (its exit status is printed too)
- *   then `poweroff -f`.
+ *   then, if modules are loaded, their /proc/kallsyms lines between BOOT_TRACE_MODULES_BEGIN and
+ *   BOOT_TRACE_MODULES_END (what a whole-boot recording names module code with), and `poweroff -f`.
  *
  * The clock: CLOCK_MONOTONIC in nanoseconds, read from the "now at <ns> nsecs" line of
  * /proc/timer_list (ktime_get(), the clock since boot that the kernel's own timestamps are closest to).
@@ -16,9 +17,9 @@
  * The value is read with the shell's `read` builtin into a variable: no fork per marker.
  *
  * Ending: `poweroff -f` calls reboot(LINUX_REBOOT_CMD_POWER_OFF). QEMU (with ACPI) powers off. Without
- * a power-off method (acpi=off under the KVM VMM) the syscall falls through to killing init, the kernel
- * panics, and with `panic=-1 reboot=t` on the command line it resets through a triple fault, which the
- * VMM sees as a SHUTDOWN exit.
+ * a power-off method (acpi=off under the KVM VMM) a 6.1 kernel halts instead ("reboot: System halted",
+ * HLT with interrupts off in stop_this_cpu), which the KVM engine's halt probe reports as 'halt' within
+ * a quarter of a second (capture/engines/kvm/debug/halt.ts; measured on a real KVM: docs/nested-kvm.md).
  */
 
 /** What the appliance runs when no --workload is given: a few file and process system calls. */
@@ -60,6 +61,12 @@ mark ready
 /bin/sh /workload
 echo "workload exit status: $?"
 mark workload_done
+# Loaded modules' symbols, for a whole-boot recording to name module code (capture/engines/qemu-trace/modules.ts).
+if read -r m < /proc/modules; then
+  echo BOOT_TRACE_MODULES_BEGIN
+  grep '\\[' /proc/kallsyms
+  echo BOOT_TRACE_MODULES_END
+fi
 poweroff -f
 # Not reached: poweroff -f does not return (see capture/appliance/init-script.ts).
 `;

@@ -8,7 +8,7 @@
  * factory takes them (qemuRunEngine(settings), qemuStepEngine(settings)). A new mode's figures get a mode
  * part beside `step` (e.g. `trace: TracePart | null` in EngineOutcome, Profile and profile-schema.ts).
  */
-import type { CaptureMode, Clock, KvmPart, ProfileExit, QemuPart, StepPart } from '../output/profile.js';
+import type { CaptureMode, Clock, KvmPart, ProfileExit, QemuPart, StepPart, TracePart } from '../output/profile.js';
 
 export interface EngineRequest {
   /** The file to boot (absolute): an ELF vmlinux, a bzImage or the demo guest. */
@@ -30,8 +30,14 @@ export interface EngineRequest {
   traceFrom?: string;
   /** Step mode: stop at this symbol, address or marker:STAGE. */
   traceUntil?: string;
+  /** KVM step mode: catch --trace-from with the DR0 breakpoint ('hw'), a trap in guest code ('sw'), or both ('auto', default). */
+  traceFromTrap?: 'auto' | 'hw' | 'sw';
+  /** KVM step mode: set single-step again after instructions that lose it ('auto', default) or after every step ('always'). */
+  stepRearm?: 'auto' | 'always';
   /** Step mode: no interrupts while stepping. */
   blockIrq: boolean;
+  /** Trace mode: function (default), block or instruction (docs/whole-boot.md). */
+  granularity?: string;
   /** Copy the guest's console lines to stderr as they arrive. */
   echo: boolean;
   /** Show progress on stderr (a TTY). */
@@ -57,6 +63,8 @@ export interface EngineOutcome {
   step: StepPart | null;
   /** The engine's own part of the profile, under its name. */
   part: { kvm: KvmPart } | { qemu: QemuPart };
+  /** Trace mode's figures (capture/engines/qemu-trace/). */
+  trace?: TracePart;
 }
 
 export interface CaptureEngine {

@@ -137,5 +137,6 @@ function buildProfile(engine: CaptureEngine, r: EngineRequest, e: EngineOutcome,
     step: e.step,
     setup,
     ...e.part,
+    ...(e.trace ? { trace: e.trace } : {}),
   };
 }

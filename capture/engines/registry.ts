@@ -10,11 +10,13 @@ import type { CaptureEngine } from './engine.js';
 import { kvmEngine } from './kvm/capture.js';
 import { qemuRunEngine } from './qemu/qemu.js';
 import { qemuStepEngine } from './qemu/qemu-step.js';
+import { qemuTraceEngine } from './qemu-trace/trace-qemu.js';
 
 export const ENGINES: readonly CaptureEngine[] = [
   kvmEngine,
   qemuRunEngine(),
   qemuStepEngine(),
+  qemuTraceEngine(),
 ];
 
 /** The engines' names, for --engine (besides 'auto'). */

@@ -28,7 +28,13 @@ export interface RunOptions {
   maxSteps?: number;
   traceFrom?: string;
   traceUntil?: string;
+  /** KVM: how --trace-from is caught (capture/engines/kvm/run-loop.ts); default 'auto'. */
+  traceFromTrap?: 'auto' | 'hw' | 'sw';
+  /** KVM step mode: when single-step is set again (capture/engines/kvm/debug/step-watchdog.ts); default 'auto'. */
+  stepRearm?: 'auto' | 'always';
   blockIrq?: boolean;
+  /** Trace mode: function, block or instruction. */
+  granularity?: string;
   /** Output folder; default captures/<timestamp>. Must be new or empty unless `force`. */
   out?: string;
   force?: boolean;
@@ -66,7 +72,10 @@ export async function runCapture(prepared: PreparedCapture, o: RunOptions = {}):
         ...(o.maxSteps !== undefined ? { maxSteps: o.maxSteps } : {}),
         ...(o.traceFrom !== undefined ? { traceFrom: o.traceFrom } : {}),
         ...(o.traceUntil !== undefined ? { traceUntil: o.traceUntil } : {}),
+        ...(o.traceFromTrap !== undefined ? { traceFromTrap: o.traceFromTrap } : {}),
+        ...(o.stepRearm !== undefined ? { stepRearm: o.stepRearm } : {}),
         blockIrq: o.blockIrq ?? false,
+        ...(o.granularity !== undefined ? { granularity: o.granularity } : {}),
         echo: o.echo ?? false,
         progress: o.progress ?? Boolean(process.stderr.isTTY),
         signal: stop.signal,

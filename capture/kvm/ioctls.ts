@@ -31,6 +31,13 @@ export const KVM_SET_MSRS = 0x4008ae89;
 export const KVM_SET_FPU = 0x41a0ae8d;
 export const KVM_SET_CPUID2 = 0x4008ae90;
 export const KVM_SET_GUEST_DEBUG = 0x4048ae9b;
+/** _IOR(KVMIO, 0x98, struct kvm_mp_state) and _IOW(KVMIO, 0x99, ...): one __u32 mp_state. */
+export const KVM_GET_MP_STATE = 0x8004ae98;
+export const KVM_SET_MP_STATE = 0x4004ae99;
+
+/** kvm_mp_state.mp_state values used here: running, or halted in HLT waiting for an interrupt. */
+export const KVM_MP_STATE_RUNNABLE = 0;
+export const KVM_MP_STATE_HALTED = 3;
 
 /** The API version every KVM since 2.6.22 reports. */
 export const KVM_API_VERSION = 12;

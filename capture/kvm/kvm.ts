@@ -254,6 +254,23 @@ export class KvmVcpu {
     check(libc.ioctlPtr(this.fd, K.KVM_SET_REGS, S.encodeRegs(r)), 'KVM_SET_REGS');
   }
 
+  /**
+   * KVM_GET_MP_STATE: KVM_MP_STATE_HALTED while the vCPU sits in HLT (in-kernel irqchip: HLT never exits
+   * to user space), else RUNNABLE. null when this KVM refuses the ioctl (then callers fall back to
+   * looking for the HLT instruction). Only valid between KVM_RUNs on the vCPU thread.
+   */
+  getMpState(): number | null {
+    const b = Buffer.alloc(4);
+    if (libc.ioctlPtr(this.fd, K.KVM_GET_MP_STATE, b) < 0) return null;
+    return b.readUInt32LE(0);
+  }
+
+  setMpState(state: number): void {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(state, 0);
+    check(libc.ioctlPtr(this.fd, K.KVM_SET_MP_STATE, b), 'KVM_SET_MP_STATE');
+  }
+
   /** The raw struct kvm_sregs, to edit with the structs.ts helpers and give back to setSregs. */
   getSregs(): Buffer {
     const b = Buffer.alloc(S.SREGS_SIZE);

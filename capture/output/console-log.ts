@@ -13,6 +13,31 @@
  * `markers[stage] = ns` and `markerTimes[stage] = t_us`; the first occurrence of a stage wins.
  */
 
+import { fstatSync, ftruncateSync, writeSync } from 'node:fs';
+import { UserError } from '../../src/errors.js';
+
+/**
+ * Appends `text` (whole console lines) to an open console.log. A failed write (ENOSPC on a full disk, EIO)
+ * throws a UserError naming `file`; bytes of a partial write are cut off again, so the file keeps only
+ * whole lines and reads to its last one.
+ */
+export function appendConsoleText(fd: number, file: string, text: string): void {
+  const bytes = Buffer.from(text);
+  let off = 0;
+  try {
+    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+  } catch (err) {
+    if (off > 0) {
+      try {
+        ftruncateSync(fd, fstatSync(fd).size - off);
+      } catch {
+        /* best effort: the file then ends in part of this line */
+      }
+    }
+    throw new UserError(`${file}: cannot write the console (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
 export interface ConsoleRecorderOptions {
   /** Sink for finished lines, e.g. a synchronous append to console.log. */
   write(text: string): void;

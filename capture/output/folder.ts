@@ -5,7 +5,7 @@
  *   DIR/profile.json   how the capture went (profile.ts; docs/capture-format.md)
  *   DIR/console.log    `<t_us> <text>` lines from the serial console (console-log.ts)
  *   DIR/trace.log      step mode: one line per instruction (docs/trace-format.md)
- *   DIR/recording.bin  reserved for the whole-boot engine's binary recording
+ *   DIR/recording.bin  trace mode: the whole-boot recording (src/trace/recording/format.ts, docs/whole-boot.md)
  */
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -117,8 +117,8 @@ export function findCaptureFiles(input: string): CaptureFiles {
   const dir = isDir ? input : input === '-' ? '.' : dirname(input);
   const here = (name: string): string | undefined => (existsSync(join(dir, name)) ? join(dir, name) : undefined);
   let trace: string | undefined = isDir ? undefined : input;
-  if (isDir) trace = here(TRACE_FILE) ?? here(`${TRACE_FILE}.gz`);
-  const own = isDir || /^trace\.log(\.gz)?$/.test(basename(input));
+  if (isDir) trace = here(TRACE_FILE) ?? here(`${TRACE_FILE}.gz`) ?? here(RECORDING_FILE); // the trace reader reads recordings too
+  const own = isDir || /^(?:trace\.log(\.gz)?|recording\.bin)$/.test(basename(input));
   return { dir, trace, console: own ? here(CONSOLE_FILE) : undefined, profile: own ? here(PROFILE_FILE) : undefined };
 }
 

@@ -75,7 +75,18 @@ export const PROFILE_SCHEMA: Field = {
         steps_per_second: num,
         trace_lines: int,
         symbols_us: num,
-        trace_from: { type: 'object', nullable: true, fields: { spec: str, address: str, reached_us: numOrNull } },
+        trace_from: {
+          type: 'object',
+          nullable: true,
+          fields: {
+            spec: str,
+            address: str,
+            reached_us: numOrNull,
+            by: { type: 'string', nullable: true, optional: true, values: ['hw', 'sw'] },
+            trap: { type: 'string', optional: true, values: ['auto', 'hw', 'sw'] },
+            note: { type: 'string', nullable: true, optional: true },
+          },
+        },
         trace_until: strOrNull,
       },
     },
@@ -98,7 +109,35 @@ export const PROFILE_SCHEMA: Field = {
         steps_us: { type: 'map<number>' },
       },
     },
-    kvm: { type: 'object', optional: true, fields: { exits: int, block_irq: { type: 'boolean' } } },
+    kvm: {
+      type: 'object',
+      optional: true,
+      fields: {
+        exits: int,
+        block_irq: { type: 'boolean' },
+        stop_us: { type: 'number', optional: true },
+        step_watchdog: {
+          type: 'object',
+          nullable: true,
+          optional: true,
+          fields: {
+            mode: { type: 'string', values: ['auto', 'always'] },
+            rearm_emulated: int, rearm_tf_clear: int, lost: int, late: int, rearm_always: int,
+            gaps: { type: 'string[]' },
+          },
+        },
+      },
+    },
+    trace: {
+      type: 'object',
+      optional: true,
+      fields: {
+        granularity: { type: 'string', values: ['function', 'block', 'instruction'] },
+        file: str, recording_mib: num, records: int, instructions: int, compression: strOrNull, excluded_us: numOrNull,
+        start: str, until: strOrNull, max_steps: { type: 'integer', nullable: true }, plugin_end: strOrNull, cut: strOrNull,
+        plugin_api: int, syscall_entries: { type: 'integer', nullable: true },
+      },
+    },
     qemu: {
       type: 'object',
       optional: true,

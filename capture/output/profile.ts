@@ -62,7 +62,17 @@ export interface StepPart {
   /** Loading the symbol table the lines are named from. */
   symbols_us: number;
   /** --trace-from: the spec, its address, and when stepping began (us on the console clock); null: stepped from the first instruction. */
-  trace_from: { spec: string; address: string; reached_us: number | null } | null;
+  trace_from: {
+    spec: string;
+    address: string;
+    reached_us: number | null;
+    /** KVM: what caught it: the DR0 breakpoint ('hw'), the software trap ('sw': a fallback unless asked for), null: never reached. */
+    by?: 'hw' | 'sw' | null;
+    /** KVM: --trace-from-trap, what was armed ('auto': both). */
+    trap?: 'auto' | 'hw' | 'sw';
+    /** KVM: why no software trap could be armed under 'auto' (a bzImage decompressing itself), else null. */
+    note?: string | null;
+  } | null;
   /** --trace-until as given (a symbol, address or marker:STAGE), or null. */
   trace_until: string | null;
 }
@@ -72,6 +82,21 @@ export interface KvmPart {
   /** KVM_RUN returns (every single step is one in step mode). */
   exits: number;
   block_irq: boolean;
+  /** When the vCPU loop stopped, on the console clock (us since VM creation): compare with console.log's last line. */
+  stop_us?: number;
+  /** Step mode: every single-step fallback taken (capture/engines/kvm/debug/step-watchdog.ts); null in run mode. */
+  step_watchdog?: KvmStepWatchdog | null;
+}
+
+/** The step watchdog's counts; `gaps`: the first 20 as `lost|late 0x<expected> -> 0x<found> at step N`. */
+export interface KvmStepWatchdog {
+  mode: 'auto' | 'always';
+  rearm_emulated: number;
+  rearm_tf_clear: number;
+  lost: number;
+  late: number;
+  rearm_always: number;
+  gaps: string[];
 }
 
 /** The QEMU engine's own figures. */
@@ -89,6 +114,33 @@ export interface QemuPart {
     no_progress_steps: number;
     breakpoint: 'hw' | 'sw' | null;
   } | null;
+}
+
+/** Trace mode (capture/engines/qemu-trace/, docs/whole-boot.md): the whole-boot recording. */
+export interface TracePart {
+  granularity: 'function' | 'block' | 'instruction';
+  /** The recording's file name in the capture folder. */
+  file: string;
+  recording_mib: number;
+  records: number;
+  /** Guest instructions recorded (the instructions clock at the end). */
+  instructions: number;
+  /** How the plugin compressed its record frames (zlib, zstd, none); null without its end frame. */
+  compression: string | null;
+  /** Host time the plugin's vCPU thread waited for its writer, taken out of the host clock; null without its end frame. */
+  excluded_us: number | null;
+  /** Where recording started: `startup_64 (physical alias) (1000000)`, `firmware`, or the --trace-from given. */
+  start: string;
+  until: string | null;
+  max_steps: number | null;
+  /** The plugin's end frame's reason (exit, until, max-steps), or null when QEMU died before it wrote one. */
+  plugin_end: string | null;
+  /** Why the recording is not whole (src/trace/recording/decode.ts), or null. */
+  cut: string | null;
+  /** The plugin API of the build QEMU loaded: 1 (QEMU 7.2), 4 (QEMU 10: registers at system call entry). */
+  plugin_api: number;
+  /** System call entries read from the registers (plugin API 4), or null. */
+  syscall_entries: number | null;
 }
 
 /** Where the inputs came from and what preparing them cost (capture/setup.ts). */
@@ -132,6 +184,8 @@ export interface Profile {
   setup: CaptureSetup | null;
   kvm?: KvmPart;
   qemu?: QemuPart;
+  /** Trace mode only. */
+  trace?: TracePart;
 }
 
 /**
@@ -262,10 +316,33 @@ export function summaryLines(p: Profile): string[] {
   if (p.step) {
     const via = p.qemu?.gdbstub ? `, gdbstub, Qqemu.sstep=${p.qemu.gdbstub.sstep_flags}` : '';
     lines.push(`[boot-profile] steps: ${p.step.steps.toLocaleString('en-US')} (${Math.round(p.step.steps_per_second).toLocaleString('en-US')}/s${via})`);
+    const from = p.step.trace_from;
+    if (from && from.by === 'sw') {
+      const why = from.trap === 'sw' ? '--trace-from-trap sw' : 'the hardware breakpoint did not fire';
+      lines.push(`[boot-profile] fallback: --trace-from ${from.spec} caught by a software trap in guest code (${why})`);
+    } else if (from && from.reached_us === null) {
+      lines.push(`[boot-profile] --trace-from ${from.spec} was never reached: no steps recorded${from.note ? ` (${from.note})` : ''}`);
+    }
+    const f = p.kvm?.step_watchdog ? stepFallbackSummary(p.kvm.step_watchdog) : null;
+    if (f) lines.push(`[boot-profile] fallback: ${f}`);
   }
   const at = p.exit.rip !== null ? ` at ${p.exit.rip} (${p.exit.symbol ?? '?'})` : '';
   lines.push(`[boot-profile] exit: ${p.exit.reason}${at}: ${p.exit.detail}`);
   return lines;
+}
+
+/** One line naming every single-step fallback the KVM engine took, or null when it took none. */
+export function stepFallbackSummary(c: KvmStepWatchdog): string | null {
+  const parts: string[] = [];
+  if (c.rearm_always) parts.push(`single-step re-armed after every step (--step-rearm always): ${c.rearm_always}`);
+  if (c.rearm_emulated) parts.push(`re-armed after ${c.rearm_emulated} instructions KVM may emulate`);
+  if (c.rearm_tf_clear) parts.push(`re-armed after ${c.rearm_tf_clear} instructions that load RFLAGS`);
+  if (c.lost) {
+    const at = [...new Set(c.gaps.filter((g) => g.startsWith('lost ')).map((g) => g.split(' ')[1]!))].slice(0, 3);
+    parts.push(`${c.lost} DEBUG exits missing: steps LOST (no trace line) from ${at.join(', ')}${c.lost > at.length ? ', ...' : ''} (re-armed; gaps in profile.json kvm.step_watchdog)`);
+  }
+  if (c.late) parts.push(`${c.late} DEBUG exits more than one instruction on (late, or an interrupt/exception)`);
+  return parts.length ? parts.join('; ') : null;
 }
 
 function formatMs(us: number): string {

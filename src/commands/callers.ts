@@ -27,7 +27,7 @@ export function treeCommand(kind: 'callers' | 'callees'): CommandModule<object, 
     handler: async (args) => {
       let stacks: CallStacks | undefined;
       const trace = traceOf(args.trace);
-      const clock = announceClock(trace);
+      const clock = announceClock(trace, undefined, args.clock);
       const result = await readTrace(trace, (functions) => (stacks = new CallStacks(functions)), readOptions(args));
       stacks!.finish();
       const fn = result.functions.names.indexOf(args.function);

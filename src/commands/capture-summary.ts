@@ -10,7 +10,8 @@ import { HotFunctions } from '../../analyzers/hot-functions.js';
 import { Initcalls } from '../../analyzers/initcalls.js';
 import { Stages } from '../../analyzers/stages.js';
 import type { ConsoleMessage, ConsoleVisitor } from '../../analyzers/console-lines.js';
-import { CAPTURE_FILE_NAMES, CONSOLE_FILE, isCaptureDir, PROFILE_FILE, readCaptureConsole, TRACE_FILE } from '../../capture/output/folder.js';
+import { CAPTURE_FILE_NAMES, CONSOLE_FILE, isCaptureDir, PROFILE_FILE, readCaptureConsole, RECORDING_FILE, TRACE_FILE } from '../../capture/output/folder.js';
+import { wholeBootAnswers } from './whole-boot-answers.js';
 import { readProfile, type Profile } from '../../capture/output/profile.js';
 import { UserError } from '../errors.js';
 import { readTrace } from '../trace/reader.js';
@@ -84,6 +85,9 @@ export async function captureSummaryLines(dir: string, top = 5): Promise<string[
       for (const h of rows) out.push(`  ${h.percent.toFixed(2).padStart(6)}%  ${String(h.lines).padStart(9)} lines  ${h.function}`);
     }
   }
+
+  // A whole-boot recording (--mode trace): its three answers (whole-boot-answers.ts).
+  if (existsSync(join(dir, RECORDING_FILE))) out.push(...wholeBootAnswers(join(dir, RECORDING_FILE), top * 2));
 
   out.push('', `Files in ${dir}:`);
   for (const f of CAPTURE_FILE_NAMES) if (existsSync(join(dir, f))) out.push(`  ${f}`);

@@ -7,14 +7,19 @@
  * `boot-trace benchmark` takes the same options (captureOptions) and boots through captureFromArgs.
  */
 import type { Argv, CommandModule } from 'yargs';
+import type { RearmMode } from '../../capture/engines/kvm/debug/step-watchdog.js';
+import type { TraceFromTrap } from '../../capture/engines/kvm/run-loop.js';
 import { DEFAULT_MEMORY_MIB, DEFAULT_TIMEOUT_S } from '../../capture/engines/defaults.js';
 import type { CaptureRun } from '../../capture/engines/record.js';
 import { ENGINE_NAMES, MODES } from '../../capture/engines/registry.js';
-import { runCapture } from '../../capture/engines/run-capture.js';
+import { runCapture, type RunOptions } from '../../capture/engines/run-capture.js';
+import { traceSummaryLines } from '../../capture/engines/qemu-trace/trace-qemu.js';
 import { summaryLines, type CaptureMode } from '../../capture/output/profile.js';
 import { prepareCapture } from '../../capture/setup.js';
 import { UserError } from '../errors.js';
 import { captureSummaryLines } from './capture-summary.js';
+import { checkTraceArgs, TRACE_TIMEOUT_S, wholeBootByDefault, wholeBootOrPlain } from './capture-trace.js';
+import { GRANULARITIES } from '../trace/recording/format.js';
 
 export interface CaptureArgs {
   kernel?: string;
@@ -28,12 +33,15 @@ export interface CaptureArgs {
   workload?: string;
   'system-map'?: string;
   mode?: CaptureMode;
+  granularity?: string;
   clock: 'host' | 'steps';
   'block-irq': boolean;
   timeout: number;
   'max-steps'?: number;
   'trace-from'?: string;
   'trace-until'?: string;
+  'trace-from-trap': TraceFromTrap;
+  'step-rearm': RearmMode;
   out?: string;
   force: boolean;
   echo: boolean;
@@ -43,9 +51,11 @@ export interface CaptureArgs {
  * Checks between options that yargs cannot express; returns the mode to use. A trace window implies
  * step mode unless another mode was asked for (then it is an error unless that mode takes windows).
  */
-export function checkCaptureArgs(a: Pick<CaptureArgs, 'mode' | 'trace-from' | 'trace-until' | 'max-steps' | 'block-irq' | 'engine' | 'clock'>): CaptureMode {
+export function checkCaptureArgs(a: Pick<CaptureArgs, 'mode' | 'trace-from' | 'trace-until' | 'max-steps' | 'block-irq' | 'engine' | 'clock' | 'granularity'>): CaptureMode {
   const windowed = a['trace-from'] !== undefined || a['trace-until'] !== undefined;
   const mode = a.mode ?? (windowed ? 'step' : 'run');
+  if (mode === 'trace') checkTraceArgs(a);
+  else if (a.granularity !== undefined) throw new UserError('--granularity needs --mode trace');
   if (mode === 'run') {
     if (windowed) throw new UserError('--trace-from/--trace-until need --mode step');
     if (a['max-steps'] !== undefined) throw new UserError('--max-steps needs --mode step');
@@ -72,13 +82,16 @@ export function captureOptions<T>(y: Argv<T>): Argv<T & CaptureArgs> {
     .option('initrd', { type: 'string', describe: 'initramfs to load (default: the appliance)' })
     .option('workload', { type: 'string', describe: 'shell commands the appliance runs once booted (default: ls /proc; cat /proc/version)' })
     .option('system-map', { type: 'string', describe: 'symbols: System.map, nm output, kallsyms dump or unstripped ELF (default: the kernel\'s own kallsyms)' })
-    .option('mode', { choices: MODES, describe: 'run freely (default), or single-step and trace every instruction (default with --trace-from/--trace-until)' })
+    .option('mode', { choices: MODES, describe: 'run freely (default; where only QEMU can boot the kernel, a bare capture records the whole boot), single-step and trace every instruction (default with --trace-from/--trace-until), or trace: record the whole boot under QEMU with the TCG plugin (docs/whole-boot.md)' })
+    .option('granularity', { type: 'string', describe: `trace mode: ${GRANULARITIES.join(', ')}: one record per change of function (default), per executed block (+ translation map), or per instruction` })
     .option('clock', { choices: ['host', 'steps'] as const, default: 'host' as const, describe: 'trace timestamps: host microseconds since VM creation, or the instruction index' })
     .option('block-irq', { type: 'boolean', default: false, describe: 'step mode: inject no interrupts while stepping (KVM_GUESTDBG_BLOCKIRQ)' })
     .option('timeout', { type: 'number', default: DEFAULT_TIMEOUT_S, describe: 'stop after this many seconds' })
-    .option('max-steps', { type: 'number', describe: 'step mode: stop after this many instructions' })
-    .option('trace-from', { type: 'string', describe: 'step mode: run freely to this SYMBOL or ADDRESS (hardware breakpoint), then step' })
-    .option('trace-until', { type: 'string', describe: 'step mode: stop at this SYMBOL, ADDRESS or marker:STAGE (KVM engine)' })
+    .option('max-steps', { type: 'number', describe: 'step mode: stop after this many instructions; trace mode: after this many guest instructions recorded' })
+    .option('trace-from', { type: 'string', alias: 'from', describe: 'step mode: run freely to this SYMBOL or ADDRESS (hardware breakpoint), then step; trace mode: start recording there (default: kernel entry; `firmware`: QEMU\'s first instruction)' })
+    .option('trace-until', { type: 'string', describe: 'step mode: stop at this SYMBOL, ADDRESS or marker:STAGE (KVM engine); trace mode: end the recording there' })
+    .option('trace-from-trap', { choices: ['auto', 'hw', 'sw'] as const, default: 'auto' as const, describe: 'KVM: catch --trace-from with a hardware breakpoint (hw), a trap written into guest code (sw), or both, the breakpoint first (auto; docs/nested-kvm.md)' })
+    .option('step-rearm', { choices: ['auto', 'always'] as const, default: 'auto' as const, describe: 'KVM step mode: set single-step again after instructions that lose it and on detected losses (auto), or after every step (always: exact, slower)' })
     .option('out', { type: 'string', describe: 'output folder, new or empty (default: captures/<timestamp>)' })
     .option('force', { type: 'boolean', default: false, describe: 'empty a non-empty --out folder of capture files first' })
     .option('echo', { type: 'boolean', default: false, describe: 'copy the guest serial console to stderr' }) as unknown as Argv<T & CaptureArgs>;
@@ -103,21 +116,27 @@ export async function captureFromArgs(args: CaptureArgs, o: { log?: (line: strin
     mode,
     ...(o.log ? { log: o.log } : {}),
   });
-  return runCapture(prepared, {
+  const options: RunOptions = {
     mode,
     memoryMiB: args.memory,
-    timeoutS: args.timeout,
+    timeoutS: mode === 'trace' && args.timeout === DEFAULT_TIMEOUT_S ? TRACE_TIMEOUT_S : args.timeout,
+    ...(args.granularity !== undefined ? { granularity: args.granularity } : {}),
     clock: args.clock,
     blockIrq: args['block-irq'],
     ...(args['max-steps'] !== undefined ? { maxSteps: args['max-steps'] } : {}),
     ...(args['trace-from'] !== undefined ? { traceFrom: args['trace-from'] } : {}),
     ...(args['trace-until'] !== undefined ? { traceUntil: args['trace-until'] } : {}),
+    ...(args['trace-from-trap'] !== undefined ? { traceFromTrap: args['trace-from-trap'] } : {}),
+    ...(args['step-rearm'] !== undefined ? { stepRearm: args['step-rearm'] } : {}),
     ...(args.out !== undefined ? { out: args.out } : {}),
     force: args.force,
     echo: args.echo,
     ...(o.progress !== undefined ? { progress: o.progress } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
-  });
+  };
+  // The default main job: where KVM cannot run the kernel, record the whole boot (docs/whole-boot.md).
+  if (wholeBootByDefault(args, prepared)) return wholeBootOrPlain(prepared, options, o.log ?? ((l) => process.stderr.write(l + '\n')));
+  return runCapture(prepared, options);
 }
 
 export const captureCommand: CommandModule<object, CaptureArgs & { summary: boolean }> = {
@@ -129,6 +148,7 @@ export const captureCommand: CommandModule<object, CaptureArgs & { summary: bool
   handler: async (args) => {
     const r = await captureFromArgs(args);
     for (const line of summaryLines(r.profile)) process.stderr.write(line + '\n');
+    if (r.profile.trace) for (const line of traceSummaryLines(r.profile.trace)) process.stderr.write(line + '\n');
     if (args.summary) {
       process.stderr.write('\n');
       for (const line of await captureSummaryLines(r.outDir)) process.stderr.write(line + '\n');

@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { EXPORT_FORMATS, exportTrace, type ExportFormat } from '../export/run.js';
 import { readOptions, inputPositional } from './options.js';
+import { CLOCKS, type RecordingClock } from '../trace/recording/format.js';
 
 interface Args {
   trace: string;
@@ -8,6 +9,7 @@ interface Args {
   output?: string;
   strict: boolean;
   tracks: boolean;
+  clock?: RecordingClock;
 }
 
 export const exportCommand: CommandModule<object, Args> = {
@@ -15,7 +17,8 @@ export const exportCommand: CommandModule<object, Args> = {
   describe: 'rebuild call stacks and write them for a viewer: Chrome/Perfetto JSON, collapsed stacks, speedscope',
   builder: (y) =>
     inputPositional(y, 'trace', 'trace file, .gz, - for stdin, or a capture folder')
-      .option('to', { choices: EXPORT_FORMATS, demandOption: true, describe: 'chrome (Perfetto, chrome://tracing), collapsed (flamegraph.pl, inferno), speedscope' })
+      .option('to', { choices: EXPORT_FORMATS, demandOption: true, describe: 'chrome (Perfetto, chrome://tracing), collapsed (flamegraph.pl, inferno), speedscope, text (a whole-boot recording as a 2016 text trace)' })
+      .option('clock', { choices: CLOCKS, describe: 'a whole-boot recording\'s clock: host (default) or instructions' })
       .option('output', { alias: 'o', type: 'string', describe: 'output file (default: stdout)' })
       .option('tracks', { type: 'boolean', default: true, describe: 'chrome: add stages, markers, initcalls and host phases from console.log/profile.json beside the trace' })
       .option('strict', { type: 'boolean', default: false, describe: 'stop at the first malformed line' }) as never,

@@ -26,7 +26,7 @@ export const firstCallsCommand: CommandModule<object, Args> = {
         throw new UserError(`--match ${JSON.stringify(args.match)}: not a regular expression (${(err as Error).message})`);
       }
     }
-    const clock = announceClock(args.trace);
+    const clock = announceClock(args.trace, undefined, args.clock);
     const analyzer = new FirstCalls();
     const result = await readTrace(args.trace, () => analyzer, readOptions(args));
     await writeRows(firstRows(analyzer.rows(result.functions, match), args.top), firstCallColumns(clock.unit), args.format);

@@ -19,7 +19,7 @@ export const hotFunctionsCommand: CommandModule<object, Args> = {
     topOption(traceOptions(y), 30, 'show the N hottest')
       .option('inclusive', { type: 'boolean', default: false, describe: 'add inclusive time (from rebuilt call stacks; docs/call-stacks.md)' }) as never,
   handler: async (args) => {
-    const clock = announceClock(args.trace);
+    const clock = announceClock(args.trace, undefined, args.clock);
     const analyzer = new HotFunctions();
     let stacks: CallStacks | undefined;
     const result = await readTrace(args.trace, (functions) => (args.inclusive ? tee(analyzer, (stacks = new CallStacks(functions))) : analyzer), readOptions(args));

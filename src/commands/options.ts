@@ -3,12 +3,15 @@ import type { Argv } from 'yargs';
 import { UserError } from '../errors.js';
 import { OUTPUT_FORMATS, defaultFormat, type OutputFormat } from '../output/write.js';
 import type { ReadOptions } from '../trace/reader.js';
-import { traceClock, type Clock } from '../output/clock.js';
+import { clockByKind, traceClock, type Clock } from '../output/clock.js';
+import { CLOCKS as RECORDING_CLOCKS, type RecordingClock } from '../trace/recording/format.js';
 
 export interface TraceArgs {
   trace: string;
   format: OutputFormat;
   strict: boolean;
+  /** A whole-boot recording's clock (docs/whole-boot.md). */
+  clock?: RecordingClock;
   'system-map'?: string;
 }
 
@@ -37,11 +40,16 @@ export function inputOptions<T>(y: Argv<T>, name: string, describe: string) {
 export function traceOptions<T>(y: Argv<T>) {
   return inputOptions(y, 'trace', 'trace file (the 2016 format, or perf script, ftrace, QEMU -d exec: docs/trace-format.md), .gz, or - for stdin')
     .option('strict', { type: 'boolean', default: false, describe: 'stop at the first malformed line' })
-    .option('system-map', { type: 'string', describe: 'symbols for the addresses of an imported trace (QEMU -d exec, perf -F ip): System.map, nm, kallsyms or vmlinux' });
+    .option('system-map', { type: 'string', describe: 'symbols for the addresses of an imported trace (QEMU -d exec, perf -F ip): System.map, nm, kallsyms or vmlinux' })
+    .option('clock', { choices: RECORDING_CLOCKS, describe: 'a whole-boot recording\'s clock (capture --mode trace): host (microseconds, default) or instructions (guest instructions)' });
 }
 
-export function readOptions(args: { strict: boolean; 'system-map'?: string }): ReadOptions {
-  return { strict: args.strict, ...(args['system-map'] !== undefined ? { systemMap: args['system-map'] } : {}) };
+export function readOptions(args: { strict: boolean; 'system-map'?: string; clock?: RecordingClock }): ReadOptions {
+  return {
+    strict: args.strict,
+    ...(args['system-map'] !== undefined ? { systemMap: args['system-map'] } : {}),
+    ...(args.clock !== undefined ? { clock: args.clock } : {}),
+  };
 }
 
 /**
@@ -75,7 +83,9 @@ export const firstRows = <R>(rows: readonly R[], top: number): R[] => (top > 0 ?
  * The clock of the trace a command reads (src/output/clock.ts), with its warning on stderr when the
  * times are not boot time (stepping time, instruction counts): stderr, so piped CSV/JSON stay clean.
  */
-export function announceClock(trace: string, warn: (line: string) => void = (l) => process.stderr.write(l + '\n')): Clock {
+export function announceClock(trace: string, warn: (line: string) => void = (l) => process.stderr.write(l + '\n'), recording?: RecordingClock): Clock {
+  // A whole-boot recording read on its instructions clock (--clock instructions): counts, on purpose.
+  if (recording === 'instructions') return clockByKind('instructions');
   const clock = traceClock(trace);
   if (clock.warning) warn(`boot-trace: ${trace}: ${clock.warning}`);
   return clock;

@@ -19,10 +19,11 @@ import { ChromeTraceWriter, GUEST, HOST, TRACKS } from './chrome.js';
 import { writeCollapsed } from './collapsed.js';
 import { readConsoleEvents } from './console-events.js';
 import { TextSink } from './sink.js';
+import { exportText } from './text.js';
 import { SpeedscopeWriter } from './speedscope.js';
 
-export type ExportFormat = 'chrome' | 'collapsed' | 'speedscope';
-export const EXPORT_FORMATS: readonly ExportFormat[] = ['chrome', 'collapsed', 'speedscope'];
+export type ExportFormat = 'chrome' | 'collapsed' | 'speedscope' | 'text';
+export const EXPORT_FORMATS: readonly ExportFormat[] = ['chrome', 'collapsed', 'speedscope', 'text'];
 
 export interface ExportOptions extends ReadOptions {
   /** Output file; null or '-' for stdout. */
@@ -44,6 +45,7 @@ export interface ExportResult {
 }
 
 export async function exportTrace(input: string, format: ExportFormat, o: ExportOptions): Promise<ExportResult> {
+  if (format === 'text') return exportText(input, o); // a whole-boot recording as 2016 text: ./text.ts
   const trace = traceOf(input);
   const out = new TextSink(o.output);
   const name = trace === '-' ? '<stdin>' : basename(trace);

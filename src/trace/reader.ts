@@ -11,6 +11,8 @@ import { FunctionTable } from './functions.js';
 import { describeMalformed, MALFORMED_CODES, type MalformedCode } from './malformed.js';
 import { TraceParser, type ParseCounts, type TraceVisitor } from './parser.js';
 import { readParallel, workerCount } from './parallel.js';
+import type { RecordingClock } from './recording/format.js';
+import { readRecordingTrace, recordingPath } from './recording/read.js';
 import { detectFile, routeTraceInput } from '../import/index.js';
 import { loadSymbolFile } from '../symbols/load.js';
 
@@ -30,6 +32,10 @@ export interface ReadOptions {
    * BOOT_TRACE_PARALLEL_MIN; Infinity turns it off. Ranges are BOOT_TRACE_PARALLEL_RANGE bytes (8 MiB).
    */
   parallelMinBytes?: number;
+  /** Which clock a whole-boot recording's events carry (default host); a text trace has one clock. */
+  clock?: RecordingClock;
+  /** A whole-boot recording from QEMU 10: filled with each system call's process (recording/read.ts). */
+  processes?: Map<number, string>;
   /** Symbols for the bare addresses of imported traces (QEMU -d exec, perf without symbols): --system-map. */
   systemMap?: string;
 }
@@ -37,6 +43,8 @@ export interface ReadOptions {
 export interface ReadResult extends ParseCounts {
   functions: FunctionTable;
   bytes: number;
+  /** Set when the input was a whole-boot recording: the clock its timestamps are on. */
+  clock?: RecordingClock;
 }
 
 const DEFAULT_CHUNK = 1 << 22;
@@ -48,6 +56,10 @@ export async function readTrace(
   makeVisitor: (functions: FunctionTable) => TraceVisitor,
   options: ReadOptions = {},
 ): Promise<ReadResult> {
+  // A whole-boot recording (or a capture folder with one) has its own reader: src/trace/recording/.
+  const recording = recordingPath(input);
+  if (recording) return readRecordingTrace(recording, makeVisitor, options);
+  if (options.clock === 'instructions') throw new UserError(`${inputName(input)}: --clock instructions needs a whole-boot recording; a text trace has one clock`);
   const name = inputName(input);
   const warn = options.warn ?? ((line: string) => process.stderr.write(line + '\n'));
   const reportLimit = options.reportLimit ?? 5;

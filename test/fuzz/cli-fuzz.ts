@@ -4,7 +4,7 @@
  * "internal error"); no output may hold Infinity or NaN, a percent outside 0-100 or a negative duration; and
  * hot-functions and first-calls must agree with the reference model (trace-model.ts) on what was read.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -87,5 +87,6 @@ export function fuzzCli(n: number, seed: number, commandsEach = 2, hangMs = 60_0
       }
     }
   }
+  rmSync(dir, { recursive: true, force: true });
   return c;
 }

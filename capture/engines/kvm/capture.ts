@@ -17,16 +17,18 @@ import { loadSymbolFile } from '../../../src/symbols/load.js';
 import type { SymbolTable } from '../../../src/symbols/symbol-table.js';
 import { looksLikeElf, parseElf64 } from '../../boot/elf.js';
 import { demoGuestPath } from '../../guest/build.js';
-import { tgkill } from '../../kvm/libc.js';
+import { munmap, tgkill } from '../../kvm/libc.js';
 import { RUN } from '../../kvm/structs.js';
 import { DEFAULT_CMDLINE, DEFAULT_MEMORY_MIB } from '../../layout.js';
 import { defaultOutDir } from '../../output/folder.js';
 import type { StepPart } from '../../output/profile.js';
+import { toProfilePart } from './debug/step-watchdog.js';
 import { needsSymbols, parseTraceSpec } from '../../trace-window.js';
 import { markersToUs, type CaptureEngine, type EngineOutcome, type EngineRequest } from '../engine.js';
 import { DEFAULT_TIMEOUT_S } from '../defaults.js';
 import { recordCapture, type CaptureRun } from '../record.js';
-import { CTRL_STEPS, CTRL_STOP, STOP_INTERRUPT, STOP_TIMEOUT } from './run-loop.js';
+import { HALT_PROBE_MS } from './debug/halt.js';
+import { CTRL_PROBE, CTRL_SLOTS, CTRL_STEPS, CTRL_STOP, STOP_INTERRUPT, STOP_TIMEOUT } from './run-loop.js';
 import type { WorkerMessage, WorkerRequest, WorkerResult } from './worker-protocol.js';
 
 /**
@@ -123,7 +125,7 @@ async function runKvm(o: EngineRequest): Promise<EngineOutcome> {
     throw new UserError(`${outDir}: cannot write the capture's output folder (${messageOf(err)})`);
   }
 
-  const control = new SharedArrayBuffer(8);
+  const control = new SharedArrayBuffer(4 * CTRL_SLOTS);
   const ctrl = new Int32Array(control);
   const req: WorkerRequest = {
     kernelPath,
@@ -141,6 +143,8 @@ async function runKvm(o: EngineRequest): Promise<EngineOutcome> {
     ...(traceFrom !== undefined ? { traceFrom } : {}),
     ...(traceUntil !== undefined ? { traceUntil } : {}),
     ...(untilMarker !== undefined ? { untilMarker } : {}),
+    ...(o.traceFromTrap !== undefined ? { traceFromTrap: o.traceFromTrap } : {}),
+    ...(o.stepRearm !== undefined ? { rearm: o.stepRearm } : {}),
   };
 
   const result = await runWorker(req, ctrl, timeout, o.progress, o.signal);
@@ -160,6 +164,9 @@ async function runKvm(o: EngineRequest): Promise<EngineOutcome> {
               spec: o.traceFrom,
               address: traceFrom !== undefined ? '0x' + traceFrom.toString(16) : o.traceFrom,
               reached_us: result.windowStartUs !== undefined ? Math.round(result.windowStartUs) : null,
+              by: result.traceFromBy ?? null,
+              trap: o.traceFromTrap ?? 'auto',
+              note: result.traceFromNote ?? null,
             }
           : null,
         trace_until: o.traceUntil ?? null,
@@ -174,7 +181,14 @@ async function runKvm(o: EngineRequest): Promise<EngineOutcome> {
     peak_rss_mib: process.resourceUsage().maxRSS / 1024,
     peak_rss_source: 'self',
     step,
-    part: { kvm: { exits: result.exits, block_irq: o.blockIrq } },
+    part: {
+      kvm: {
+        exits: result.exits,
+        block_irq: o.blockIrq,
+        stop_us: Math.round(result.stopUs),
+        step_watchdog: result.watchdog ? toProfilePart(result.watchdog) : null,
+      },
+    },
   };
 }
 
@@ -194,7 +208,7 @@ function runWorker(req: WorkerRequest, ctrl: Int32Array, timeoutS: number, showP
   return new Promise<WorkerResult>((resolvePromise, reject) => {
     const worker = new Worker(new URL('./vcpu-worker.js', import.meta.url), { workerData: req });
     const progress = new Progress('capture', showProgress && req.mode === 'step', 'steps');
-    let ready: { tid: number; run: Uint8Array } | undefined;
+    let ready: { tid: number; run: Uint8Array; runAddr: number; runSize: number } | undefined;
     let stopCode = 0;
     let stopSince = 0;
     let settled = false;
@@ -231,6 +245,15 @@ function runWorker(req: WorkerRequest, ctrl: Int32Array, timeoutS: number, showP
 
     if (signal.aborted) requestStop(STOP_INTERRUPT);
     timers.push(setTimeout(() => requestStop(STOP_TIMEOUT), timeoutS * 1000));
+    // Halt probes: with the in-kernel irqchip a guest HLT never exits, so the loop is asked now and then
+    // whether the vCPU sits halted with interrupts off (run-loop.ts, debug/halt.ts).
+    timers.push(
+      setInterval(() => {
+        if (stopCode !== 0 || !ready) return;
+        Atomics.store(ctrl, CTRL_PROBE, 1);
+        kick();
+      }, HALT_PROBE_MS),
+    );
     timers.push(
       setInterval(() => {
         progress.update(0, 0, Atomics.load(ctrl, CTRL_STEPS));
@@ -245,7 +268,7 @@ function runWorker(req: WorkerRequest, ctrl: Int32Array, timeoutS: number, showP
 
     worker.on('message', (m: WorkerMessage) => {
       if (m.type === 'ready') {
-        ready = { tid: m.tid, run: new Uint8Array(koffi.view(m.runAddr, m.runSize) as ArrayBuffer) };
+        ready = { tid: m.tid, run: new Uint8Array(koffi.view(m.runAddr, m.runSize) as ArrayBuffer), runAddr: m.runAddr, runSize: m.runSize };
         if (stopCode !== 0) kick();
       } else if (m.type === 'done') {
         finish(() => resolvePromise(m.result));
@@ -254,6 +277,16 @@ function runWorker(req: WorkerRequest, ctrl: Int32Array, timeoutS: number, showP
       }
     });
     worker.on('error', (err) => finish(() => reject(err)));
-    worker.on('exit', (code) => finish(() => reject(new Error(`vCPU worker exited (code ${code}) without a result`))));
+    worker.on('exit', (code) => {
+      // The vCPU thread is gone and this side kicks no more (finish cleared the timers): unmap kvm_run, the
+      // last reference to the vCPU, so KVM frees the VM now. Left mapped, every capture of a long-running
+      // process (benchmark) kept its VM with its kvm-pit and kvm-nx-lpage-recovery threads until exit.
+      if (ready) {
+        const r = ready;
+        ready = undefined;
+        if (settled) munmap(r.runAddr, r.runSize);
+      }
+      finish(() => reject(new Error(`vCPU worker exited (code ${code}) without a result`)));
+    });
   });
 }

@@ -7,14 +7,27 @@
  * kvm_run.immediate_exit and signals this thread, so KVM_RUN returns EINTR even when the guest spins
  * without exits (docs/kvm-facts.md, "Interrupting KVM_RUN").
  *
+ * The main thread also kicks the vCPU every 250 ms with CTRL_PROBE set: with the in-kernel irqchip a
+ * guest HLT never exits, so the loop then asks KVM_GET_MP_STATE whether the vCPU sits halted with
+ * interrupts off and stops with 'halt' (debug/halt.ts; e.g. `poweroff -f` without ACPI).
+ *
+ * Step mode: the watchdog (debug/step-watchdog.ts) sets single-step again after instructions that lose TF
+ * and counts every lost or late DEBUG exit; --trace-from is caught by a DR0 breakpoint, by a trap written
+ * into guest code (debug/sw-trap.ts), or both (docs/nested-kvm.md).
+ *
  * Quirks of the software-backed KVM here (docs/kvm-facts.md): a HLT is stepped over like any instruction
  * (a DEBUG exit at the next pc), so the loop recognises HLT itself: the trace writer asks once per new
  * address whether it holds a HLT, and when the guest reaches one with interrupts off (it would never wake)
- * the capture stops with 'halt'. rep string instructions give several DEBUG exits at the same pc; after an
- * OUT exit the next DEBUG exit can already be past the following instruction (that one gets no line).
+ * the capture stops with 'halt'. rep string instructions give several DEBUG exits at the same pc; an OUT
+ * exit comes with RIP already past the OUT and the next DEBUG exit after the following instruction (that
+ * one gets no line: the watchdog counts it as lost).
  */
-import { translate } from '../../boot/page-tables.js';
 import { decodeExit, handleExit, type ExitContext, type StopReason } from './exits.js';
+import { HaltDetector } from './debug/halt.js';
+import { translate64 } from './debug/page-walk.js';
+import { StepWatchdog, type RearmMode, type StepWatchdogCounts } from './debug/step-watchdog.js';
+import { SoftwareTrap } from './debug/sw-trap.js';
+import { UserError } from '../../../src/errors.js';
 import * as K from '../../kvm/ioctls.js';
 import type { GuestMemory, KvmVcpu } from '../../kvm/kvm.js';
 import { RUN, SREGS } from '../../kvm/structs.js';
@@ -23,6 +36,10 @@ import type { TraceWriter } from '../../trace-writer.js';
 /** Slots of the control Int32Array shared with the main thread. */
 export const CTRL_STOP = 0;
 export const CTRL_STEPS = 1;
+/** Set to 1 by the main thread (with a kick) to have the loop look whether the vCPU is halted for good. */
+export const CTRL_PROBE = 2;
+/** Int32 slots in the control array. */
+export const CTRL_SLOTS = 3;
 /** Stop codes in control[CTRL_STOP]. */
 export const STOP_NONE = 0;
 export const STOP_TIMEOUT = 1;
@@ -31,8 +48,6 @@ export const STOP_INTERRUPT = 2;
 /** Steps between progress updates in control[CTRL_STEPS]. */
 const PROGRESS_EVERY = 4096;
 const HLT_OPCODE = 0xf4;
-/** Guest-physical window that page-table walks for HLT detection may read (the boot tables live in it). */
-const LOW_TABLES_WINDOW = 0x100000;
 /** RFLAGS.IF: interrupts enabled. */
 const RFLAGS_IF = 0x200n;
 
@@ -63,7 +78,18 @@ export interface LoopOptions {
   traceUntil?: bigint;
   /** Asked after every port-I/O exit: true stops the capture (reason 'trace-until'), e.g. a BOOT_TIME marker seen. */
   untilMarker?: () => string | null;
+  /**
+   * How --trace-from is caught: 'hw' a DR0 execute breakpoint; 'sw' a trap written into guest code
+   * (debug/sw-trap.ts); 'auto' (default) both, the breakpoint winning where it fires.
+   */
+  traceFromTrap?: TraceFromTrap;
+  /** True when the kernel's code is in place before the guest runs (an ELF), so a software trap can be written. */
+  codeInPlace?: boolean;
+  /** Step mode: when to set KVM_SET_GUEST_DEBUG again (debug/step-watchdog.ts); default 'auto'. */
+  rearm?: RearmMode;
 }
+
+export type TraceFromTrap = 'auto' | 'hw' | 'sw';
 
 /** DR7 for one execute breakpoint in DR0: L0 (bit 0) enabled, R/W0 = 00 (execute) and LEN0 = 00 (bits 16-19). */
 export const DR7_EXEC_BP0 = 0x1n;
@@ -82,6 +108,12 @@ export interface LoopResult {
   exits: number;
   /** With traceFrom: host microseconds since VM creation when the breakpoint was hit (undefined: never). */
   windowStartUs?: number;
+  /** With traceFrom: what caught it ('hw' breakpoint, 'sw' trap), null when never reached. */
+  traceFromBy?: 'hw' | 'sw' | null;
+  /** Why no software trap was armed for --trace-from in 'auto' (e.g. a bzImage decompressing itself). */
+  traceFromNote?: string;
+  /** Step mode: the watchdog's counts (every fallback taken). */
+  watchdog?: StepWatchdogCounts;
 }
 
 export function runLoop(o: LoopOptions): LoopResult {
@@ -95,9 +127,28 @@ export function runLoop(o: LoopOptions): LoopResult {
   const stepFlags = K.KVM_GUESTDBG_ENABLE | K.KVM_GUESTDBG_SINGLESTEP | (o.blockIrq ? K.KVM_GUESTDBG_BLOCKIRQ : 0);
   // With a trace window the vCPU first runs at full speed to a hardware breakpoint (DR0/DR7 through
   // KVM_SET_GUEST_DEBUG), and only then starts stepping.
+  // Where the breakpoint never fires (nested under TCG), a software trap in the guest's code catches it.
   const windowed = o.mode === 'step' && o.traceFrom !== undefined;
-  if (windowed) vcpu.setGuestDebug(K.KVM_GUESTDBG_ENABLE | K.KVM_GUESTDBG_USE_HW_BP, hwBreakpointRegs(o.traceFrom!));
-  else if (o.mode === 'step') vcpu.setGuestDebug(stepFlags);
+  const trapMode = o.traceFromTrap ?? 'auto';
+  let trap: SoftwareTrap | null = null;
+  let traceFromNote: string | undefined;
+  if (windowed && trapMode !== 'hw') {
+    const pa = o.codeInPlace ? physicalAddress(vcpu, o.mem, o.traceFrom!) : undefined;
+    if (pa !== undefined) {
+      trap = new SoftwareTrap(o.traceFrom!, pa);
+      trap.arm(o.mem);
+    } else {
+      traceFromNote = o.codeInPlace
+        ? `no software trap: 0x${o.traceFrom!.toString(16)} is not mapped by the boot page tables`
+        : 'no software trap: the kernel decompresses itself in the guest, over any trap written now';
+      if (trapMode === 'sw') throw new UserError(`--trace-from-trap sw: ${traceFromNote} (boot the ELF: --decompress host)`);
+    }
+  }
+  if (windowed && trapMode !== 'sw') vcpu.setGuestDebug(K.KVM_GUESTDBG_ENABLE | K.KVM_GUESTDBG_USE_HW_BP, hwBreakpointRegs(o.traceFrom!));
+  else if (o.mode === 'step' && !windowed) vcpu.setGuestDebug(stepFlags);
+  let traceFromBy: 'hw' | 'sw' | null = null;
+  const watchdog = o.mode === 'step' ? new StepWatchdog(o.rearm ?? 'auto', (va) => readGuestBytes(vcpu, o.mem, va, 15)) : null;
+  const rearm = (): void => vcpu.setGuestDebug(stepFlags);
   const fromHi = windowed ? Number(o.traceFrom! >> 32n) : 0;
   const fromLo = windowed ? Number(o.traceFrom! & 0xffffffffn) : 0;
   const untilHi = o.traceUntil !== undefined ? Number(o.traceUntil >> 32n) : -1;
@@ -116,6 +167,10 @@ export function runLoop(o: LoopOptions): LoopResult {
     Atomics.store(control, CTRL_STEPS, steps);
     const r: LoopResult = { reason, detail, rip: rip ?? regs.rip(), steps, exits };
     if (windowStartUs !== undefined) r.windowStartUs = windowStartUs;
+    if (windowed) r.traceFromBy = traceFromBy;
+    if (traceFromNote !== undefined) r.traceFromNote = traceFromNote;
+    if (watchdog) r.watchdog = watchdog.counts;
+    trap?.restore(o.mem); // never reached: leave the guest's code as it was
     return r;
   };
 
@@ -124,21 +179,31 @@ export function runLoop(o: LoopOptions): LoopResult {
     trace.event(hostClock ? (performance.now() - t0) * 1000 : 0, decimals, Number(e >> 32n), Number(e & 0xffffffffn));
     steps = 1;
   }
+  if (o.mode === 'step' && !windowed) watchdog!.start(Number(o.entryRip >> 32n), Number(o.entryRip & 0xffffffffn));
   const haltedWithIrqsOff = (): boolean => (regs.rflags() & RFLAGS_IF) === 0n;
 
   // The stop flag is read before the first KVM_RUN and after every interrupted one: a stop request always
   // comes with immediate_exit and a signal, so KVM_RUN returns EINTR and the loop looks (no read per step).
   let requested = Atomics.load(control, CTRL_STOP);
+  const halts = new HaltDetector();
   let stepping = o.mode === 'step' && !windowed;
   for (;;) {
-    if (requested !== STOP_NONE) return requestedStop(requested, stop, o, regs);
+    if (requested !== STOP_NONE) return requestedStop(requested, stop, o, halts);
     if (stepping && steps >= maxSteps) return stop('max-steps', `--max-steps ${maxSteps} reached`);
 
     const err = vcpu.runOnce();
     exits++;
     if (err !== 0) {
-      // EINTR/EAGAIN: a kick from the main thread (or a stray signal, then the flag is still clear).
+      // EINTR/EAGAIN: a kick from the main thread (or a stray signal, then the flags are still clear).
       requested = Atomics.load(control, CTRL_STOP);
+      if (requested === STOP_NONE && Atomics.exchange(control, CTRL_PROBE, 0) !== 0) {
+        // A halt probe, not a stop: let the next KVM_RUN enter the guest again.
+        run.setUint8(RUN.immediateExit, 0);
+        const v = probeHalt(o, halts);
+        if (v.halted) return stop('halt', v.detail, v.rip);
+        // Stepping: nothing ran since the last DEBUG exit, unless TF was lost and the guest ran on.
+        if (stepping && watchdog!.onOtherExit('other', v.rip, steps) === 'rearm') rearm();
+      }
       continue;
     }
     const reason = run.getUint32(RUN.exitReason, true);
@@ -151,7 +216,10 @@ export function runLoop(o: LoopOptions): LoopResult {
         // instruction has not executed yet (an execute breakpoint is a fault), so it is the first line.
         if (!windowed || hi !== fromHi || lo !== fromLo) continue;
         stepping = true;
+        traceFromBy = 'hw';
+        trap?.restore(o.mem); // the breakpoint fired before the trap's OUT ran: the original code goes back
         vcpu.setGuestDebug(stepFlags); // disarms the breakpoint, so stepping over it does not hit it again
+        watchdog!.start(hi, lo);
         windowStartUs = (performance.now() - t0) * 1000;
         trace?.event(hostClock ? windowStartUs : 0, decimals, hi, lo);
         steps = 1;
@@ -169,11 +237,37 @@ export function runLoop(o: LoopOptions): LoopResult {
         const pc = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
         return stop('halt', 'HLT with interrupts off', pc);
       }
+      if (watchdog!.onDebug(hi, lo, steps) === 'rearm') rearm();
       continue;
     }
     if (reason === K.KVM_EXIT_INTR) continue;
 
-    const action = handleExit(decodeExit(run, vcpu.runBytes), o.exits);
+    const exit = decodeExit(run, vcpu.runBytes);
+    if (trap && !stepping && exit.io && trap.fired(exit.io, () => vcpu.getRegs().rip)) {
+      // The software trap for --trace-from (debug/sw-trap.ts): complete the OUT without running the
+      // guest, put the code back, return RIP to the target, and step from there.
+      run.setUint8(RUN.immediateExit, 1);
+      vcpu.runOnce();
+      run.setUint8(RUN.immediateExit, 0);
+      trap.restore(o.mem);
+      const r = vcpu.getRegs();
+      r.rip = trap.linear;
+      vcpu.setRegs(r);
+      stepping = true;
+      traceFromBy = 'sw';
+      vcpu.setGuestDebug(stepFlags);
+      watchdog!.start(fromHi, fromLo);
+      windowStartUs = (performance.now() - t0) * 1000;
+      trace?.event(hostClock ? windowStartUs : 0, decimals, fromHi, fromLo);
+      steps = 1;
+      if (fromHi === untilHi && fromLo === untilLo) return stop('trace-until', `--trace-until reached at the first step`);
+      continue;
+    }
+    if (stepping && (exit.io || exit.mmio)) {
+      // RIP must be the instruction the last DEBUG exit announced; else steps were lost.
+      if (watchdog!.onOtherExit(exit.io ? 'io' : 'mmio', vcpu.getRegs().rip, steps) === 'rearm') rearm();
+    }
+    const action = handleExit(exit, o.exits);
     if (action.kind === 'stop') return stop(action.reason, action.detail);
     if (untilMarker && reason === K.KVM_EXIT_IO) {
       const seen = untilMarker();
@@ -182,16 +276,26 @@ export function runLoop(o: LoopOptions): LoopResult {
   }
 }
 
-function requestedStop(code: number, stop: (r: StopReason, d: string) => LoopResult, o: LoopOptions, regs: RegsReader): LoopResult {
+function requestedStop(code: number, stop: (r: StopReason, d: string, rip?: bigint) => LoopResult, o: LoopOptions, halts: HaltDetector): LoopResult {
   if (code === STOP_INTERRUPT) return stop('interrupted', 'interrupted (SIGINT)');
-  // With the in-kernel irqchip a HLT never exits to user space: a guest halted with interrupts off only
-  // shows when the timeout kicks it out. Name that, as it would never have woken.
-  const rip = regs.rip();
-  if (o.mode === 'run' && rip > 0n && isHlt(o.vcpu, o.mem, rip - 1n)) {
-    if ((regs.rflags() & RFLAGS_IF) === 0n) return stop('halt', 'HLT with interrupts off (found when --timeout stopped the vCPU)');
-    return stop('timeout', 'timeout reached (the vCPU waits in HLT for an interrupt)');
-  }
-  return stop('timeout', 'timeout reached');
+  // A guest halted with interrupts off that the probes missed (a timeout shorter than a probe period):
+  // name it, as it would never have woken.
+  const v = probeHalt(o, halts);
+  if (v.halted) return stop('halt', `${v.detail}, found when --timeout stopped the vCPU`, v.rip);
+  if (v.waiting) return stop('timeout', 'timeout reached (the vCPU waits in HLT for an interrupt)', v.rip);
+  return stop('timeout', 'timeout reached', v.rip);
+}
+
+/** One halt probe between KVM_RUNs (debug/halt.ts): MP state, RIP, RFLAGS, and the byte before RIP if needed. */
+function probeHalt(o: LoopOptions, halts: HaltDetector): ReturnType<HaltDetector['probe']> & { rip: bigint } {
+  const r = o.vcpu.getRegs();
+  const v = halts.probe({
+    mpState: o.vcpu.getMpState(),
+    rip: r.rip,
+    rflags: r.rflags,
+    byteBeforeRip: () => (r.rip > 0n ? byteAt(o.vcpu, o.mem, r.rip - 1n) : -1),
+  });
+  return { ...v, rip: r.rip };
 }
 
 /** RIP and RFLAGS after an exit: from the synced registers in kvm_run when enabled, else KVM_GET_REGS. */
@@ -214,14 +318,49 @@ export function isHlt(vcpu: KvmVcpu, mem: GuestMemory, va: bigint): boolean {
   return byteAt(vcpu, mem, va) === HLT_OPCODE;
 }
 
-/** The guest byte at virtual address `va` through the vCPU's current page tables, or -1. */
-function byteAt(vcpu: KvmVcpu, mem: GuestMemory, va: bigint): number {
-  try {
-    const cr3 = Number(vcpu.getSregs().readBigUInt64LE(SREGS.cr3) & 0xffffffffff000n);
-    // The walk reads at most the boot tables' area; tables the guest built elsewhere end in a RangeError.
-    const pa = translate(mem.view(0, Math.min(mem.size, LOW_TABLES_WINDOW)), cr3, va);
-    return pa === undefined ? -1 : mem.byteAt(pa);
-  } catch {
-    return -1;
+/** Guest-physical address of virtual `va` through the vCPU's current page tables, or undefined. */
+export function physicalAddress(vcpu: KvmVcpu, mem: GuestMemory, va: bigint): number | undefined {
+  const pa = translate64(physReader(mem), vcpu.getSregs().readBigUInt64LE(SREGS.cr3), va);
+  return pa !== undefined && pa >= mem.gpa && pa < mem.gpa + mem.size ? pa : undefined;
+}
+
+/** Up to `n` guest bytes at virtual `va` (stops at the first unmapped byte; one walk per page). */
+export function readGuestBytes(vcpu: KvmVcpu, mem: GuestMemory, va: bigint, n: number): number[] {
+  const out: number[] = [];
+  const read = physReader(mem);
+  const view = memViews.get(mem)!; // physReader made it
+  const cr3 = vcpu.getSregs().readBigUInt64LE(SREGS.cr3);
+  let pa: number | undefined;
+  for (let i = 0; i < n; i++) {
+    const a = va + BigInt(i);
+    if (pa === undefined || (a & 0xfffn) === 0n) pa = translate64(read, cr3, a);
+    else pa++;
+    if (pa === undefined || pa < mem.gpa || pa >= mem.gpa + mem.size) break;
+    out.push(view.getUint8(pa - mem.gpa));
   }
+  return out;
+}
+
+/** Full-memory views for page walks, one per guest memory. */
+const memViews = new WeakMap<GuestMemory, DataView>();
+
+/**
+ * The guest byte at virtual address `va` through the vCPU's current page tables (a full 4-level walk
+ * over all guest RAM: debug/page-walk.ts), or -1 when unmapped.
+ */
+export function byteAt(vcpu: KvmVcpu, mem: GuestMemory, va: bigint): number {
+  const pa = translate64(physReader(mem), vcpu.getSregs().readBigUInt64LE(SREGS.cr3), va);
+  return pa === undefined ? -1 : mem.byteAt(pa);
+}
+
+/** A 64-bit little-endian reader over all of `mem` (undefined outside it), for translate64. */
+function physReader(mem: GuestMemory): (pa: number) => bigint | undefined {
+  let dv = memViews.get(mem);
+  if (!dv) {
+    const v = mem.view(mem.gpa, mem.size);
+    dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
+    memViews.set(mem, dv);
+  }
+  const view = dv;
+  return (pa) => (pa >= mem.gpa && pa + 8 <= mem.gpa + mem.size ? view.getBigUint64(pa - mem.gpa, true) : undefined);
 }

@@ -6,12 +6,12 @@
  * Messages to the main thread: {type: 'ready', tid, runAddr, runSize} once KVM_RUN can be kicked,
  * then {type: 'done', result} or {type: 'error', message, user}.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { UserError } from '../../../src/errors.js';
 import type { SymbolTable } from '../../../src/symbols/symbol-table.js';
-import { ConsoleRecorder } from '../../output/console-log.js';
+import { appendConsoleText, ConsoleRecorder } from '../../output/console-log.js';
 import { PortBus } from '../../devices/bus.js';
 import { Cmos } from '../../devices/cmos.js';
 import { I8042 } from '../../devices/i8042.js';
@@ -67,9 +67,10 @@ function main(req: WorkerRequest): WorkerResult {
     if (req.mode === 'step') loadSymbols();
     const devicesStart = performance.now();
 
-    const consoleFd = openSync(join(req.outDir, CONSOLE_FILE), 'w');
+    const consoleFile = join(req.outDir, CONSOLE_FILE);
+    const consoleFd = openSync(consoleFile, 'w');
     const recorder = new ConsoleRecorder({
-      write: (text) => void writeSync(consoleFd, text),
+      write: (text) => appendConsoleText(consoleFd, consoleFile, text),
       now: () => (performance.now() - t0Ms) * 1000,
       ...(req.echo ? { echo: (text: string) => void process.stderr.write(text) } : {}),
     });
@@ -127,14 +128,18 @@ function main(req: WorkerRequest): WorkerResult {
         ...(req.untilMarker !== undefined
           ? { untilMarker: () => (req.untilMarker! in recorder.markers ? `marker:${req.untilMarker}` : null) }
           : {}),
+        ...(req.traceFromTrap !== undefined ? { traceFromTrap: req.traceFromTrap } : {}),
+        ...(req.rearm !== undefined ? { rearm: req.rearm } : {}),
+        // An ELF's code is in guest memory before the first instruction; a bzImage's only after it decompresses itself.
+        codeInPlace: built.image.kind === 'elf',
       });
     } finally {
-      // Whatever happened, what was captured so far reaches the files.
-      recorder.flush();
-      closeSync(consoleFd);
-      trace?.close();
+      // Whatever happened, what was captured so far reaches the files; each is closed even when another
+      // one failed (a full disk), and the first error is the one reported.
+      closeAll([() => recorder.flush(), () => closeSync(consoleFd), () => trace?.close()]);
     }
     const end = performance.now();
+    const stopUs = (end - t0Ms) * 1000;
     const phases: Record<string, number> = { ...built.phases };
     if (req.mode === 'step') phases.symbols = symbolsUs;
     phases.boot_wait = (end - loopStart) * 1000;
@@ -159,11 +164,28 @@ function main(req: WorkerRequest): WorkerResult {
       consoleLines: recorder.lines,
       traceLines: trace?.lines ?? 0,
       cmdline: built.cmdline,
+      stopUs,
+      ...(result.traceFromBy !== undefined ? { traceFromBy: result.traceFromBy } : {}),
+      ...(result.traceFromNote !== undefined ? { traceFromNote: result.traceFromNote } : {}),
+      ...(result.watchdog !== undefined ? { watchdog: result.watchdog } : {}),
       ...(result.windowStartUs !== undefined ? { windowStartUs: result.windowStartUs } : {}),
     };
   } finally {
     built.close();
   }
+}
+
+/** Runs every step, then throws the first error any of them threw. */
+function closeAll(steps: (() => void)[]): void {
+  let first: unknown;
+  for (const step of steps) {
+    try {
+      step();
+    } catch (err) {
+      first ??= err;
+    }
+  }
+  if (first !== undefined) throw first;
 }
 
 if (parentPort) {

@@ -1,6 +1,7 @@
 /** What capture.ts and its vCPU worker (vcpu-worker.ts) send each other, and the files the worker writes (named in capture/output/folder.ts). */
 import type { StopReason } from './exits.js';
-import type { Clock, Mode } from './run-loop.js';
+import type { StepWatchdogCounts, RearmMode } from './debug/step-watchdog.js';
+import type { Clock, Mode, TraceFromTrap } from './run-loop.js';
 
 export interface WorkerRequest {
   kernelPath: string;
@@ -21,6 +22,10 @@ export interface WorkerRequest {
   traceUntil?: bigint;
   /** Stop when the console shows BOOT_TIME:<this stage>. */
   untilMarker?: string;
+  /** How --trace-from is caught (run-loop.ts). */
+  traceFromTrap?: TraceFromTrap;
+  /** When single-step is set again (debug/step-watchdog.ts). */
+  rearm?: RearmMode;
 }
 
 export interface WorkerResult {
@@ -38,6 +43,11 @@ export interface WorkerResult {
   cmdline: string;
   /** With traceFrom: host microseconds since VM creation when stepping began. */
   windowStartUs?: number;
+  /** Host microseconds since VM creation when the vCPU loop stopped (console.log's clock). */
+  stopUs: number;
+  traceFromBy?: 'hw' | 'sw' | null;
+  traceFromNote?: string;
+  watchdog?: StepWatchdogCounts;
 }
 
 export type WorkerMessage =

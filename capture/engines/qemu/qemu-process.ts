@@ -6,11 +6,11 @@
  * process group at the timeout or on abort; a FIFO QEMU never opened is opened here so nothing waits.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, createReadStream, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { messageOf, UserError } from '../../../src/errors.js';
-import { ConsoleRecorder, KERNEL_PANIC, KERNEL_POWER_OFF, KERNEL_RESTART } from '../../output/console-log.js';
+import { appendConsoleText, ConsoleRecorder, KERNEL_PANIC, KERNEL_POWER_OFF, KERNEL_RESTART } from '../../output/console-log.js';
 import type { StopReason } from '../kvm/exits.js';
 import { GNU_TIME, haveGnuTime, parseTimeOutput, qemuPid, readVmHwm } from './peak-rss.js';
 
@@ -72,9 +72,19 @@ export function runQemu(o: QemuRunOptions): Promise<QemuRunResult> {
     if (v !== null) sampledRss = Math.max(sampledRss ?? 0, v);
   };
   const echo = o.echo === true ? (t: string) => void process.stderr.write(t) : o.echo || undefined;
+  // A write that fails (a full disk) stops QEMU and fails the capture with that one line (finish()).
+  let writeError: UserError | null = null;
+  let onWriteError = (): void => {};
   const recorder = new ConsoleRecorder({
     write: (line) => {
-      writeSync(fd, line);
+      if (writeError) return;
+      try {
+        appendConsoleText(fd, o.consoleFile, line);
+      } catch (err) {
+        writeError = err instanceof UserError ? err : new UserError(`${o.consoleFile}: cannot write the console (${messageOf(err)})`);
+        onWriteError();
+        return;
+      }
       if (line.includes('reboot: ') || line.includes('Kernel panic')) {
         if (KERNEL_POWER_OFF.test(line) || KERNEL_RESTART.test(line) || KERNEL_PANIC.test(line)) lastKernelEnd = line.slice(line.indexOf(' ') + 1).trimEnd();
         sampleRss(); // QEMU is about to exit: its high-water mark is as high as it gets
@@ -120,6 +130,7 @@ export function runQemu(o: QemuRunOptions): Promise<QemuRunResult> {
     const timeout = setTimeout(() => stop('timeout'), o.timeoutS * 1000);
     const poll = setInterval(sampleRss, POLL_MS);
     const onAbort = (): void => stop('interrupted');
+    onWriteError = onAbort;
     o.signal?.addEventListener('abort', onAbort, { once: true });
     if (o.signal?.aborted) onAbort();
 
@@ -215,6 +226,10 @@ export function runQemu(o: QemuRunOptions): Promise<QemuRunResult> {
         }
       }
       rmSync(work, { recursive: true, force: true });
+      if (writeError) {
+        reject(writeError);
+        return;
+      }
       const { status, signal } = exited;
       // GNU time reports a QEMU it could not run as status 127 with its own message.
       if (status === null && signal === null && /cannot start/.test(messages)) {
