@@ -159,6 +159,9 @@ export function runLoop(o: LoopOptions): LoopResult {
   const hostClock = o.clock === 'host';
   const decimals = hostClock ? 1 : 0;
   const t0 = o.t0Ms;
+  // Node's global `performance` is a lazy getter: read once here, not on every step (it showed in the
+  // step loop's profile, docs/performance.md).
+  const clock = performance;
   const maxSteps = o.maxSteps;
   let steps = 0;
   let exits = 0;
@@ -176,7 +179,7 @@ export function runLoop(o: LoopOptions): LoopResult {
 
   if (o.mode === 'step' && !windowed && trace) {
     const e = o.entryRip;
-    trace.event(hostClock ? (performance.now() - t0) * 1000 : 0, decimals, Number(e >> 32n), Number(e & 0xffffffffn));
+    trace.event(hostClock ? (clock.now() - t0) * 1000 : 0, decimals, Number(e >> 32n), Number(e & 0xffffffffn));
     steps = 1;
   }
   if (o.mode === 'step' && !windowed) watchdog!.start(Number(o.entryRip >> 32n), Number(o.entryRip & 0xffffffffn));
@@ -220,13 +223,13 @@ export function runLoop(o: LoopOptions): LoopResult {
         trap?.restore(o.mem); // the breakpoint fired before the trap's OUT ran: the original code goes back
         vcpu.setGuestDebug(stepFlags); // disarms the breakpoint, so stepping over it does not hit it again
         watchdog!.start(hi, lo);
-        windowStartUs = (performance.now() - t0) * 1000;
+        windowStartUs = (clock.now() - t0) * 1000;
         trace?.event(hostClock ? windowStartUs : 0, decimals, hi, lo);
         steps = 1;
         if (hi === untilHi && lo === untilLo) return stop('trace-until', `--trace-until reached at the first step`);
         continue;
       }
-      const atHlt = trace ? trace.event(hostClock ? (performance.now() - t0) * 1000 : steps, decimals, hi, lo) : false;
+      const atHlt = trace ? trace.event(hostClock ? (clock.now() - t0) * 1000 : steps, decimals, hi, lo) : false;
       steps++;
       if ((steps & (PROGRESS_EVERY - 1)) === 0) Atomics.store(control, CTRL_STEPS, steps);
       if (lo === untilLo && hi === untilHi) {
@@ -257,7 +260,7 @@ export function runLoop(o: LoopOptions): LoopResult {
       traceFromBy = 'sw';
       vcpu.setGuestDebug(stepFlags);
       watchdog!.start(fromHi, fromLo);
-      windowStartUs = (performance.now() - t0) * 1000;
+      windowStartUs = (clock.now() - t0) * 1000;
       trace?.event(hostClock ? windowStartUs : 0, decimals, fromHi, fromLo);
       steps = 1;
       if (fromHi === untilHi && fromLo === untilLo) return stop('trace-until', `--trace-until reached at the first step`);
