@@ -143,9 +143,18 @@ function formatWriter<R extends object>(columns: readonly Column<R>[], format: O
  * when it holds a quote (doubled), a comma, CR, LF or '|' (fast-csv's escape pattern has a literal '|').
  */
 export function csvCell(value: unknown): string {
-  let s = `${value ?? ''}`;
-  if (typeof value === 'number') return s;
-  if (s.includes('\0')) s = s.replace(/\0/g, '');
+  if (typeof value === 'number') return `${value}`;
+  const s = `${value ?? ''}`;
+  // One pass over the characters: most cells (names, hex addresses) need nothing done.
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0 || c === 34 || c === 44 || c === 13 || c === 10 || c === 124) return quotedCell(s);
+  }
+  return s;
+}
+
+function quotedCell(value: string): string {
+  const s = value.replace(/\0/g, '');
   if (s.includes('"')) return `"${s.replace(/"/g, '""')}"`;
   return /[,\r\n|]/.test(s) ? `"${s}"` : s;
 }
