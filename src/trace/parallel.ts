@@ -1,26 +1,28 @@
 /**
- * Parallel parsing of a plain trace file over byte ranges (range.ts). Of every P consecutive ranges
- * (P: the threads used, one per core), the main thread parses the first itself, straight into the
- * analyzer, and worker threads (parse-worker.ts) parse the others into event batches that the main
- * thread replays, in file order, into the same analyzer. Parsing is the cost (every byte is looked at);
- * replaying a batch is a tight loop over typed arrays. So on 2 cores one worker and the main thread each
- * parse half the file, the main thread starts at once (while the worker boots), and half the events never
- * cross threads (docs/performance.md).
+ * Parallel parsing of a plain trace file over byte ranges (range.ts). The main thread goes through the
+ * ranges in file order: a range no worker has claimed it parses itself, straight into the analyzer; a range a
+ * worker thread (parse-worker.ts, one per other core) claimed it waits for and replays, a tight loop over the
+ * worker's typed arrays. Workers claim the highest free range in a window ahead of the main thread, so when
+ * both run they alternate, and when a worker gets little CPU (other processes on the machine) the main thread
+ * simply parses the ranges it reaches: nothing waits for more than the one range a worker is parsing.
+ * Function names are mapped to the main table's ids as the replay first meets them, so ids come in order of
+ * first appearance in the file, as with one thread (docs/performance.md).
  *
- * Memory stays bounded: at most IN_FLIGHT ranges per worker are requested at once, whatever the file size.
+ * Memory stays bounded: a worker claims at most WINDOW ranges ahead of the main thread.
  */
 import { closeSync, openSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { UserError } from '../errors.js';
 import type { FunctionTable } from './functions.js';
-import type { ParseRequest, ParseResponse } from './parse-worker.js';
+import type { ParseResponse } from './parse-worker.js';
 import type { MalformedCode } from './malformed.js';
 import { emptyCounts, TraceParser, type ParseCounts, type TraceVisitor } from './parser.js';
-import { RangeReader } from './range.js';
-import type { EventBatch } from './events.js';
+import { CTL_CURSOR, CTL_STATES, RANGE_FREE, RANGE_MAIN, RangeReader, type WorkerSetup } from './range.js';
 
-const IN_FLIGHT = 2;
+/** A worker claims ranges from LEAD past the main thread's, in a window of WINDOW_PER_WORKER per worker. */
+const LEAD = 3;
+const WINDOW_PER_WORKER = 2;
 
 export interface ParallelOptions {
   name: string;
@@ -47,59 +49,57 @@ export async function readParallel(path: string, functions: FunctionTable, visit
   const counts = emptyCounts();
   const ranges = Math.ceil(o.size / o.rangeBytes);
   const threads = Math.max(2, o.workers);
+  const control = new Int32Array(new SharedArrayBuffer(4 * (CTL_STATES + ranges)));
+  const setup: WorkerSetup = {
+    path, reportLimit: o.reportLimit + 1, control: control.buffer as SharedArrayBuffer, ranges, rangeBytes: o.rangeBytes, size: o.size,
+    lead: LEAD, window: WINDOW_PER_WORKER * (threads - 1),
+  };
   const workerUrl = new URL('./parse-worker.js', import.meta.url);
-  const workers = Array.from({ length: threads - 1 }, () => new Worker(workerUrl, { workerData: { path, reportLimit: o.reportLimit + 1 } }));
-  // Per worker: its local function id -> our id.
+  const workers = Array.from({ length: threads - 1 }, () => new Worker(workerUrl, { workerData: setup }));
+  // Per worker: its names by local id, and its local id -> our id (-1: not met yet in the replay).
+  const names = workers.map(() => ['[user]', '[unresolved]']);
   const maps = workers.map(() => Int32Array.from([0, 1]));
-  const pending = new Map<number, ParseResponse>();
-  // Range i: the main thread's when i % threads is 0, else worker i % threads - 1's.
-  const owner = (index: number): number => (index % threads) - 1;
-  /** Per worker: the next of its ranges to request. */
-  const nextFor = workers.map((_, w) => w + 1);
+  const pending = new Map<number, [ParseResponse, number]>();
   let lastT = -Infinity;
   let failure: unknown = null;
   let wake: (() => void) | null = null;
 
-  const request = (w: number, recycle?: EventBatch): void => {
-    const index = nextFor[w]!;
-    if (index >= ranges) return;
-    nextFor[w] = index + threads;
-    const req: ParseRequest = { index, start: index * o.rangeBytes, end: Math.min(o.size, (index + 1) * o.rangeBytes), recycle };
-    workers[w]!.postMessage(req, recycle ? [recycle.t.buffer, recycle.fn.buffer, recycle.offset.buffer, recycle.addr.buffer] as ArrayBuffer[] : []);
-  };
-
   workers.forEach((worker, w) => {
     worker.on('message', (res: ParseResponse) => {
-      pending.set(res.index, res);
+      // Names arrive in the order the worker met them, which is not the replay's order: keep them by local id.
+      for (const [local, name] of res.names) names[w]![local] = name;
+      pending.set(res.index, [res, w]);
       wake?.();
     });
     worker.on('error', (err) => {
       failure ??= err;
       wake?.();
     });
-    for (let k = 0; k < IN_FLIGHT; k++) request(w);
   });
 
   const fd = openSync(path, 'r');
   const own = new RangeReader(fd);
   try {
     for (let index = 0; index < ranges; index++) {
-      const w = owner(index);
-      if (w < 0) {
+      Atomics.store(control, CTL_CURSOR, index);
+      Atomics.notify(control, CTL_CURSOR);
+      if (Atomics.compareExchange(control, CTL_STATES + index, RANGE_FREE, RANGE_MAIN) === RANGE_FREE) {
         lastT = parseOwn(index);
       } else {
-        let res: ParseResponse | undefined;
-        while (!(res = pending.get(index))) {
+        let got: [ParseResponse, number] | undefined;
+        while (!(got = pending.get(index))) {
           if (failure) throw failure;
           await new Promise<void>((resolve) => (wake = resolve));
           wake = null;
         }
         pending.delete(index);
-        lastT = replay(res, w);
+        lastT = replay(got[0], got[1]);
       }
       o.onProgress(Math.min(o.size, (index + 1) * o.rangeBytes), counts.lines);
     }
   } finally {
+    Atomics.store(control, CTL_CURSOR, ranges);
+    Atomics.notify(control, CTL_CURSOR);
     closeSync(fd);
     for (const worker of workers) void worker.terminate();
   }
@@ -126,10 +126,10 @@ export async function readParallel(path: string, functions: FunctionTable, visit
   /** Replays a worker's batch into the visitor; returns the last timestamp. */
   function replay(res: ParseResponse, w: number): number {
     let map = maps[w]!;
-    if (res.names.length) {
-      const bigger = new Int32Array(res.names[res.names.length - 1]![0] + 1);
+    const known = names[w]!;
+    if (map.length < known.length) {
+      const bigger = new Int32Array(known.length).fill(-1);
       bigger.set(map);
-      for (const [local, name] of res.names) bigger[local] = functions.idOf(name);
       maps[w] = map = bigger;
     }
     for (const [line, text, code] of res.malformedLines) o.onMalformed(counts.lines + line, text, code, counts);
@@ -142,10 +142,13 @@ export async function readParallel(path: string, functions: FunctionTable, visit
         counts.firstBackwardsLine = counts.lines + (i === 0 ? res.firstEventLine : res.firstBackwardsLine);
       }
       last = ti;
-      visitor.event(ti, map[fn[i]!]!, offset[i]!, addr[i]!);
+      const local = fn[i]!;
+      let id = map[local]!;
+      if (id < 0) id = map[local] = functions.idOf(known[local]!);
+      visitor.event(ti, id, offset[i]!, addr[i]!);
     }
-    // The worker's next range: hand it back these arrays to fill, so memory stays what the first ranges allocated.
-    request(w, res.batch);
+    // Hand the arrays back for the worker's next batch (it picks them up between ranges).
+    workers[w]!.postMessage(res.batch, [res.batch.t.buffer, res.batch.fn.buffer, res.batch.offset.buffer, res.batch.addr.buffer] as ArrayBuffer[]);
     add(res, count, backwards);
     return last;
   }

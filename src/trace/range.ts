@@ -9,6 +9,28 @@ import { MAX_LINE_BYTES } from './malformed.js';
 
 const LF = 10;
 
+/**
+ * How the main thread and the parse workers share out the ranges (parallel.ts, parse-worker.ts): an Int32Array
+ * over a SharedArrayBuffer holding the main thread's cursor (the range it is at) and a state per range.
+ */
+export const CTL_CURSOR = 0;
+/** The first range's state; range i's is at CTL_STATES + i. */
+export const CTL_STATES = 1;
+export const RANGE_FREE = 0, RANGE_WORKER = 1, RANGE_MAIN = 2;
+
+/** What a parse worker is started with (workerData). */
+export interface WorkerSetup {
+  path: string;
+  reportLimit: number;
+  control: SharedArrayBuffer;
+  ranges: number;
+  rangeBytes: number;
+  size: number;
+  /** A worker claims ranges from `lead` past the main thread's cursor, `window` of them. */
+  lead: number;
+  window: number;
+}
+
 /** Reads ranges of one open file into one growing buffer (the caller parses each before the next read). */
 export class RangeReader {
   private buf = Buffer.allocUnsafe(1 << 20);
