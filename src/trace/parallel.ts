@@ -11,7 +11,7 @@
  * Memory stays bounded: a worker claims at most WINDOW ranges ahead of the main thread.
  */
 import { closeSync, openSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { UserError } from '../errors.js';
 import type { FunctionTable } from './functions.js';
@@ -38,11 +38,19 @@ export interface ParallelOptions {
 }
 
 /**
- * How many threads parse, the main thread included: one per core, never more than there are ranges
- * (nor 8). 1 means the parallel reader would gain nothing.
+ * How many threads parse, the main thread included: one per core, never more than there are ranges (nor 8).
+ * 1 means the parallel reader would gain nothing.
+ *
+ * Unless `forced`, cores other processes keep busy do not count: `idle` cores are the cores minus the
+ * 1-minute load average, plus one for this process. Linux shares CPU time between sessions (autogroup),
+ * not between threads, so on a machine whose cores are taken a second thread gets no more CPU, and the
+ * parallel reader only adds its own cost (worker start, recording and replaying batches: ~40% more CPU
+ * time, docs/performance.md).
  */
-export function workerCount(size: number, rangeBytes: number): number {
-  return Math.max(1, Math.min(availableParallelism(), Math.ceil(size / rangeBytes), 8));
+export function workerCount(size: number, rangeBytes: number, forced = false): number {
+  const cores = availableParallelism();
+  const idle = forced ? cores : Math.round(cores - loadavg()[0]!) + 1;
+  return Math.max(1, Math.min(cores, idle, Math.ceil(size / rangeBytes), 8));
 }
 
 export async function readParallel(path: string, functions: FunctionTable, visitor: TraceVisitor, o: ParallelOptions): Promise<ParseCounts> {
