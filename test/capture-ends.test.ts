@@ -20,9 +20,11 @@ async function signalled(args: string[], out: string, signal: NodeJS.Signals, af
   const child = spawn(process.execPath, [CLI, 'capture', '--out', out, ...args]);
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
+  // Listen before the signal: a capture that ended by itself first must fail the test, not hang it.
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
   await new Promise((r) => setTimeout(r, afterMs));
   child.kill(signal);
-  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  const code = await exited;
   return { code, stderr, profile: readProfile(join(out, 'profile.json')) };
 }
 
@@ -49,7 +51,8 @@ describeNeeds(kvmMissing(), 'signals end a KVM capture like Ctrl-C', () => {
 describeNeeds(firstMissing(qemuMissing(), defaultKernelMissing(), busyboxMissing()), 'QEMU captures of the default kernel: signals, panic, --append, an unannounced reset', () => {
   it('SIGTERM stops QEMU and records why', async () => {
     const out = join(dir, 'qemu-SIGTERM');
-    const r = await signalled(['--engine', 'qemu', '--timeout', '120', '--no-summary'], out, 'SIGTERM', 3000);
+    // The appliance's workload sleeps, so the guest is still running when the signal comes, however fast the machine.
+    const r = await signalled(['--engine', 'qemu', '--workload', 'sleep 600', '--timeout', '120', '--no-summary'], out, 'SIGTERM', 3000);
     expect(r.code, r.stderr).toBe(143);
     expect(r.profile).toMatchObject({ engine: 'qemu', exit: { reason: 'interrupted', signal: 'SIGTERM' } });
     expect(r.profile.console_lines).toBeGreaterThan(0);
