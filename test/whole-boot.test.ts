@@ -221,7 +221,8 @@ describeNeeds(firstMissing(qemuMissing(), commandMissing('cc', 'gcc'), busyboxMi
     const wrapper = join(bin, 'qemu-system-x86_64');
     writeFileSync(wrapper, `#!/bin/sh\nfor a in "$@"; do [ "$a" = -plugin ] && { echo "qemu-system-x86_64: -plugin: invalid option" >&2; exit 1; }; done\nexec ${real} "$@"\n`);
     chmodSync(wrapper, 0o755);
-    const r = runCli(['capture', '--mode', 'trace', '--out', join(tmp, 'np'), '--no-summary'], { env: { PATH: `${bin}:${process.env.PATH}` }, timeoutMs: 120_000 });
+    // BOOT_TRACE_QEMU names PATH's QEMU (this wrapper), not the cached QEMU 10 trace mode prefers.
+    const r = runCli(['capture', '--mode', 'trace', '--out', join(tmp, 'np'), '--no-summary'], { env: { PATH: `${bin}:${process.env.PATH}`, BOOT_TRACE_QEMU: 'qemu-system-x86_64' }, timeoutMs: 120_000 });
     expect(r.status).toBe(1);
     expect(r.stderr.trim().split('\n').at(-1)).toMatch(/^boot-trace: .*qemu-system-x86_64 cannot load the tracing plugin \(qemu-system-x86_64: -plugin: invalid option\): --mode trace needs a QEMU built with TCG plugin support/);
   });

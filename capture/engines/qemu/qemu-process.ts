@@ -150,7 +150,16 @@ export function runQemu(o: QemuRunOptions): Promise<QemuRunResult> {
     const stop = (reason: StopReason): void => {
       if (stopReason || exited) return;
       stopReason = reason;
-      killGroup('SIGTERM');
+      // SIGTERM to QEMU alone: it shuts down cleanly (the tracing plugin writes its end frame) and GNU time
+      // then exits by itself with QEMU's rusage. A SIGTERM to GNU time would kill it, and through the
+      // parent-death signal (pdeathsig.ts) QEMU with SIGKILL, mid-write. The group gets SIGKILL after the grace.
+      const q = child?.pid === undefined ? null : useTime ? qemuPid(child.pid) : child.pid;
+      try {
+        if (q === null) killGroup('SIGTERM');
+        else process.kill(q, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
       killTimer = setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS);
     };
     const timeout = setTimeout(() => stop('timeout'), o.timeoutS * 1000);
