@@ -38,6 +38,8 @@ describeNeeds(firstMissing(qemu10Missing, qemuMissing(), commandMissing('cc', 'g
     expect(p.trace.qemu.version).toMatch(/version 10\./);
     expect(p.trace.plugin_api).toBe(4);
     expect(r.stderr).toContain(`(${QEMU10}, chosen by qemu10-cache)`);
+    // The default job's summary answers "which process made the system calls" (issue 10 item 3).
+    expect(r.stderr).toMatch(/^System calls by process \(registers read at each entry: QEMU 10\)\n +\d+ {2}\/init$/m);
     const rows = cliJson<Row[]>(['syscalls', out]);
     expect(rows.length).toBeGreaterThan(100);
     const named = rows.filter((x) => x.process !== '' && x.process !== '[unknown]').length;
