@@ -24,9 +24,16 @@ export const TRACKS = { stacks: 1, syscalls: 2, stages: 3, markers: 4, initcalls
 export class ChromeTraceWriter implements StackListener {
   private first = true;
   private readonly quoted: string[] = [];
+  /** Calls left out for being shorter than minDur (not counting zero-width ones). */
+  shortCalls = 0;
 
-  constructor(private readonly out: TextSink, private readonly names: string[], processName: string, clock: Clock) {
-    const other = { clock: clock.kind, unit: clock.unit === 'steps' ? 'ts and dur count instruction steps, not microseconds' : 'microseconds', meaning: clock.description, ...(clock.warning ? { warning: clock.warning } : {}), exporter: 'boot-trace' };
+  /**
+   * @param minDur calls shorter than this (us, or steps) are left out: their time shows as their caller's
+   *   self time, and their callees are shorter still (docs/call-stacks.md, "Exports"). 0 keeps every call.
+   */
+  constructor(private readonly out: TextSink, private readonly names: string[], processName: string, clock: Clock, private readonly minDur = 0) {
+    const floor = minDur > 0 ? { min_dur_us: minDur, left_out: `calls shorter than ${minDur} ${clock.unit === 'steps' ? 'steps' : 'us'} are left out: their time is their caller's` } : {};
+    const other = { clock: clock.kind, unit: clock.unit === 'steps' ? 'ts and dur count instruction steps, not microseconds' : 'microseconds', meaning: clock.description, ...(clock.warning ? { warning: clock.warning } : {}), ...floor, exporter: 'boot-trace' };
     out.write(`{"displayTimeUnit":"ms","otherData":${JSON.stringify(other)},"traceEvents":[\n`);
     this.meta(GUEST, 0, 'process_name', processName);
     this.meta(GUEST, TRACKS.stacks, 'thread_name', 'vCPU 0 call stacks');
@@ -37,6 +44,10 @@ export class ChromeTraceWriter implements StackListener {
   close(fn: number, start: number, end: number): void {
     const ts = onGrid(start), te = onGrid(end);
     if (te <= ts) return;
+    if (te - ts < this.minDur) {
+      this.shortCalls++;
+      return;
+    }
     let name = this.quoted[fn];
     if (name === undefined) name = this.quoted[fn] = JSON.stringify(this.names[fn]);
     this.raw(`{"name":${name},"cat":"call","ph":"X","ts":${ts},"dur":${te - ts},"pid":1,"tid":1}`);
