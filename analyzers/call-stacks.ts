@@ -105,6 +105,13 @@ export const TASK_START = /^(?:ret_from_fork|ret_from_fork_asm)$/;
 /** Parked stacks kept (tasks that exited never resume; the oldest parked stack is dropped beyond this). */
 const MAX_PARKED = 4096;
 
+/** Whether two candidates have the same frames from their matched frame down to the root. */
+function sameBelow(a: { frames: Int32Array; at: number }, b: { frames: Int32Array; at: number }): boolean {
+  if (a.at !== b.at) return false;
+  for (let i = 0; i <= a.at; i++) if (a.frames[i] !== b.frames[i]) return false;
+  return true;
+}
+
 const NORMAL = 0, INTERRUPT = 1, THUNK = 2, SWITCH = 3, START = 4;
 
 export class CallStacks implements TraceVisitor {
@@ -204,17 +211,15 @@ export class CallStacks implements TraceVisitor {
     if (this.switchAt >= 0 && trusted && offset > 0 && fn !== top && this.kind[fn] !== INTERRUPT && !this.inSwitch(fn)) {
       // Not a call from the switch code, not a return into it: the incoming task returns into where it
       // was switched out (normally __schedule), on its own stack.
-      this.park();
+      const outgoing = this.park();
       this.popTo(0);
       this.push(fn);
-      return this.startOrphan(fn);
+      return this.startOrphan(fn, outgoing);
     }
-    if (this.orphan) {
-      // A resumed task with callers not known yet. A return past its root narrows the parked stacks it
-      // may be; anything else (a call, an interrupt) settles on the most recent one still matching.
-      if (depth === 1 && trusted && offset > 0 && this.kind[fn] !== THUNK && this.onStack[fn] === 0) return this.orphanReturn(fn);
-      if (this.candidates.length > 0 && depth === 1) this.resume();
-      else if (depth === 1) this.orphan = false;
+    if (this.orphan && depth === 1 && trusted && offset > 0 && this.kind[fn] !== THUNK && this.onStack[fn] === 0) {
+      // A resumed task whose callers are not known yet returns past its root: narrow the parked stacks it
+      // may be. Its calls (finish_task_switch, ...) nest under the root meanwhile.
+      return this.orphanReturn(fn);
     }
 
     if (fn === top) {
@@ -297,11 +302,13 @@ export class CallStacks implements TraceVisitor {
   }
 
   /** Parks the outgoing task's stack (the frames below __switch_to_asm) and counts the switch. */
-  private park(): void {
+  private park(): Int32Array | undefined {
     this.counts.switches++;
-    if (this.switchAt <= 0) return;
-    this.parked.push(this.stackFn.slice(0, this.switchAt));
+    if (this.switchAt <= 0) return undefined;
+    const frames = this.stackFn.slice(0, this.switchAt);
+    this.parked.push(frames);
     if (this.parked.length > MAX_PARKED) this.parked.shift();
+    return frames;
   }
 
   /** A new task starts at ret_from_fork: the outgoing stack (if a switch ran) is parked, fn is a fresh root. */
@@ -314,11 +321,14 @@ export class CallStacks implements TraceVisitor {
     this.push(fn);
   }
 
-  /** Parked stacks the orphan root may belong to: those that end with its function (see orphanReturn). */
-  private startOrphan(fn: number): void {
+  /**
+   * Parked stacks the orphan root may belong to: those that end with its function (see orphanReturn),
+   * except the outgoing task's, parked by this very switch (a task never switches to itself).
+   */
+  private startOrphan(fn: number, outgoing: Int32Array | undefined): void {
     this.orphan = true;
     this.candidates = [];
-    for (const frames of this.parked) if (frames[frames.length - 1] === fn) this.candidates.push({ frames, at: frames.length - 1 });
+    for (const frames of this.parked) if (frames !== outgoing && frames[frames.length - 1] === fn) this.candidates.push({ frames, at: frames.length - 1 });
   }
 
   /**
@@ -331,7 +341,8 @@ export class CallStacks implements TraceVisitor {
     const kept: { frames: Int32Array; at: number }[] = [];
     for (const c of this.candidates) if (c.at >= 1 && c.frames[c.at - 1] === fn) kept.push({ frames: c.frames, at: c.at - 1 });
     this.candidates = kept;
-    if (kept.length === 1) return this.resume();
+    // One left, or several with the same frames below (idle workers parked alike): the picture is the same.
+    if (kept.length === 1 || (kept.length > 1 && kept.every((c) => sameBelow(c, kept[0]!)))) return this.resume();
     if (kept.length === 0) this.orphan = false;
     this.counts.replaced++;
     this.popTo(0);

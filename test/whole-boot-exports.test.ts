@@ -52,7 +52,7 @@ function sandwichRows(dom: string): Row[] {
   const unescape = (s: string): string => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&amp;/g, '&');
   const rows: Row[] = [];
   for (const m of dom.matchAll(/<tr[^>]*><td[^>]*>([^<]*)<div[\s\S]*?<\/td><td[^>]*>([^<]*)<div[\s\S]*?<\/td><td[^>]*><span[^>]*><\/span>([^<]*)<\/td><\/tr>/g)) {
-    rows.push({ self: m[2]!, selfPercent: Number(/\((\d+)%\)/.exec(m[2]!)?.[1] ?? NaN), name: unescape(m[3]!) });
+    rows.push({ self: m[2]!, selfPercent: Number(/\(([\d.]+)%\)/.exec(m[2]!)?.[1] ?? NaN), name: unescape(m[3]!) });
   }
   return rows;
 }
@@ -106,7 +106,7 @@ it('call stacks of a whole boot follow task switches', async (ctx) => {
   expect(runCli(['export', d, '--to', 'collapsed', '-o', file], { timeoutMs: 240_000 }).status).toBe(0);
   const stacks = readFileSync(file, 'utf8').trim().split('\n').map((l) => l.slice(0, l.lastIndexOf(' ')).split(';'));
   expect(stacks.length).toBeGreaterThan(10_000);
-  const depth = Math.max(...stacks.map((s) => s.length));
+  const depth = stacks.reduce((m, s) => Math.max(m, s.length), 0);
   expect(depth).toBeLessThan(100); // 202 before switches were followed
   // No task's stack continues through the switch code into another task's frames.
   const through = stacks.filter((s) => {
