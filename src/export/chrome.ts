@@ -14,7 +14,7 @@
 import type { StackListener } from '../../analyzers/call-stacks.js';
 import type { Clock } from '../output/clock.js';
 import type { TextSink } from './sink.js';
-import { onGrid } from './ticks.js';
+import { onGrid, TICKS_PER_US } from './ticks.js';
 
 /** The guest (pid 1) and the VMM (pid 2); tids are the tracks. */
 export const GUEST = 1, HOST = 2;
@@ -39,10 +39,30 @@ export class ChromeTraceWriter implements StackListener {
     this.meta(GUEST, TRACKS.stacks, 'thread_name', 'vCPU 0 call stacks');
   }
 
-  open(): void {}
+  /** Per function id: the grid end of its last closed frame. Per depth: whether the open frame starts a tick late, and when it opened. */
+  private lastEnd: number[] = [];
+  private late: boolean[] = [];
+  private openedAt: number[] = [];
 
-  close(fn: number, start: number, end: number): void {
-    const ts = onGrid(start), te = onGrid(end);
+  /**
+   * A frame that opens at the instant a frame of the same function closed (a task switch closes every
+   * frame and opens the next task's, often ret_from_fork or the same callers again) starts one grid tick
+   * later, and so do its callees opening at that instant. Viewers turn complete events into begin/end
+   * pairs; at a tie between a begin and an end of the same name speedscope takes the begin first and then
+   * ends the wrong frame ("Tried to end ..."). In step traces a line of the caller separates two calls of
+   * a function, so they have no such tie and their exports are unchanged.
+   */
+  open(fn: number, t: number, depth: number): void {
+    const at = onGrid(t);
+    this.late[depth] = this.lastEnd[fn] === at || (depth > 0 && this.late[depth - 1] === true && this.openedAt[depth - 1] === at);
+    this.openedAt[depth] = at;
+  }
+
+  close(fn: number, start: number, end: number, depth: number): void {
+    const te = onGrid(end);
+    const ts = onGrid(start) + (this.late[depth] ? 1 / TICKS_PER_US : 0);
+    this.lastEnd[fn] = te;
+    this.late[depth] = false;
     if (te <= ts) return;
     if (te - ts < this.minDur) {
       this.shortCalls++;

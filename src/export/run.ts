@@ -41,10 +41,11 @@ export interface ExportOptions extends ReadOptions {
 }
 
 /**
- * A whole-boot Chrome export keeps at most this many calls (~100 bytes each: ~150 MB), well under the
- * ~512 M characters of a V8 string, which a browser viewer needs to read the file (docs/call-stacks.md).
+ * A whole-boot Chrome export keeps at most this many calls (~100 bytes each: ~30 MB), far under the
+ * ~512 M characters of a V8 string, which a browser viewer needs to read the file, and small enough for
+ * speedscope to import in about a minute (docs/call-stacks.md).
  */
-export const CHROME_CALL_BUDGET = 1_500_000;
+export const CHROME_CALL_BUDGET = 300_000;
 /** The duration floors (us) a recording's Chrome export chooses from: the smallest that fits the budget. */
 export const CHROME_FLOORS = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 100000] as const;
 
