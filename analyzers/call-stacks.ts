@@ -16,7 +16,14 @@
  *     never push or pop, so an indirect call through a thunk nests its target under the real caller;
  *   - a trace with no offsets at all (until the first "+ N" line) cannot tell a call from a return, so
  *     there a function already on the stack is a return to it and any other is a call;
- *   - the stack never grows past maxDepth: beyond it the top frame is replaced (counted).
+ *   - the stack never grows past maxDepth: beyond it the top frame is replaced (counted);
+ *   - task switches (x86-64 Linux, arch/x86/entry/entry_64.S): each task has its own stack. The switch
+ *     code (__switch_to_asm, __switch_to) stays on the outgoing task's stack; the first line after it that
+ *     is not a call from it ends the switch: the outgoing stack (below __switch_to_asm) is parked, and
+ *     the incoming task gets a fresh root, either ret_from_fork/ret_from_fork_asm (a new task) or the
+ *     function it resumes in (normally __schedule). When that fresh root returns into a caller not on the
+ *     stack, the most recently parked stack with that caller right below the root's function is resumed
+ *     (its frames reopen; not counted as calls). Only with offsets (a return needs one).
  *
  * Time: line i's stack gets t(i+1) - t(i) (negative steps count as zero, as in hot-functions), so the
  * self time of a stack's top function equals hot-functions' self time for it. The clock used for frame
@@ -81,13 +88,35 @@ export interface StackCounts {
   maxDepthSeen: number;
   /** Lines in a kernel thunk, folded into the frame that entered it. */
   thunkLines: number;
+  /** Task switches seen (a line leaving __switch_to_asm/__switch_to for another task). */
+  switches: number;
+  /** Switches into a new task (ret_from_fork, ret_from_fork_asm). */
+  newTasks: number;
+  /** Returns of a resumed task matched to a parked stack (the rest start from the function they return to). */
+  resumed: number;
 }
 
-const NORMAL = 0, INTERRUPT = 1, THUNK = 2;
+/** Where the x86-64 kernel leaves one task's stack for another's (arch/x86/entry/entry_64.S, arch/x86/kernel/process_64.c). */
+export const SWITCH_ENTRY = '__switch_to_asm';
+/** The switch code: it runs on behalf of the outgoing task until the incoming one returns or starts. */
+export const SWITCH_CODE = /^(?:__switch_to_asm|__switch_to)$/;
+/** Where a new task's first instruction runs (5.x: ret_from_fork; 6.8+: ret_from_fork_asm). */
+export const TASK_START = /^(?:ret_from_fork|ret_from_fork_asm)$/;
+/** Parked stacks kept (tasks that exited never resume; the oldest parked stack is dropped beyond this). */
+const MAX_PARKED = 4096;
+
+/** Whether two candidates have the same frames from their matched frame down to the root. */
+function sameBelow(a: { frames: Int32Array; at: number }, b: { frames: Int32Array; at: number }): boolean {
+  if (a.at !== b.at) return false;
+  for (let i = 0; i <= a.at; i++) if (a.frames[i] !== b.frames[i]) return false;
+  return true;
+}
+
+const NORMAL = 0, INTERRUPT = 1, THUNK = 2, SWITCH = 3, START = 4;
 
 export class CallStacks implements TraceVisitor {
   readonly trie = new StackTrie();
-  readonly counts: StackCounts = { calls: 0, returns: 0, replaced: 0, interruptsMidEntry: 0, userEntries: 0, depthLimited: 0, maxDepthSeen: 0, thunkLines: 0 };
+  readonly counts: StackCounts = { calls: 0, returns: 0, replaced: 0, interruptsMidEntry: 0, userEntries: 0, depthLimited: 0, maxDepthSeen: 0, thunkLines: 0, switches: 0, newTasks: 0, resumed: 0 };
   /** Inclusive time per function id (time with it anywhere on the stack, once per recursion). */
   inclusive = new Float64Array(1024);
   /** Calls per function id (frames opened). */
@@ -113,6 +142,14 @@ export class CallStacks implements TraceVisitor {
   private prevT = NaN;
   private prevOffset = -1;
   private finished = false;
+  /** Index of the __switch_to_asm frame while a switch runs, else -1. */
+  private switchAt = -1;
+  /** The root frame is a resumed task whose callers are not known yet (match a parked stack on return). */
+  private orphan = false;
+  /** Stacks of tasks switched out, as function ids outermost first, most recent last. */
+  private readonly parked: Int32Array[] = [];
+  /** While orphan: parked stacks matching the returns seen so far, `at` = index of the root's function. */
+  private candidates: { frames: Int32Array; at: number }[] = [];
 
   constructor(private readonly functions: FunctionTable, options: CallStackOptions = {}) {
     this.maxDepth = Math.max(1, options.maxDepth ?? 512);
@@ -170,6 +207,20 @@ export class CallStacks implements TraceVisitor {
     if (depth === 0) return this.push(fn);
     const top = this.stackFn[depth - 1]!;
     const trusted = this.offsetsTrusted;
+    if (this.kind[fn] === START && offset === 0 && fn !== top) return this.newTask(fn);
+    if (this.switchAt >= 0 && trusted && offset > 0 && fn !== top && this.kind[fn] !== INTERRUPT && !this.inSwitch(fn)) {
+      // Not a call from the switch code, not a return into it: the incoming task returns into where it
+      // was switched out (normally __schedule), on its own stack.
+      const outgoing = this.park();
+      this.popTo(0);
+      this.push(fn);
+      return this.startOrphan(fn, outgoing);
+    }
+    if (this.orphan && depth === 1 && trusted && offset > 0 && this.kind[fn] !== THUNK && this.onStack[fn] === 0) {
+      // A resumed task whose callers are not known yet returns past its root: narrow the parked stacks it
+      // may be. Its calls (finish_task_switch, ...) nest under the root meanwhile.
+      return this.orphanReturn(fn);
+    }
 
     if (fn === top) {
       // Recursion shows as an entry (offset 0) right after a line elsewhere in the same function.
@@ -197,7 +248,7 @@ export class CallStacks implements TraceVisitor {
     this.push(fn);
   }
 
-  private push(fn: number): void {
+  private push(fn: number, counted = true): void {
     const depth = this.depth;
     if (depth === this.maxDepth) {
       this.counts.depthLimited++;
@@ -207,14 +258,17 @@ export class CallStacks implements TraceVisitor {
     if (fn >= this.onStack.length) this.grow(fn);
     const parent = depth > 0 ? this.stackNode[depth - 1]! : ROOT;
     const node = this.trie.child(parent, fn);
-    this.trie.calls[node]!++;
-    this.callCount[fn]!++;
+    if (counted) {
+      this.trie.calls[node]!++;
+      this.callCount[fn]!++;
+    }
     this.onStack[fn]!++;
     this.stackFn[depth] = fn;
     this.stackNode[depth] = node;
     this.stackOpen[depth] = this.clock;
     this.depth = depth + 1;
-    if (depth > 0) this.counts.calls++;
+    if (depth > 0 && counted) this.counts.calls++;
+    if (this.kind[fn] === SWITCH && this.switchAt < 0) this.switchAt = depth;
     if (this.depth > this.counts.maxDepthSeen) this.counts.maxDepthSeen = this.depth;
     this.listener?.open(fn, this.clock, depth);
   }
@@ -230,6 +284,7 @@ export class CallStacks implements TraceVisitor {
   /** Closes frames until `depth` remain. */
   private popTo(depth: number): void {
     const now = this.clock;
+    if (this.switchAt >= depth) this.switchAt = -1;
     while (this.depth > depth) {
       const d = --this.depth;
       const fn = this.stackFn[d]!;
@@ -238,6 +293,72 @@ export class CallStacks implements TraceVisitor {
       if (--this.onStack[fn]! === 0) this.inclusive[fn]! += now - opened;
       this.listener?.close(fn, opened, now, d);
     }
+  }
+
+  /** Whether fn is the switch code or a function it called (on the stack above __switch_to_asm). */
+  private inSwitch(fn: number): boolean {
+    for (let d = this.switchAt; d < this.depth; d++) if (this.stackFn[d] === fn) return true;
+    return false;
+  }
+
+  /** Parks the outgoing task's stack (the frames below __switch_to_asm) and counts the switch. */
+  private park(): Int32Array | undefined {
+    this.counts.switches++;
+    if (this.switchAt <= 0) return undefined;
+    const frames = this.stackFn.slice(0, this.switchAt);
+    this.parked.push(frames);
+    if (this.parked.length > MAX_PARKED) this.parked.shift();
+    return frames;
+  }
+
+  /** A new task starts at ret_from_fork: the outgoing stack (if a switch ran) is parked, fn is a fresh root. */
+  private newTask(fn: number): void {
+    if (this.switchAt >= 0) this.park();
+    this.counts.newTasks++;
+    this.popTo(0);
+    this.orphan = false;
+    this.candidates = [];
+    this.push(fn);
+  }
+
+  /**
+   * Parked stacks the orphan root may belong to: those that end with its function (see orphanReturn),
+   * except the outgoing task's, parked by this very switch (a task never switches to itself).
+   */
+  private startOrphan(fn: number, outgoing: Int32Array | undefined): void {
+    this.orphan = true;
+    this.candidates = [];
+    for (const frames of this.parked) if (frames !== outgoing && frames[frames.length - 1] === fn) this.candidates.push({ frames, at: frames.length - 1 });
+  }
+
+  /**
+   * The orphan root returns into fn, a function not on the stack. Keep the parked stacks whose frame
+   * below the matched ones is fn; one left: resume it (its frames up to fn reopen, not counted as calls);
+   * none: the task is unknown (switched out before the trace or through a path not seen), fn replaces the
+   * root as rule 4 does; several: fn replaces the root and the next return narrows them further.
+   */
+  private orphanReturn(fn: number): void {
+    const kept: { frames: Int32Array; at: number }[] = [];
+    for (const c of this.candidates) if (c.at >= 1 && c.frames[c.at - 1] === fn) kept.push({ frames: c.frames, at: c.at - 1 });
+    this.candidates = kept;
+    // One left, or several with the same frames below (idle workers parked alike): the picture is the same.
+    if (kept.length === 1 || (kept.length > 1 && kept.every((c) => sameBelow(c, kept[0]!)))) return this.resume();
+    if (kept.length === 0) this.orphan = false;
+    this.counts.replaced++;
+    this.popTo(0);
+    this.push(fn);
+  }
+
+  /** Resumes the most recently parked candidate: its frames up to the matched one reopen. */
+  private resume(): void {
+    const c = this.candidates[this.candidates.length - 1]!;
+    this.parked.splice(this.parked.lastIndexOf(c.frames), 1);
+    this.candidates = [];
+    this.orphan = false;
+    this.counts.resumed++;
+    this.counts.returns++;
+    this.popTo(0);
+    for (let d = 0; d <= c.at; d++) this.push(c.frames[d]!, false);
   }
 
   private grow(fn: number): void {
@@ -257,7 +378,8 @@ export class CallStacks implements TraceVisitor {
     }
     for (let id = this.classified; id < names.length; id++) {
       const name = names[id]!;
-      this.kind[id] = id <= UNRESOLVED ? NORMAL : INTERRUPT_ENTRY.test(name) ? INTERRUPT : this.foldThunks && KERNEL_THUNK.test(name) ? THUNK : NORMAL;
+      this.kind[id] = id <= UNRESOLVED ? NORMAL : INTERRUPT_ENTRY.test(name) ? INTERRUPT : this.foldThunks && KERNEL_THUNK.test(name) ? THUNK
+        : name === SWITCH_ENTRY ? SWITCH : TASK_START.test(name) ? START : NORMAL;
     }
     this.classified = names.length;
     if (names.length > this.onStack.length) this.grow(names.length);

@@ -14,7 +14,7 @@
 import type { StackListener } from '../../analyzers/call-stacks.js';
 import type { Clock } from '../output/clock.js';
 import type { TextSink } from './sink.js';
-import { onGrid } from './ticks.js';
+import { onGrid, TICKS_PER_US } from './ticks.js';
 
 /** The guest (pid 1) and the VMM (pid 2); tids are the tracks. */
 export const GUEST = 1, HOST = 2;
@@ -24,19 +24,50 @@ export const TRACKS = { stacks: 1, syscalls: 2, stages: 3, markers: 4, initcalls
 export class ChromeTraceWriter implements StackListener {
   private first = true;
   private readonly quoted: string[] = [];
+  /** Calls left out for being shorter than minDur (not counting zero-width ones). */
+  shortCalls = 0;
 
-  constructor(private readonly out: TextSink, private readonly names: string[], processName: string, clock: Clock) {
-    const other = { clock: clock.kind, unit: clock.unit === 'steps' ? 'ts and dur count instruction steps, not microseconds' : 'microseconds', meaning: clock.description, ...(clock.warning ? { warning: clock.warning } : {}), exporter: 'boot-trace' };
+  /**
+   * @param minDur calls shorter than this (us, or steps) are left out: their time shows as their caller's
+   *   self time, and their callees are shorter still (docs/call-stacks.md, "Exports"). 0 keeps every call.
+   */
+  constructor(private readonly out: TextSink, private readonly names: string[], processName: string, clock: Clock, private readonly minDur = 0) {
+    const floor = minDur > 0 ? { min_dur_us: minDur, left_out: `calls shorter than ${minDur} ${clock.unit === 'steps' ? 'steps' : 'us'} are left out: their time is their caller's` } : {};
+    const other = { clock: clock.kind, unit: clock.unit === 'steps' ? 'ts and dur count instruction steps, not microseconds' : 'microseconds', meaning: clock.description, ...(clock.warning ? { warning: clock.warning } : {}), ...floor, exporter: 'boot-trace' };
     out.write(`{"displayTimeUnit":"ms","otherData":${JSON.stringify(other)},"traceEvents":[\n`);
     this.meta(GUEST, 0, 'process_name', processName);
     this.meta(GUEST, TRACKS.stacks, 'thread_name', 'vCPU 0 call stacks');
   }
 
-  open(): void {}
+  /** Per function id: the grid end of its last closed frame. Per depth: whether the open frame starts a tick late, and when it opened. */
+  private lastEnd: number[] = [];
+  private late: boolean[] = [];
+  private openedAt: number[] = [];
 
-  close(fn: number, start: number, end: number): void {
-    const ts = onGrid(start), te = onGrid(end);
+  /**
+   * A frame that opens at the instant a frame of the same function closed (a task switch closes every
+   * frame and opens the next task's, often ret_from_fork or the same callers again) starts one grid tick
+   * later, and so do its callees opening at that instant. Viewers turn complete events into begin/end
+   * pairs; at a tie between a begin and an end of the same name speedscope takes the begin first and then
+   * ends the wrong frame ("Tried to end ..."). In step traces a line of the caller separates two calls of
+   * a function, so they have no such tie and their exports are unchanged.
+   */
+  open(fn: number, t: number, depth: number): void {
+    const at = onGrid(t);
+    this.late[depth] = this.lastEnd[fn] === at || (depth > 0 && this.late[depth - 1] === true && this.openedAt[depth - 1] === at);
+    this.openedAt[depth] = at;
+  }
+
+  close(fn: number, start: number, end: number, depth: number): void {
+    const te = onGrid(end);
+    const ts = onGrid(start) + (this.late[depth] ? 1 / TICKS_PER_US : 0);
+    this.lastEnd[fn] = te;
+    this.late[depth] = false;
     if (te <= ts) return;
+    if (te - ts < this.minDur) {
+      this.shortCalls++;
+      return;
+    }
     let name = this.quoted[fn];
     if (name === undefined) name = this.quoted[fn] = JSON.stringify(this.names[fn]);
     this.raw(`{"name":${name},"cat":"call","ph":"X","ts":${ts},"dur":${te - ts},"pid":1,"tid":1}`);

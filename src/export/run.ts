@@ -21,6 +21,9 @@ import { readConsoleEvents } from './console-events.js';
 import { TextSink } from './sink.js';
 import { exportText } from './text.js';
 import { SpeedscopeWriter } from './speedscope.js';
+import { writeSampledSpeedscope } from './speedscope-sampled.js';
+import { onGrid } from './ticks.js';
+import { recordingPath } from '../trace/recording/read.js';
 
 export type ExportFormat = 'chrome' | 'collapsed' | 'speedscope' | 'text';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['chrome', 'collapsed', 'speedscope', 'text'];
@@ -31,7 +34,20 @@ export interface ExportOptions extends ReadOptions {
   /** Add console/profile tracks to a Chrome export when they sit beside the trace (default true). */
   sideTracks?: boolean;
   warn?: (line: string) => void;
+  /** Chrome: leave out calls shorter than this (us). Default: 0 for a text trace, chosen for a recording. */
+  minDurUs?: number;
+  /** speedscope: 'evented' (every call in time order) or 'sampled' (identical stacks merged). Default: sampled for a recording. */
+  speedscope?: 'evented' | 'sampled';
 }
+
+/**
+ * A whole-boot Chrome export keeps at most this many calls (~100 bytes each: ~30 MB), far under the
+ * ~512 M characters of a V8 string, which a browser viewer needs to read the file, and small enough for
+ * speedscope to import in about a minute (docs/call-stacks.md).
+ */
+export const CHROME_CALL_BUDGET = 300_000;
+/** The duration floors (us) a recording's Chrome export chooses from: the smallest that fits the budget. */
+export const CHROME_FLOORS = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 100000] as const;
 
 export interface ExportResult {
   lines: number;
@@ -56,11 +72,14 @@ export async function exportTrace(input: string, format: ExportFormat, o: Export
   const tracks: string[] = [];
   const clock = traceClock(trace);
   if (clock.warning && format !== 'collapsed') o.warn?.(`boot-trace: ${name}: ${clock.warning}`);
+  const recording = trace !== '-' && recordingPath(trace) !== null;
+  const sampled = format === 'speedscope' && (o.speedscope ?? (recording ? 'sampled' : 'evented')) === 'sampled';
+  const minDur = format !== 'chrome' ? 0 : (o.minDurUs ?? (recording ? await chromeFloor(trace, o) : 0));
   try {
     const result = await readTrace(trace, (functions) => {
       let listener: StackListener | undefined;
-      if (format === 'chrome') listener = chrome = new ChromeTraceWriter(out, functions.names, `guest: ${name}`, clock);
-      if (format === 'speedscope') listener = speedscope = new SpeedscopeWriter(out, functions.names, name, clock);
+      if (format === 'chrome') listener = chrome = new ChromeTraceWriter(out, functions.names, `guest: ${name}`, clock, minDur);
+      if (format === 'speedscope' && !sampled) listener = speedscope = new SpeedscopeWriter(out, functions.names, name, clock);
       stacks = new CallStacks(functions, { listener });
       let visitor: TraceVisitor = stacks;
       if (format === 'chrome') visitor = tee(stacks, (syscalls = new Syscalls(functions)));
@@ -68,7 +87,11 @@ export async function exportTrace(input: string, format: ExportFormat, o: Export
     }, o);
     stacks!.finish();
     if (format === 'collapsed') writeCollapsed(stacks!.trie, result.functions.names, out);
-    if (format === 'speedscope') speedscope!.end(stacks!.clock);
+    if (format === 'speedscope' && !sampled) speedscope!.end(stacks!.clock);
+    if (sampled) writeSampledSpeedscope(stacks!.trie, result.functions.names, out, name, clock);
+    if (chrome && minDur > 0) {
+      o.warn?.(`boot-trace: ${name}: chrome: ${chrome.shortCalls} calls shorter than ${minDur} us left out (their time shows in their callers; --min-dur-us sets the floor)`);
+    }
     if (format === 'chrome') {
       addSyscalls(chrome!, syscalls!, tracks);
       if (o.sideTracks !== false && trace !== '-') await addCaptureTracks(chrome!, trace, clock, tracks, o.warn);
@@ -80,6 +103,33 @@ export async function exportTrace(input: string, format: ExportFormat, o: Export
     out.abort();
     throw err;
   }
+}
+
+/**
+ * The smallest floor of CHROME_FLOORS that keeps a recording's Chrome export within CHROME_CALL_BUDGET
+ * calls: a first pass over the recording (a few seconds for a boot) counts calls per floor.
+ */
+async function chromeFloor(trace: string, o: ExportOptions): Promise<number> {
+  const counts = new Float64Array(CHROME_FLOORS.length);
+  await readTrace(trace, (functions) => new CallStacks(functions, {
+    listener: {
+      open() {},
+      close(_fn, start, end) {
+        const d = onGrid(end) - onGrid(start);
+        if (d <= 0) return;
+        let i = CHROME_FLOORS.length - 1;
+        while (CHROME_FLOORS[i]! > d) i--;
+        counts[i]!++;
+      },
+    },
+  }), { ...o, warn: () => {} });
+  // counts[i] = calls in [floor i, floor i+1); calls kept by floor i = the sum from i up.
+  let kept = 0;
+  for (let i = CHROME_FLOORS.length - 1; i >= 0; i--) {
+    if (kept + counts[i]! > CHROME_CALL_BUDGET) return CHROME_FLOORS[i + 1] ?? CHROME_FLOORS[i]!;
+    kept += counts[i]!;
+  }
+  return 0;
 }
 
 /** A capture folder stands for its trace.log. */
