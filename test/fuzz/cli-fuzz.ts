@@ -47,7 +47,7 @@ export function fuzzCli(n: number, seed: number, commandsEach = 2, hangMs = 60_0
     const input = form === 'stdin' ? '-' : file;
     const outcomes = modelTrace(text, 1 << 16);
     const events = outcomes.flatMap((o) => (o.kind === 'event' ? [o] : []));
-    const commands = [['hot-functions', '--format', 'json'], ...Array.from({ length: commandsEach }, () => pick(r, COMMANDS))];
+    const commands = [['hot-functions', '--format', 'json', '--top', '0'], ...Array.from({ length: commandsEach }, () => pick(r, COMMANDS))];
     for (const cmd of commands) {
       const args = [cmd[0]!, input, ...cmd.slice(1)];
       const what = `seed ${seed} input ${k} (${form}): boot-trace ${args.join(' ')}`;
