@@ -4,7 +4,8 @@ import { callerTree, calleeTree, type TreeRow } from '../../analyzers/inclusive.
 import { UserError } from '../errors.js';
 import { readTrace } from '../trace/reader.js';
 import { traceOf } from '../export/run.js';
-import { showUs, writeRows } from '../output/write.js';
+import { writeRows } from '../output/write.js';
+import { showTime, unitHeading } from '../output/columns.js';
 import { announceClock, firstRows, readOptions, topOption, traceOptions, type TraceArgs } from './options.js';
 
 interface Args extends TraceArgs {
@@ -38,7 +39,7 @@ export function treeCommand(kind: 'callers' | 'callees'): CommandModule<object, 
         { key: 'function', header: kind === 'callers' ? 'function <- caller' : 'function -> callee', show: (v, r) => '  '.repeat(r.depth) + String(v) },
         { key: 'depth', header: 'depth' },
         { key: 'calls', header: 'calls', show: (v) => (v as number).toLocaleString('en-US') },
-        { key: 'time_us', header: `time (${clock.unit})`, show: showUs },
+        { key: 'time_us', header: `time (${unitHeading(clock.unit)})`, show: showTime(clock.unit) },
         { key: 'percent', header: '%', show: (v) => (v as number).toFixed(2) },
       ], args.format);
     },

@@ -87,7 +87,7 @@ export async function captureSummaryLines(dir: string, top = 5): Promise<string[
   }
 
   // A whole-boot recording (--mode trace): its three answers (whole-boot-answers.ts).
-  if (existsSync(join(dir, RECORDING_FILE))) out.push(...wholeBootAnswers(join(dir, RECORDING_FILE), top * 2));
+  if (existsSync(join(dir, RECORDING_FILE))) out.push(...wholeBootAnswers(join(dir, RECORDING_FILE), top));
 
   out.push('', `Files in ${dir}:`);
   for (const f of CAPTURE_FILE_NAMES) if (existsSync(join(dir, f))) out.push(`  ${f}`);

@@ -60,7 +60,7 @@ export function checkCaptureArgs(a: Pick<CaptureArgs, 'mode' | 'trace-from' | 't
     if (windowed) throw new UserError('--trace-from/--trace-until need --mode step');
     if (a['max-steps'] !== undefined) throw new UserError('--max-steps needs --mode step');
     if (a['block-irq']) throw new UserError('--block-irq needs --mode step');
-    if (a.clock === 'steps') throw new UserError('--clock steps needs --mode step');
+    if (a.clock === 'steps') throw new UserError('--clock instructions (steps) needs --mode step or trace');
   }
   if (a['max-steps'] !== undefined && !(Number.isInteger(a['max-steps']) && a['max-steps'] > 0)) {
     throw new UserError(`--max-steps ${a['max-steps']}: give a positive whole number`);
@@ -84,7 +84,12 @@ export function captureOptions<T>(y: Argv<T>): Argv<T & CaptureArgs> {
     .option('system-map', { type: 'string', describe: 'symbols: System.map, nm output, kallsyms dump or unstripped ELF (default: the kernel\'s own kallsyms)' })
     .option('mode', { choices: MODES, describe: 'run freely (default; where only QEMU can boot the kernel, a bare capture records the whole boot), single-step and trace every instruction (default with --trace-from/--trace-until), or trace: record the whole boot under QEMU with the TCG plugin (docs/whole-boot.md)' })
     .option('granularity', { type: 'string', describe: `trace mode: ${GRANULARITIES.join(', ')}: one record per change of function (default), per executed block (+ translation map), or per instruction` })
-    .option('clock', { choices: ['host', 'steps'] as const, default: 'host' as const, describe: 'trace timestamps: host microseconds since VM creation, or the instruction index' })
+    .option('clock', {
+      choices: ['host', 'steps', 'instructions'] as const, default: 'host' as const,
+      describe: 'step mode: trace timestamps in host microseconds since VM creation, or the instruction count (steps and instructions are one clock); trace mode records both clocks (analyzers pick one with --clock)',
+      // One vocabulary: "instructions" (the analyzers' name) and "steps" are the same instruction count.
+      coerce: (v: unknown) => (v === 'instructions' ? 'steps' : v),
+    })
     .option('block-irq', { type: 'boolean', default: false, describe: 'step mode: inject no interrupts while stepping (KVM_GUESTDBG_BLOCKIRQ)' })
     .option('timeout', { type: 'number', default: DEFAULT_TIMEOUT_S, describe: 'stop after this many seconds' })
     .option('max-steps', { type: 'number', describe: 'step mode: stop after this many instructions; trace mode: after this many guest instructions recorded' })
@@ -121,7 +126,8 @@ export async function captureFromArgs(args: CaptureArgs, o: { log?: (line: strin
     memoryMiB: args.memory,
     timeoutS: mode === 'trace' && args.timeout === DEFAULT_TIMEOUT_S ? TRACE_TIMEOUT_S : args.timeout,
     ...(args.granularity !== undefined ? { granularity: args.granularity } : {}),
-    clock: args.clock,
+    // A whole-boot recording holds both clocks; its profile and summary are on the host clock.
+    clock: mode === 'trace' ? 'host' : args.clock,
     blockIrq: args['block-irq'],
     ...(args['max-steps'] !== undefined ? { maxSteps: args['max-steps'] } : {}),
     ...(args['trace-from'] !== undefined ? { traceFrom: args['trace-from'] } : {}),

@@ -41,7 +41,19 @@ export function traceOptions<T>(y: Argv<T>) {
   return inputOptions(y, 'trace', 'trace file (the 2016 format, or perf script, ftrace, QEMU -d exec: docs/trace-format.md), .gz, or - for stdin')
     .option('strict', { type: 'boolean', default: false, describe: 'stop at the first malformed line' })
     .option('system-map', { type: 'string', describe: 'symbols for the addresses of an imported trace (QEMU -d exec, perf -F ip): System.map, nm, kallsyms or vmlinux' })
-    .option('clock', { choices: RECORDING_CLOCKS, describe: 'a whole-boot recording\'s clock (capture --mode trace): host (microseconds, default) or instructions (guest instructions)' });
+    .option('clock', recordingClockOption('a whole-boot recording\'s clock (capture --mode trace): host (microseconds, default) or instructions (guest instructions; "steps" is the same count)'));
+}
+
+/**
+ * `--clock host|instructions` for a recording; "steps" (capture's name for the instruction count in step mode) is
+ * accepted as the same clock, so one vocabulary works everywhere (docs/clocks.md).
+ */
+export function recordingClockOption(describe: string) {
+  return {
+    choices: [...RECORDING_CLOCKS, 'steps'] as const,
+    describe,
+    coerce: (v: unknown) => (v === 'steps' ? 'instructions' : v) as RecordingClock,
+  };
 }
 
 export function readOptions(args: { strict: boolean; 'system-map'?: string; clock?: RecordingClock }): ReadOptions {

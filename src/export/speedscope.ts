@@ -30,7 +30,7 @@ export class SpeedscopeWriter implements StackListener {
   constructor(private readonly out: TextSink, private readonly names: string[], private profileName: string, clock: Clock) {
     this.unit = clock.unit === 'steps' ? 'none' : 'microseconds';
     if (clock.kind === 'host-stepping') this.profileName += ' (host time while single-stepping, not boot time)';
-    else if (clock.unit === 'steps') this.profileName += ' (instruction steps, not time)';
+    else if (clock.unit === 'steps') this.profileName += ' (guest instructions, not time)';
   }
 
   open(fn: number, t: number): void {

@@ -67,7 +67,7 @@ export function timelineSvg(lanes: TimelineLane[], o: TimelineOptions = {}): str
   if (t1 <= t0) t1 = t0 + 1;
   const chartW = width - LABEL_W - RIGHT;
   const x = (t: number): number => LABEL_W + ((t - t0) / (t1 - t0)) * chartW;
-  const fmt = (t: number): string => (o.unit === 'steps' ? `${Math.round(t).toLocaleString('en-US')} steps` : formatUs(t));
+  const fmt = (t: number): string => (o.unit === 'steps' ? `${Math.round(t).toLocaleString('en-US')} instructions` : formatUs(t));
 
   // Rows per lane, greedily: an item goes in the first row whose last item ends (in pixels) before it.
   const placed = shown.map((lane) => {
@@ -149,7 +149,7 @@ export function timelineSvg(lanes: TimelineLane[], o: TimelineOptions = {}): str
     y += laneH + LANE_GAP;
   }
   out.push(lanesOut.join(''), `<g clip-path="url(#${clipId})">\n`, itemsOut.join(''), '</g>\n');
-  const axisLabel = o.axisLabel ?? (o.unit === 'steps' ? 'instruction steps' : 'microseconds since the VM was created (host clock)');
+  const axisLabel = o.axisLabel ?? (o.unit === 'steps' ? 'guest instructions' : 'microseconds since the VM was created (host clock)');
   out.push(`<text x="${LABEL_W}" y="${height - 6}" fill="#777" font-size="10">${escapeXml(axisLabel)}; hover any bar or marker for its name and times; drag to zoom, double-click to zoom out</text>\n`);
   out.push('</svg>\n');
   return out.join('');

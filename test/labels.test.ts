@@ -1,0 +1,112 @@
+/**
+ * What the outputs call a capture's times and counts, on real captures: a whole boot recorded under QEMU TCG
+ * (`capture --mode trace`) is labelled as a whole boot on the host clock, never as single-stepping, in the
+ * report, summary, exports and analyzers (docs/clocks.md); one clock vocabulary (instructions = steps); counts
+ * without decimals; records for recordings; a recording cut short said to be cut, not corrupt.
+ * Needs qemu-system-x86_64 with plugin support, cc, a default kernel, busybox.
+ */
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { cliJson, runCli } from './helpers.js';
+import { busyboxMissing, commandMissing, defaultKernelMissing, describeNeeds, firstMissing, qemuMissing } from './preconditions.js';
+
+const BOOT_MS = 400_000;
+const STEPPING = /single-step|stepping time|traps to the VMM/i;
+
+describeNeeds(firstMissing(qemuMissing(), commandMissing('cc', 'gcc'), defaultKernelMissing(), busyboxMissing()), 'labels of a whole-boot capture (capture --mode trace)', () => {
+  let tmp: string;
+  let dir: string;
+
+  beforeAll(() => {
+    tmp = mkdtempSync(join(tmpdir(), 'bt-labels-'));
+    dir = join(tmp, 'boot');
+    // --clock instructions is accepted in trace mode (the recording holds both clocks): item B.
+    const r = runCli(['capture', '--engine', 'qemu', '--mode', 'trace', '--clock', 'instructions', '--out', dir, '--no-summary'], { timeoutMs: BOOT_MS });
+    if (r.status !== 0) throw new Error(`capture --mode trace --clock instructions exited ${r.status}: ${r.stderr}`);
+  }, BOOT_MS);
+  afterAll(() => {
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('the report calls it a whole boot under QEMU TCG, with no single-stepping banner, card or lane', () => {
+    const out = join(tmp, 'report.html');
+    const r = runCli(['report', dir, '--output', out], { timeoutMs: BOOT_MS });
+    expect(r.status, r.stderr).toBe(0);
+    const html = readFileSync(out, 'utf8');
+    expect(html).not.toMatch(STEPPING);
+    expect(html).not.toMatch(/Not boot time/);
+    expect(html).toMatch(/whole-boot recording/);
+    expect(html).toMatch(/id="measured">Measured: [^<]*recorded by the TCG plugin[^<]*records at function granularity/);
+    expect(html).toMatch(/microseconds since QEMU started \(host clock, QEMU TCG\)/);
+  });
+
+  it('hot-functions on the text export of a recording gives no stepping warning; the Chrome export names the whole-boot clock', () => {
+    const text = join(tmp, 'boot.log');
+    const e = runCli(['export', dir, '--to', 'text', '-o', text], { timeoutMs: BOOT_MS });
+    expect(e.status, e.stderr).toBe(0);
+    const h = runCli(['hot-functions', text, '--top', '3', '--format', 'csv'], { timeoutMs: BOOT_MS });
+    expect(h.status, h.stderr).toBe(0);
+    expect(h.stderr).not.toMatch(STEPPING);
+    const chrome = join(tmp, 'boot.json');
+    const c = runCli(['export', dir, '--to', 'chrome', '-o', chrome], { timeoutMs: BOOT_MS });
+    expect(c.status, c.stderr).toBe(0);
+    const fd = openSync(chrome, 'r');
+    const head = Buffer.alloc(2000);
+    readSync(fd, head, 0, head.length, 0);
+    closeSync(fd);
+    expect(head.toString()).toMatch(/"otherData":\{"clock":"host-whole-boot"/);
+  });
+
+  it('summary of the capture names the whole-boot clock, not stepping', () => {
+    const r = runCli(['summary', dir], { timeoutMs: BOOT_MS });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).not.toMatch(STEPPING);
+    expect(r.stdout).toMatch(/trace: host microseconds since QEMU started, a whole boot under QEMU TCG/);
+  });
+
+  it('--clock instructions and --clock steps are one clock: counts labelled "instructions", without decimals, in records', () => {
+    const a = runCli(['hot-functions', dir, '--clock', 'instructions', '--top', '3', '--format', 'table'], { timeoutMs: BOOT_MS });
+    const b = runCli(['hot-functions', dir, '--clock', 'steps', '--top', '3', '--format', 'table'], { timeoutMs: BOOT_MS });
+    expect(a.status, a.stderr).toBe(0);
+    expect(b.stdout).toBe(a.stdout);
+    const [head, first] = a.stdout.split('\n');
+    expect(head).toMatch(/^function\s+time \(instructions\)\s+%\s+records$/);
+    expect(first).toMatch(/^\S+\s+[\d,]+\s+\d+\.\d\d\s+[\d,]+$/);
+  });
+
+  it('summary --top 3 prints 3 rows per table; --format json gives the recording\'s rows', () => {
+    const r = runCli(['summary', dir, '--top', '3'], { timeoutMs: BOOT_MS });
+    expect(r.status, r.stderr).toBe(0);
+    const block = (title: RegExp): string[] => {
+      const lines = r.stdout.split('\n');
+      const i = lines.findIndex((l) => title.test(l));
+      expect(i, `${title} in ${r.stdout}`).toBeGreaterThanOrEqual(0);
+      const rest = lines.slice(i + 1);
+      return rest.slice(0, rest.findIndex((l) => l.trim() === ''));
+    };
+    expect(block(/^Hottest functions \(self time, host clock/)).toHaveLength(3);
+    // Three kinds by count, then the rest of the kinds on wrapped lines (each starts with two spaces and a count).
+    expect(block(/^System calls \(/).filter((l) => /^\s+\d+\s{2}\S+\s+total/.test(l))).toHaveLength(3);
+    const j = cliJson<{ trace: string; clock: { kind: string }; hot_functions: unknown[]; syscalls: unknown[] }>(['summary', dir, '--top', '3'], { timeoutMs: BOOT_MS });
+    expect(j.trace).toBe(join(dir, 'recording.bin'));
+    expect(j.clock.kind).toBe('host-whole-boot');
+    expect(j.hot_functions).toHaveLength(3);
+    expect(j.syscalls).toHaveLength(3);
+  });
+
+  it('summary of a folder that is no capture says so, in one line', () => {
+    const empty = mkdtempSync(join(tmp, 'empty-'));
+    const r = runCli(['summary', empty]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toBe(`boot-trace: ${empty}: not a capture folder (no profile.json or console.log) and not a trace file`);
+  });
+
+  it('a choice error is one line', () => {
+    const r = runCli(['hot-functions', dir, '--clock', 'bogus']);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/Given: "bogus", Choices: "host", "instructions", "steps"/);
+  });
+});
