@@ -8,8 +8,8 @@
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { cliJson, runCli } from './helpers.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliJson, runCli, sample } from './helpers.js';
 import { busyboxMissing, commandMissing, defaultKernelMissing, describeNeeds, firstMissing, qemuMissing } from './preconditions.js';
 
 const BOOT_MS = 400_000;
@@ -108,5 +108,44 @@ describeNeeds(firstMissing(qemuMissing(), commandMissing('cc', 'gcc'), defaultKe
     expect(r.status).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/Given: "bogus", Choices: "host", "instructions", "steps"/);
+  });
+});
+
+describe('numeric options: one checker, quoting what was typed', () => {
+  const k3b = sample('realworld', 'K3b-initcalls-journalctl.log');
+  const stacks = sample('stacks', 'calls-and-returns.log');
+  const refusals: Array<[string[], string]> = [
+    [['initcalls', k3b, '--top', 'abc'], '--top "abc": not a row count (a whole number, 0 for all)'],
+    [['initcalls', k3b, '--top', '-3'], '--top "-3": not a row count (a whole number, 0 for all)'],
+    [['callees', stacks, 'start_kernel', '--depth', 'abc'], '--depth "abc": give a whole number >= 0'],
+    [['callees', stacks, 'start_kernel', '--depth', '-1'], '--depth "-1": give a whole number >= 0'],
+    [['uart', k3b, '--gap-us', 'NaN'], '--gap-us "NaN": give a positive number of microseconds'],
+    [['uart', k3b, '--gap-us', '0'], '--gap-us "0": give a positive number of microseconds'],
+    [['capture', '--guest', 'demo', '--timeout', 'abc'], '--timeout "abc": give a positive number of seconds'],
+    [['capture', '--guest', 'demo', '--memory', '12x'], '--memory "12x": give a positive whole number of MiB'],
+    [['capture', '--guest', 'demo', '--mode', 'step', '--max-steps', '1.5'], '--max-steps "1.5": give a positive whole number'],
+    [['benchmark', '--runs', 'abc'], '--runs "abc": give a whole number >= 1'],
+    [['flamegraph', stacks, '--width', '-5'], '--width "-5": give a positive whole number of pixels'],
+  ];
+  for (const [args, message] of refusals) {
+    it(`${args.join(' ')}: one line, exit 1`, () => {
+      const r = runCli(args);
+      expect(r.status).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n')).toEqual([`boot-trace: ${message}`]);
+    });
+  }
+
+  it('a good value is taken: --depth 1 shows the root and its callees only; --top 1 one initcall', () => {
+    const rows = cliJson<Array<{ depth: number }>>(['callees', stacks, 'start_kernel', '--depth', '1']);
+    expect(rows.length).toBeGreaterThan(1);
+    expect(Math.max(...rows.map((r) => r.depth))).toBe(1);
+    expect(cliJson<unknown[]>(['initcalls', sample('realworld', 'K4-initcall-format-2.6.25.log'), '--top', '1'])).toHaveLength(1);
+  });
+
+  it('a pid is an id: printed without thousands separators (K3b)', () => {
+    const r = runCli(['initcalls', k3b, '--format', 'table']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.split('\n')[1]).toMatch(/\s121074$/);
   });
 });

@@ -20,6 +20,7 @@ import { UserError } from '../errors.js';
 import { captureSummaryLines } from './capture-summary.js';
 import { checkTraceArgs, TRACE_TIMEOUT_S, wholeBootByDefault, wholeBootOrPlain } from './capture-trace.js';
 import { GRANULARITIES } from '../trace/recording/format.js';
+import { numberOption } from './options.js';
 
 export interface CaptureArgs {
   kernel?: string;
@@ -71,12 +72,16 @@ export function checkCaptureArgs(a: Pick<CaptureArgs, 'mode' | 'trace-from' | 't
 
 /** The options of one capture, shared by `capture` and `benchmark`. */
 export function captureOptions<T>(y: Argv<T>): Argv<T & CaptureArgs> {
-  return y
+  // Numbers through one checker (options.ts numberOption): an error quotes what was typed, never NaN.
+  const numbers = numberOption(numberOption(numberOption(y,
+    'memory', { integer: true, min: 0, aboveMin: true, default: DEFAULT_MEMORY_MIB, unit: 'of MiB', describe: 'guest memory in MiB' }),
+    'timeout', { integer: false, min: 0, aboveMin: true, default: DEFAULT_TIMEOUT_S, unit: 'of seconds', describe: 'stop after this many seconds' }),
+    'max-steps', { integer: true, min: 0, aboveMin: true, describe: 'step mode: stop after this many instructions; trace mode: after this many guest instructions recorded' });
+  return numbers
     .option('kernel', { type: 'string', describe: 'kernel to boot: bzImage or ELF vmlinux (default: /boot/vmlinuz-$(uname -r), the cache, or Debian\'s cloud kernel)' })
     .option('guest', { choices: ['demo'], describe: 'boot a built-in guest instead (built with cc on first use)' })
     .option('engine', { choices: [...ENGINE_NAMES, 'auto'] as const, default: 'auto' as const, describe: 'KVM (this VMM), QEMU, or auto: KVM if a probe shows it can run a stock kernel here, else QEMU' })
     .option('decompress', { choices: ['host', 'guest'] as const, describe: 'KVM: decompress the bzImage on the host and boot the ELF vmlinux (default), or let the kernel decompress itself in the guest' })
-    .option('memory', { type: 'number', default: DEFAULT_MEMORY_MIB, describe: 'guest memory in MiB' })
     .option('cmdline', { type: 'string', describe: 'kernel command line, replacing the engine\'s default (see docs/capture.md)' })
     .option('append', { type: 'string', describe: 'words added to the kernel command line (the engine\'s default, or --cmdline)' })
     .option('initrd', { type: 'string', describe: 'initramfs to load (default: the appliance)' })
@@ -91,8 +96,6 @@ export function captureOptions<T>(y: Argv<T>): Argv<T & CaptureArgs> {
       coerce: (v: unknown) => (v === 'instructions' ? 'steps' : v),
     })
     .option('block-irq', { type: 'boolean', default: false, describe: 'step mode: inject no interrupts while stepping (KVM_GUESTDBG_BLOCKIRQ)' })
-    .option('timeout', { type: 'number', default: DEFAULT_TIMEOUT_S, describe: 'stop after this many seconds' })
-    .option('max-steps', { type: 'number', describe: 'step mode: stop after this many instructions; trace mode: after this many guest instructions recorded' })
     .option('trace-from', { type: 'string', alias: 'from', describe: 'step mode: run freely to this SYMBOL or ADDRESS (hardware breakpoint), then step; trace mode: start recording there (default: kernel entry; `firmware`: QEMU\'s first instruction)' })
     .option('trace-until', { type: 'string', describe: 'step mode: stop at this SYMBOL, ADDRESS or marker:STAGE (KVM engine); trace mode: end the recording there' })
     .option('trace-from-trap', { choices: ['auto', 'hw', 'sw'] as const, default: 'auto' as const, describe: 'KVM: catch --trace-from with a hardware breakpoint (hw), a trap written into guest code (sw), or both, the breakpoint first (auto; docs/nested-kvm.md)' })
