@@ -5,7 +5,7 @@
  * without decimals; records for recordings; a recording cut short said to be cut, not corrupt.
  * Needs qemu-system-x86_64 with plugin support, cc, a default kernel, busybox.
  */
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -101,6 +101,26 @@ describeNeeds(firstMissing(qemuMissing(), commandMissing('cc', 'gcc'), defaultKe
     const r = runCli(['summary', empty]);
     expect(r.status).toBe(1);
     expect(r.stderr.trim()).toBe(`boot-trace: ${empty}: not a capture folder (no profile.json or console.log) and not a trace file`);
+  });
+
+  it('a recording cut before its symbols, or before its first record, is "cut short", one line, exit 1', () => {
+    const full = readFileSync(join(dir, 'recording.bin'));
+    const early = join(tmp, 'early.bin');
+    writeFileSync(early, full.subarray(0, 100_000));
+    let r = runCli(['hot-functions', early]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/recording cut short before its (symbol|header) frame \(a partial frame at byte \d+/);
+    expect(r.stderr).not.toMatch(/corrupt/);
+    // 1,000,000 bytes: the symbols are whole, the first record frame is not (a function-granularity frame is ~0.5 MB).
+    const cut = join(tmp, 'cut.bin');
+    writeFileSync(cut, full.subarray(0, 1_000_000));
+    for (const args of [['hot-functions', cut], ['export', cut, '--to', 'text', '-o', join(tmp, 'cut.txt')]]) {
+      r = runCli(args);
+      expect(r.status, args[0]).toBe(1);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^boot-trace: \S+cut\.bin: recording cut short before its first record \(a partial frame at byte \d+ .*\): no record could be read$/)]);
+    }
   });
 
   it('a choice error is one line', () => {

@@ -80,6 +80,7 @@ export function exportText(input: string, o: TextExportOptions): { lines: number
     }, (done, total, count) => progress.update(done, total, count));
     out.writeBytes(block.subarray(0, n));
     progress.done();
+    if (records === 0 && rec.cut) throw new UserError(`${path}: recording cut short before its first record (${rec.cut}): no record could be read`);
     warnIfCut(rec, o.warn ?? ((l) => process.stderr.write(l + '\n')), records);
     out.close();
   } catch (err) {
