@@ -123,6 +123,19 @@ describeNeeds(firstMissing(qemuMissing(), commandMissing('cc', 'gcc'), defaultKe
     }
   });
 
+  it('uart on a whole boot\'s console: the interval clamped at 0, a note that the fit is not meaningful; the report does not headline it', () => {
+    const r = runCli(['uart', join(dir, 'console.log'), '--format', 'json']);
+    expect(r.status, r.stderr).toBe(0);
+    const [row] = JSON.parse(r.stdout) as Array<{ us_per_char: number; ci95_low: number; ci95_high: number }>;
+    expect(row!.ci95_low).toBeGreaterThanOrEqual(0);
+    // The interval of this console is wide (the delays between lines are the guest's work under TCG, not the UART).
+    expect(row!.ci95_high - row!.ci95_low).toBeGreaterThan(row!.us_per_char);
+    expect(r.stderr.trim()).toMatch(/^boot-trace: \S+console\.log: the fit is not meaningful: its 95% interval \([\d.]+ to [\d.]+ us\/char\) is wider than the estimate/);
+    const html = readFileSync(join(tmp, 'report.html'), 'utf8');
+    expect(html).not.toMatch(/<b>[\d.]+ us\/char<\/b>/);
+    expect(html).toMatch(/UART cost<\/[^>]+>\s*<[^>]+>not measured: the fit is not meaningful/);
+  });
+
   it('a choice error is one line', () => {
     const r = runCli(['hot-functions', dir, '--clock', 'bogus']);
     expect(r.status).toBe(1);

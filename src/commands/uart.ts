@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { DEFAULT_GAP_US, UartCost } from '../../analyzers/uart.js';
+import { DEFAULT_GAP_US, UartCost, fitMeaningful, fitNote } from '../../analyzers/uart.js';
 import { describeClocks } from '../../analyzers/console-lines.js';
 import { UserError } from '../errors.js';
 import { writeRows } from '../output/write.js';
@@ -34,5 +34,7 @@ export const uartCommand: CommandModule<object, Args> = {
       { key: 'added_us', header: 'added (us)', show: num(3) },
       { key: 'lines', header: 'lines', show: num(0) },
     ], args.format);
+    // On stderr, so CSV/JSON stay one shape; the figures are still printed (clamped at 0) for whoever wants them.
+    if (!fitMeaningful(result.row)) process.stderr.write(`boot-trace: ${args.console === '-' ? '<stdin>' : args.console}: ${fitNote(result.row)}\n`);
   },
 };

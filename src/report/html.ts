@@ -13,6 +13,7 @@ import { scriptElement } from './interactive.js';
 import { KERNEL_THUNK } from '../../analyzers/call-stacks.js';
 import type { Profile } from '../../capture/output/profile.js';
 import type { Clock } from '../output/clock.js';
+import { fitMeaningful, fitNote } from '../../analyzers/uart.js';
 
 const COLOURS = {
   phases: '#5b6f95', trace: '#8a8f98', stages: '#2f9e6e', markers: '#e07b22', initcalls: '#1f8a9e',
@@ -123,7 +124,8 @@ export function renderReport(d: ReportData): string {
   if (p?.exit?.reason) cards.push([String(p.exit.reason), `exit${p.exit.symbol ? ' in ' + p.exit.symbol : ''}`]);
   if (t) cards.push([int(t.events), `trace ${recordWord(t.path)}`]);
   if (t && t.hot[0]) cards.push([t.hot[0].function, `hottest: ${tt(t.hot[0].time_us)} self (${t.hot[0].percent}%)`]);
-  if (c && 'us_per_char' in c.uart) cards.push([`${c.uart.us_per_char.toFixed(2)} us/char`, `UART cost, ${formatUs(c.uart.added_us)} in all`]);
+  // The UART figure is headlined only when its fit means something (analyzers/uart.ts fitMeaningful).
+  if (c && 'us_per_char' in c.uart && fitMeaningful(c.uart)) cards.push([`${c.uart.us_per_char.toFixed(2)} us/char`, `UART cost, ${formatUs(c.uart.added_us)} in all`]);
   if (typeof p?.peak_rss_mib === 'number') cards.push([formatBytes(p.peak_rss_mib * 1024 * 1024), 'VMM peak RSS']);
 
   // Timeline lanes on the host clock; the trace's own lanes join them unless the trace counts steps.
@@ -237,7 +239,7 @@ export function renderReport(d: ReportData): string {
   if (c) {
     if ('us_per_char' in c.uart) {
       const u = c.uart;
-      figures.push(['UART cost', `${u.us_per_char.toFixed(2)} us/char (95% ${u.ci95_low.toFixed(2)}-${u.ci95_high.toFixed(2)}), ${formatUs(u.added_us)} for ${int(u.chars)} chars`]);
+      figures.push(['UART cost', fitMeaningful(u) ? `${u.us_per_char.toFixed(2)} us/char (95% ${u.ci95_low.toFixed(2)}-${u.ci95_high.toFixed(2)}), ${formatUs(u.added_us)} for ${int(u.chars)} chars` : `not measured: ${fitNote(u)}`]);
       if (u.lines_per_ms !== null) figures.push(['UART lines/ms', u.lines_per_ms.toFixed(2)]);
     } else figures.push(['UART cost', c.uart.error]);
     figures.push(['console lines', int(c.events.lines)]);
