@@ -5,11 +5,13 @@
  * without decimals; records for recordings; a recording cut short said to be cut, not corrupt.
  * Needs qemu-system-x86_64 with plugin support, cc, a default kernel, busybox.
  */
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, statSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliJson, runCli, sample } from './helpers.js';
+import { CLI, cliJson, runCli, sample } from './helpers.js';
+import { kvmMissing } from './capture-helpers.js';
 import { busyboxMissing, commandMissing, defaultKernelMissing, describeNeeds, firstMissing, qemuMissing } from './preconditions.js';
 
 const BOOT_MS = 400_000;
@@ -181,4 +183,48 @@ describe('numeric options: one checker, quoting what was typed', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout.split('\n')[1]).toMatch(/\s121074$/);
   });
+});
+
+describe('stages --timeline with two markers on one stamp (samples/console/qemu-tcg-6.1-appliance-quiet.log)', () => {
+  it('opens a zero-length span before closing it, and leaves no column open after "boot end"', () => {
+    const r = runCli(['stages', sample('console', 'qemu-tcg-6.1-appliance-quiet.log'), '--timeline']);
+    expect(r.status, r.stderr).toBe(0);
+    const rows = r.stdout.trimEnd().split('\n').map((l) => /^\s*[\d.]+ ms  (.*?)  (\S.*)$/.exec(l)!);
+    const labels = rows.map((m) => m[2]!);
+    const begin = labels.indexOf('BOOT_TIME:init_ok');
+    const end = labels.indexOf('BOOT_TIME:init_ok end (0.000 ms)');
+    expect(begin).toBeGreaterThanOrEqual(0);
+    expect(end).toBe(begin + 1);
+    // Every span's end after its begin.
+    labels.forEach((l, i) => {
+      const m = /^(.*) end \(/.exec(l);
+      if (m) expect(labels.indexOf(m[1]!), l).toBeLessThan(i);
+    });
+    expect(labels.at(-1)).toMatch(/^boot end/);
+    expect(rows.at(-1)![1]!.trim()).toBe('┴');
+  });
+});
+
+describeNeeds(kvmMissing(), 'the exit line of an interrupted step capture (demo guest, KVM)', () => {
+  it('says "interrupted" and the signal once', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'bt-labels-int-')), 'cap');
+    const child = spawn(process.execPath, [CLI, 'capture', '--guest', 'demo', '--mode', 'step', '--out', out, '--timeout', '60'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+    // Interrupt once stepping is under way (the trace has lines on disk).
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && !(existsSync(join(out, 'trace.log')) && statSync(join(out, 'trace.log')).size > 64 * 1024)) await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    const exitLines = stderr.split('\n').filter((l) => /^\[boot-profile\] exit: |^ {2}end: /.test(l));
+    expect(exitLines).toHaveLength(2);
+    for (const l of exitLines) {
+      expect(l.match(/interrupted/g), l).toHaveLength(1);
+      expect(l.match(/SIGINT/g), l).toHaveLength(1);
+    }
+    const profile = JSON.parse(readFileSync(join(out, 'profile.json'), 'utf8')) as { exit: { detail: string; signal: string } };
+    expect(profile.exit.signal).toBe('SIGINT');
+    expect(profile.exit.detail.match(/SIGINT/g)).toHaveLength(1);
+  }, 60_000);
 });

@@ -70,7 +70,10 @@ const text = (s: string): string => escapeXml(s);
 /** "reason at rip (symbol): detail", leaving out what the capture did not record (QEMU runs have no RIP). */
 export function exitText(exit: { reason?: string | null; rip?: string | null; symbol?: string | null; detail?: string | null }): string {
   const where = exit.rip ? ` at ${exit.rip}${exit.symbol ? ` (${exit.symbol})` : ''}` : exit.symbol ? ` in ${exit.symbol}` : '';
-  return `${exit.reason ?? 'stopped'}${where}${exit.detail ? `: ${exit.detail}` : ''}`;
+  const reason = exit.reason ?? 'stopped';
+  // A detail that starts with the reason ("interrupted (SIGINT)") says it once.
+  if (exit.detail && exit.detail.toLowerCase().startsWith(reason.toLowerCase())) return `${exit.detail.slice(0, reason.length)}${where}${exit.detail.slice(reason.length)}`;
+  return `${reason}${where}${exit.detail ? `: ${exit.detail}` : ''}`;
 }
 
 /** One or two sentences on what was measured: engine, mode, kernel, the traced window, how it ended. */
