@@ -228,3 +228,14 @@ describeNeeds(kvmMissing(), 'the exit line of an interrupted step capture (demo 
     expect(profile.exit.detail.match(/SIGINT/g)).toHaveLength(1);
   }, 60_000);
 });
+
+describe('a QEMU -d exec log (K8) has no clock', () => {
+  it('its table heads the times "blocks", whole numbers, as stderr says', () => {
+    const r = runCli(['hot-functions', sample('realworld', 'K8-foreign-file-warnings-then-error.log'), '--format', 'table']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/times are block counts/);
+    const [head, first] = r.stdout.split('\n');
+    expect(head).toMatch(/^function\s+time \(blocks\)\s+%\s+lines$/);
+    expect(first).toMatch(/^\[user\]\s+5\s+100\.00\s+6$/);
+  });
+});

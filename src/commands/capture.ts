@@ -61,7 +61,7 @@ export function checkCaptureArgs(a: Pick<CaptureArgs, 'mode' | 'trace-from' | 't
     if (windowed) throw new UserError('--trace-from/--trace-until need --mode step');
     if (a['max-steps'] !== undefined) throw new UserError('--max-steps needs --mode step');
     if (a['block-irq']) throw new UserError('--block-irq needs --mode step');
-    if (a.clock === 'steps') throw new UserError('--clock instructions (steps) needs --mode step or trace');
+    if (a.clock === 'steps') throw new UserError('--clock steps needs --mode step (instructions is the same clock; --mode trace records both)');
   }
   if (a['max-steps'] !== undefined && !(Number.isInteger(a['max-steps']) && a['max-steps'] > 0)) {
     throw new UserError(`--max-steps ${a['max-steps']}: give a positive whole number`);

@@ -26,7 +26,7 @@ export class ChromeTraceWriter implements StackListener {
   private readonly quoted: string[] = [];
 
   constructor(private readonly out: TextSink, private readonly names: string[], processName: string, clock: Clock) {
-    const other = { clock: clock.kind, unit: clock.unit === 'steps' ? 'ts and dur count guest instructions, not microseconds' : 'microseconds', meaning: clock.description, ...(clock.warning ? { warning: clock.warning } : {}), exporter: 'boot-trace' };
+    const other = { clock: clock.kind, unit: clock.unit === 'us' ? 'microseconds' : `ts and dur count ${clock.label}, not microseconds`, meaning: clock.description, ...(clock.warning ? { warning: clock.warning } : {}), exporter: 'boot-trace' };
     out.write(`{"displayTimeUnit":"ms","otherData":${JSON.stringify(other)},"traceEvents":[\n`);
     this.meta(GUEST, 0, 'process_name', processName);
     this.meta(GUEST, TRACKS.stacks, 'thread_name', 'vCPU 0 call stacks');

@@ -105,7 +105,7 @@ function addSyscalls(chrome: ChromeTraceWriter, syscalls: Syscalls, tracks: stri
 async function addCaptureTracks(chrome: ChromeTraceWriter, trace: string, clock: Clock, tracks: string[], warn?: (line: string) => void): Promise<void> {
   const files = captureFiles(trace);
   const profile = files.profile ? readProfile(files.profile) : undefined;
-  if (clock.unit === 'steps') {
+  if (clock.unit !== 'us') {
     // The trace counts instructions; console and host phases are in microseconds: they would not line up.
     warn?.(`boot-trace: ${trace}: the trace's clock counts guest instructions, so console and host tracks are left out`);
     return;

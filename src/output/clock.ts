@@ -15,13 +15,14 @@ import { dirname, join } from 'node:path';
 import { constants, gunzipSync } from 'node:zlib';
 import { openRecording } from '../trace/recording/decode.js';
 import { recordingPath } from '../trace/recording/read.js';
+import { detectFile } from '../import/index.js';
 
-export type ClockKind = 'host-running' | 'host-stepping' | 'host-whole-boot' | 'instructions' | 'unspecified';
+export type ClockKind = 'host-running' | 'host-stepping' | 'host-whole-boot' | 'instructions' | 'blocks' | 'unspecified';
 
 export interface Clock {
   kind: ClockKind;
   /** What one timestamp unit is: a microsecond, or one instruction step. */
-  unit: 'us' | 'steps';
+  unit: 'us' | 'steps' | 'blocks';
   /** A short phrase for headings and axes: "host us while stepping", "guest instructions", ... */
   label: string;
   /** One sentence: what the numbers mean. */
@@ -54,6 +55,11 @@ const CLOCKS: Record<ClockKind, Clock> = {
     kind: 'instructions', unit: 'steps', label: 'guest instructions', bootTime: false,
     description: 'guest instructions (the timestamp is the exact count of guest instructions executed)',
     warning: 'these times are guest instruction counts (--clock instructions; capture calls it --clock steps), not time: nothing here is boot time',
+  },
+  // QEMU's -d exec log has no clock: the importer (src/import/qemu-exec.ts) numbers the blocks run, and says so on stderr.
+  blocks: {
+    kind: 'blocks', unit: 'blocks', label: 'blocks run', bootTime: false,
+    description: 'block counts (QEMU -d exec has no clock: the timestamp is the index of the block run)', warning: null,
   },
   unspecified: {
     kind: 'unspecified', unit: 'us', label: 'us', bootTime: true,
@@ -169,6 +175,14 @@ export function traceClock(tracePath: string): Clock {
       granularity = undefined; // the reader reports a bad recording itself
     }
     return clockOf({ profile: { mode: 'trace', clock: 'host' }, ...(granularity ? { granularity } : {}) });
+  }
+  // A foreign format without a clock (QEMU -d exec): its times are block counts (src/import/qemu-exec.ts).
+  if (tracePath !== '-' && !tracePath.endsWith('.gz')) {
+    try {
+      if (detectFile(tracePath) === 'qemu-exec') return CLOCKS.blocks;
+    } catch {
+      // unreadable: the reader reports it
+    }
   }
   const header = readTraceHeader(tracePath);
   let profile: Record<string, unknown> | undefined;

@@ -10,13 +10,13 @@ import type { SyscallRow, SyscallSummaryRow } from '../../analyzers/syscalls.js'
 import { showCount, showUs, type Column } from './write.js';
 
 /** 'us' or 'steps' (instruction counts: --clock instructions, or capture --clock steps): what a time column holds. */
-export type TimeUnit = 'us' | 'steps';
+export type TimeUnit = 'us' | 'steps' | 'blocks';
 
 /** The unit in a time heading: "us", or "instructions" for a count (one name for both clocks' counts). */
-export const unitHeading = (unit: TimeUnit): string => (unit === 'steps' ? 'instructions' : 'us');
+export const unitHeading = (unit: TimeUnit): string => (unit === 'steps' ? 'instructions' : unit);
 
 /** How a time cell shows: microseconds to the nanosecond, counts as whole numbers (no decimals on a count). */
-export const showTime = (unit: TimeUnit): ((v: unknown) => string) => (unit === 'steps' ? showCount : showUs);
+export const showTime = (unit: TimeUnit): ((v: unknown) => string) => (unit === 'us' ? showUs : showCount);
 
 /** What one trace event is: a line of a text trace, a record of a whole-boot recording. */
 export type EventWord = 'lines' | 'records';

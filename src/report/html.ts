@@ -114,9 +114,9 @@ export function renderReport(d: ReportData): string {
   const p = d.profile;
   const t = d.trace;
   const c = d.console;
-  const steps = d.clock.trace.unit === 'steps';
+  const steps = d.clock.trace.unit !== 'us';
   /** A time on the trace's clock. */
-  const tt = (v: number): string => (steps ? `${int(Math.round(v))} instructions` : formatUs(v));
+  const tt = (v: number): string => (steps ? `${int(Math.round(v))} ${d.clock.trace.unit === 'blocks' ? 'blocks' : 'instructions'}` : formatUs(v));
   const stepping = (clock: { kind: string }): string => (clock.kind === 'host-stepping' ? ' (stepping time)' : '');
 
   // Headline figures.
