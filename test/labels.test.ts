@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, cliJson, runCli, sample } from './helpers.js';
 import { kvmMissing } from './capture-helpers.js';
+import { timelineSvg } from '../src/report/timeline-svg.js';
 import { busyboxMissing, commandMissing, defaultKernelMissing, describeNeeds, firstMissing, qemuMissing } from './preconditions.js';
 
 const BOOT_MS = 400_000;
@@ -237,5 +238,56 @@ describe('a QEMU -d exec log (K8) has no clock', () => {
     const [head, first] = r.stdout.split('\n');
     expect(head).toMatch(/^function\s+time \(blocks\)\s+%\s+lines$/);
     expect(first).toMatch(/^\[user\]\s+5\s+100\.00\s+6$/);
+  });
+});
+
+describeNeeds(kvmMissing(), 'the report of a demo step capture (KVM): its timeline', () => {
+  let html: string;
+  beforeAll(() => {
+    const tmp = mkdtempSync(join(tmpdir(), 'bt-labels-demo-'));
+    const dir = join(tmp, 'cap');
+    const c = runCli(['capture', '--guest', 'demo', '--mode', 'step', '--out', dir, '--no-summary'], { timeoutMs: 150_000 });
+    if (c.status !== 0) throw new Error(`capture --guest demo --mode step exited ${c.status}: ${c.stderr}`);
+    const r = runCli(['report', dir, '--output', join(tmp, 'r.html')], { timeoutMs: 150_000 });
+    if (r.status !== 0) throw new Error(`report exited ${r.status}: ${r.stderr}`);
+    html = readFileSync(join(tmp, 'r.html'), 'utf8');
+  }, 300_000);
+
+  it('writes every axis in one unit', () => {
+    const svgs = html.match(/<svg[^>]*class="timeline"[\s\S]*?<\/svg>/g) ?? [];
+    expect(svgs.length).toBeGreaterThan(0);
+    for (const svg of svgs) {
+      const axis = /<g class="axis"[^>]*>([\s\S]*?)<\/g>/.exec(svg)![1]!;
+      const ticks = [...axis.matchAll(/fill="#666">([^<]*)</g)].map((m) => m[1]!);
+      expect(ticks.length).toBeGreaterThan(1);
+      const units = new Set(ticks.map((t) => t.split(' ').at(-1)));
+      expect(units.size, ticks.join(' | ')).toBe(1);
+    }
+  });
+
+  it('keeps every marker label (ready too) inside the chart, flipping it left at the right edge', () => {
+    const svgs = html.match(/<svg[^>]*class="timeline"[\s\S]*?<\/svg>/g) ?? [];
+    let seenReady = false;
+    for (const svg of svgs) {
+      const left = Number(/data-left="([\d.]+)"/.exec(svg)![1]);
+      const chart = Number(/data-chart="([\d.]+)"/.exec(svg)![1]);
+      for (const m of svg.matchAll(/<g class="item" data-s="[^"]*" data-l="([^"]*)" transform="translate\(([-\d.]+),0\)">(?:(?!<\/g>)[\s\S])*?<text x="7"/g)) {
+        const [, label, x] = m;
+        if (label === 'ready') seenReady = true;
+        // Not flipped: the label runs right from the mark; it must end inside the clip (chart + 6 px).
+        expect(Number(x) + 7 + label!.length * 6.2, label).toBeLessThanOrEqual(left + chart + 6);
+      }
+      if (/data-l="ready"[^>]*>(?:(?!<\/g>)[\s\S])*?<text x="-7"/.test(svg)) seenReady = true;
+    }
+    expect(seenReady).toBe(true);
+  });
+
+  it('flips a marker label that would end between the chart\'s clip and the image edge (where "ready" was cut)', () => {
+    const lanes = (t: number) => [{ name: 'console markers', colour: '#c33', items: [{ start: 0, label: 'boot' }, { start: t, label: 'ready' }] }];
+    const probe = timelineSvg(lanes(0), { span: [0, 1000] });
+    const chart = Number(/data-chart="([\d.]+)"/.exec(probe)![1]);
+    // The mark 20 px before the chart's right end: "ready" (8 + 5 * 6.2 px) would end 19 px past it.
+    const svg = timelineSvg(lanes((1000 * (chart - 20)) / chart), { span: [0, 1000] });
+    expect(svg).toMatch(/data-l="ready"[^>]*>(?:(?!<\/g>)[\s\S])*?<text x="-7"[^>]*text-anchor="end">ready</);
   });
 });
