@@ -139,6 +139,24 @@ describeNeeds(firstMissing(qemuMissing(), commandMissing('cc', 'gcc'), defaultKe
     expect(html).toMatch(/UART cost<\/[^>]+>\s*<[^>]+>not measured: the fit is not meaningful/);
   });
 
+  it('at block granularity the host clock carries a note on recording overhead and suggests --clock instructions', () => {
+    const block = join(tmp, 'block');
+    const c = runCli(['capture', '--engine', 'qemu', '--mode', 'trace', '--granularity', 'block', '--max-steps', '50000000', '--out', block, '--no-summary'], { timeoutMs: BOOT_MS });
+    expect(c.status, c.stderr).toBe(0);
+    const h = runCli(['hot-functions', block, '--top', '3', '--format', 'csv'], { timeoutMs: BOOT_MS });
+    expect(h.status, h.stderr).toBe(0);
+    expect(h.stderr).toMatch(/at block granularity the host-clock self times include the recording's own overhead \(about 36 ns per record.*use --clock instructions/);
+    expect(h.stderr).not.toMatch(STEPPING);
+    // On the instructions clock there is nothing to warn about but that the figures are counts.
+    const i = runCli(['hot-functions', block, '--top', '3', '--format', 'csv', '--clock', 'instructions'], { timeoutMs: BOOT_MS });
+    expect(i.stderr).not.toMatch(/overhead/);
+    const out = join(tmp, 'block.html');
+    expect(runCli(['report', block, '--output', out], { timeoutMs: BOOT_MS }).status).toBe(0);
+    const html = readFileSync(out, 'utf8');
+    expect(html).toMatch(/<p class="warn"><b>Note:<\/b> at block granularity the host-clock self times include/);
+    expect(html).not.toMatch(/Not boot time/);
+  });
+
   it('a choice error is one line', () => {
     const r = runCli(['hot-functions', dir, '--clock', 'bogus']);
     expect(r.status).toBe(1);
