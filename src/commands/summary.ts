@@ -9,6 +9,7 @@ import { OUTPUT_FORMATS, renderTable, writeRows, type Column, type OutputFormat 
 import { allOf } from '../trace/multi-visitor.js';
 import { readTrace } from '../trace/reader.js';
 import { sample } from '../samples.js';
+import { recordingPath } from '../trace/recording/read.js';
 import { CONSOLE_FILE, isCaptureDir, PROFILE_FILE, RECORDING_FILE, TRACE_FILE } from '../../capture/output/folder.js';
 
 const isDirectory = (p: string): boolean => {
@@ -85,7 +86,7 @@ export const summaryCommand: CommandModule<object, Args> = {
     const r = await readTrace(input, (functions) => allOf(hot, first, (calls = new Syscalls(functions, () => void callCount++))));
     calls!.finish();
     const tables = [
-      { key: 'hot_functions', title: 'Hottest functions (self time)', rows: hot.rows(r.functions, args.top), columns: hotFunctionColumns(clock.unit) },
+      { key: 'hot_functions', title: 'Hottest functions (self time)', rows: hot.rows(r.functions, args.top), columns: hotFunctionColumns(clock.unit, recordingPath(input) !== null ? 'records' : 'lines') },
       { key: 'first_calls', title: 'First calls', rows: firstRows(first.rows(r.functions), args.top), columns: firstCallColumns(clock.unit) },
       { key: 'syscalls', title: `System calls (${callCount.toLocaleString('en-US')} in all, per call, most total time first)`, rows: firstRows(calls!.summary(), args.top), columns: syscallSummaryColumns(clock.unit) },
     ] as Array<{ key: string; title: string; rows: object[]; columns: Column<object>[] }>;
