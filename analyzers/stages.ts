@@ -121,6 +121,9 @@ interface Tracker {
   end: number;
   startLine: number;
   endLine: number;
+  /** The kernel stamp of the begin / end line when it is a kernel line with one (see kernelZero), else null. */
+  startK: number | null;
+  endK: number | null;
 }
 
 export class Stages implements ConsoleVisitor {
@@ -137,12 +140,21 @@ export class Stages implements ConsoleVisitor {
   private kernelLines = 0;
   private firmware: string | null = null;
   private firstUntimedFirmware: string | null = null;
+  /**
+   * Host time of kernel time 0, estimated as min over the kernel's lines of (host stamp - kernel stamp): a
+   * line reaches the host no earlier than it is printed, so each difference is an upper bound, and lines
+   * printed live make it tight. Printk buffers what comes before the console registers and writes it later
+   * in one burst (the banner can reach the port hundreds of ms after start_kernel): such a line's host stamp
+   * says when it was flushed, this estimate plus its kernel stamp says (at latest) when it was printed.
+   * docs/console-analyzers.md "Kernel lines written late".
+   */
+  private kernelZero = Infinity;
 
   /** @param extra user stages; one with a built-in's name replaces it. */
   constructor(extra: readonly StageDef[] = []) {
     const names = new Set(extra.map((d) => d.name));
     const defs = [...BUILTIN_STAGES.filter((d) => !names.has(d.name)), ...extra];
-    this.trackers = defs.map((def) => ({ def, state: 'waiting', start: 0, end: 0, startLine: 0, endLine: 0 }));
+    this.trackers = defs.map((def) => ({ def, state: 'waiting', start: 0, end: 0, startLine: 0, endLine: 0, startK: null, endK: null }));
   }
 
   message(m: ConsoleMessage): void {
@@ -162,6 +174,8 @@ export class Stages implements ConsoleVisitor {
     // the power-off) a kernel line says nothing about when the kernel began.
     const kernelStart = isKernel && !this.userspaceStarted;
     if (kernelStart) this.kernelLines++;
+    const stampK = isKernel && m.kernelUs !== null && m.hostUs !== null ? m.kernelUs : null;
+    if (stampK !== null) this.kernelZero = Math.min(this.kernelZero, m.hostUs! - stampK);
     const isFirmware = !this.kernelSeen && !isKernel && !this.userspaceStarted && text.trim() !== '' && !HOST_TOOL.test(text);
     if (isFirmware && this.firmware === null) {
       for (const [re, name] of FIRMWARE) {
@@ -187,10 +201,12 @@ export class Stages implements ConsoleVisitor {
         tr.state = 'done';
         tr.end = t;
         tr.endLine = m.lineNo;
+        tr.endK = stampK;
       } else if (tr.state === 'waiting' && matches(tr.def.begin)) {
         tr.state = 'open';
         tr.start = t;
         tr.startLine = m.lineNo;
+        tr.startK = stampK;
       }
     }
     if (text.includes('BOOT_TIME:')) {
@@ -220,6 +236,28 @@ export class Stages implements ConsoleVisitor {
     const notes: string[] = [];
     const hint = this.kernelLines === 0 ? ' (no kernel line before userspace on this console: booted with `quiet`?)' : '';
     if (this.lastTime !== null) spans.push({ name: 'boot', start: 0, end: this.lastTime });
+    // On host stamps, a kernel stage (kernel, kernel:*) that begins at a kernel line, or a span that ends at
+    // the kernel's first line or its banner,
+    // is placed where that line was printed (at latest), not where the buffered console flushed it. Other
+    // ends keep their host stamps: the kernel's clock may drift from the host's (docs/console-analyzers.md).
+    let moved = 0;
+    // A negative estimate (a kernel stamp beyond its host stamp) means the two clocks are not related as
+    // assumed (host stamps reset or going backwards, a pasted log): the host stamps stand.
+    if (this.hostClock && Number.isFinite(this.kernelZero) && this.kernelZero >= 0) {
+      for (const tr of this.trackers) {
+        if (tr.state === 'waiting') continue;
+        const kernelStage = tr.def.name === 'kernel' || tr.def.name.startsWith('kernel:');
+        if (kernelStage && tr.startK !== null && this.kernelZero + tr.startK < tr.start) {
+          tr.start = this.kernelZero + tr.startK;
+          moved++;
+        }
+        if (tr.state === 'done' && tr.endK !== null && (tr.def.end === 'kernel' || tr.def.end === 'banner') && this.kernelZero + tr.endK < tr.end) {
+          tr.end = this.kernelZero + tr.endK;
+          moved++;
+        }
+      }
+      if (moved > 0) notes.push(`kernel time 0 at host ${(this.kernelZero / 1000).toFixed(3)} ms (min of host - kernel stamp over the kernel's lines): ${moved} span boundaries on kernel lines placed by it, not by when the console flushed them`);
+    }
     for (const tr of this.trackers) {
       if (tr.state === 'done' && tr.end < tr.start) {
         missing.push({ name: tr.def.name, reason: `ends before it begins (line ${tr.endLine} is stamped earlier than line ${tr.startLine}: host stamps go backwards)` });

@@ -3,6 +3,10 @@
  * A call starts at a line in a syscall entry point (entry_SYSCALL_64 and the compat entries) that follows
  * a line outside it, at the entry's first byte (offset 0) or straight from a user address; its name is the first later handler named __x64_sys_X, __ia32_sys_X, __se_sys_X,
  * __do_sys_X or sys_X; it ends at the next bare user address or the next entry.
+ * exit and exit_group do not return (kernel/exit.c: do_exit ends in do_task_dead, which schedules away for
+ * good), so what follows them belongs to other tasks: they end at the first do_task_dead after their entry,
+ * and when none shows before the next user address or entry their duration is null (not known), left out
+ * of the summary's total, mean and max. docs/trace-format.md "How the analyzers read it".
  */
 import { USER, type FunctionTable } from '../src/trace/functions.js';
 import type { TraceVisitor } from '../src/trace/parser.js';
@@ -10,13 +14,23 @@ import { roundUs } from '../src/output/write.js';
 
 export const SYSCALL_ENTRIES = ['entry_SYSCALL_64', 'entry_SYSCALL_compat', 'entry_INT80_compat', 'entry_SYSENTER_compat'];
 const HANDLER = /^(?:__x64_sys_|__ia32_sys_|__se_sys_|__do_sys_|sys_)(.+)$/;
+/** System calls that never return to their caller (kernel/exit.c): the task is gone at do_task_dead. */
+export const NON_RETURNING = new Set(['exit', 'exit_group']);
+/** The kernel function where an exiting task schedules away for the last time (kernel/sched/core.c). */
+export const TASK_DEAD = 'do_task_dead';
 /** The name given to a call whose handler never showed up (the trace ended, or an unusual kernel). */
 export const UNKNOWN_SYSCALL = '[unknown]';
 
 export interface SyscallRow {
   time_us: number;
   syscall: string;
-  duration_us: number;
+  /**
+   * Entry to return; for a call that does not return (exit, exit_group: `returns` false), entry to
+   * do_task_dead, or null when that never showed.
+   */
+  duration_us: number | null;
+  /** False for exit and exit_group, which never return to their caller. */
+  returns: boolean;
   /** The last bare user address before the entry, hex; '' if none was seen. */
   user_address: string;
   /** False when the trace ended inside the call: the duration is then a lower bound. */
@@ -26,13 +40,17 @@ export interface SyscallRow {
 export interface SyscallSummaryRow {
   syscall: string;
   count: number;
+  /** Over the calls with a duration (all but non-returning calls whose do_task_dead never showed). */
   total_us: number;
-  mean_us: number;
-  max_us: number;
+  /** total_us / (count - untimed); null when no call has a duration. */
+  mean_us: number | null;
+  max_us: number | null;
+  /** Calls with no duration (duration_us null): counted in `count`, not in the times. */
+  untimed: number;
 }
 
 /** Per function id: 1 = an entry point, 2 = a handler (name in handlerName), 0 = neither. */
-const OTHER = 0, ENTRY = 1, HANDLER_FN = 2;
+const OTHER = 0, ENTRY = 1, HANDLER_FN = 2, TASK_DEAD_FN = 3;
 
 export class Syscalls implements TraceVisitor {
   /** Every call, when no onCall callback takes them as they end. */
@@ -65,12 +83,16 @@ export class Syscalls implements TraceVisitor {
         time_us: roundUs(t),
         syscall: UNKNOWN_SYSCALL,
         duration_us: 0,
+        returns: true,
         user_address: this.lastUserAddr >= 0 ? this.lastUserAddr.toString(16) : '',
         complete: true,
       };
       this.openStart = t;
     } else if (kind === HANDLER_FN && this.open && this.open.syscall === UNKNOWN_SYSCALL) {
       this.open.syscall = this.handlerName[fn]!;
+      if (NON_RETURNING.has(this.open.syscall)) this.open.returns = false;
+    } else if (kind === TASK_DEAD_FN && this.open && !this.open.returns) {
+      this.close(t, true);
     }
     this.prevFn = fn;
     this.lastT = t;
@@ -80,27 +102,36 @@ export class Syscalls implements TraceVisitor {
   finish(): SyscallRow[] {
     if (this.open) {
       this.open.complete = false;
-      this.close(this.lastT);
+      // A non-returning call the trace ends in before its do_task_dead: a lower bound is still a duration.
+      this.close(this.lastT, true);
     }
     return this.calls;
   }
 
   /** Per system call: count, total, mean, max (kept as calls end, whether or not they are kept). */
   summary(): SyscallSummaryRow[] {
-    const rows = [...this.totals.values()].map((s) => ({ ...s, total_us: roundUs(s.total_us), mean_us: roundUs(s.total_us / s.count) }));
+    const rows = [...this.totals.values()].map((s) => {
+      const timed = s.count - s.untimed;
+      return { ...s, total_us: roundUs(s.total_us), mean_us: timed > 0 ? roundUs(s.total_us / timed) : null };
+    });
     return rows.sort((a, b) => b.total_us - a.total_us || (a.syscall < b.syscall ? -1 : 1));
   }
 
-  private close(t: number): void {
+  /** Ends the open call at `t`; `atEnd`: `t` is its end even if it does not return (do_task_dead, trace end). */
+  private close(t: number, atEnd = false): void {
     const open = this.open;
     if (!open) return;
-    open.duration_us = roundUs(Math.max(0, t - this.openStart));
+    // A call that does not return, closed by another task's user address or entry: its end is unknown.
+    open.duration_us = open.returns || atEnd ? roundUs(Math.max(0, t - this.openStart)) : null;
     this.open = null;
     let s = this.totals.get(open.syscall);
-    if (!s) this.totals.set(open.syscall, (s = { syscall: open.syscall, count: 0, total_us: 0, mean_us: 0, max_us: 0 }));
+    if (!s) this.totals.set(open.syscall, (s = { syscall: open.syscall, count: 0, total_us: 0, mean_us: 0, max_us: null, untimed: 0 }));
     s.count++;
-    s.total_us += open.duration_us;
-    s.max_us = Math.max(s.max_us, open.duration_us);
+    if (open.duration_us === null) s.untimed++;
+    else {
+      s.total_us += open.duration_us;
+      s.max_us = Math.max(s.max_us ?? 0, open.duration_us);
+    }
     if (this.onCall) this.onCall(open);
     else this.calls.push(open);
   }
@@ -116,6 +147,7 @@ export class Syscalls implements TraceVisitor {
     for (let id = this.classified; id < names.length; id++) {
       const name = names[id]!;
       if (SYSCALL_ENTRIES.includes(name)) kind[id] = ENTRY;
+      else if (name === TASK_DEAD) kind[id] = TASK_DEAD_FN;
       else {
         const m = HANDLER.exec(name);
         if (m) {

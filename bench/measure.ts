@@ -13,18 +13,24 @@ export interface Measurement {
 
 /** Runs `sh -c command` `runs` times under /usr/bin/time; returns the median wall time and the largest RSS. */
 export function measure(command: string, runs = 3): Measurement {
-  if (!existsSync('/usr/bin/time')) throw new Error('/usr/bin/time is missing: apt-get install time');
   const seconds: number[] = [];
   let rss = 0;
   for (let i = 0; i < runs; i++) {
-    const r = spawnSync('/usr/bin/time', ['-f', '@@%e %M', 'sh', '-c', command], { encoding: 'utf8', maxBuffer: 1 << 28 });
-    const m = /@@([\d.]+) (\d+)/.exec(r.stderr);
-    if (r.status !== 0 || !m) throw new Error(`bench command failed (${r.status}): ${command}\n${r.stderr.slice(-2000)}`);
-    seconds.push(Number(m[1]));
-    rss = Math.max(rss, Number(m[2]) / 1024);
+    const m = measureOnce(command);
+    seconds.push(m.seconds);
+    rss = Math.max(rss, m.maxRssMB);
   }
   seconds.sort((a, b) => a - b);
   return { seconds: seconds[Math.floor(seconds.length / 2)]!, maxRssMB: rss };
+}
+
+/** One run of `sh -c command` under /usr/bin/time: wall seconds, peak RSS, and user + system CPU seconds. */
+export function measureOnce(command: string): Measurement & { cpuSeconds: number } {
+  if (!existsSync('/usr/bin/time')) throw new Error('/usr/bin/time is missing: apt-get install time');
+  const r = spawnSync('/usr/bin/time', ['-f', '@@%e %M %U %S', 'sh', '-c', command], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  const m = /@@([\d.]+) (\d+) ([\d.]+) ([\d.]+)/.exec(r.stderr);
+  if (r.status !== 0 || !m) throw new Error(`bench command failed (${r.status}): ${command}\n${r.stderr.slice(-2000)}`);
+  return { seconds: Number(m[1]), maxRssMB: Number(m[2]) / 1024, cpuSeconds: Number(m[3]) + Number(m[4]) };
 }
 
 export const fmt = (v: number, digits = 2): string => v.toFixed(digits);

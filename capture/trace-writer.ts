@@ -4,15 +4,23 @@
  *   `12.5 start_kernel + 4 in section .text`     (--clock host: microseconds since VM creation, 1 decimal)
  *   `1234 work_small in section .text`             (--clock steps: the instruction index)
  *   `400012 400012`-style bare hex for addresses no symbol covers.
- * Lines are built in one Buffer and written with fs.writeSync whenever FLUSH_BYTES have collected, so a
- * crash loses at most that much, and close() writes the rest. The symbolised tail of each address is
- * encoded once and cached: a boot executes few distinct addresses many times.
+ * The symbolised tail of each address is encoded once and cached: a boot executes few distinct addresses
+ * many times. A step only records its timestamp and its address's tail (an index found through a small
+ * direct-mapped table); the lines are formatted BATCH events at a time, into one Buffer written with
+ * fs.writeSync whenever FLUSH_BYTES have collected. So the step loop, whose caches KVM_RUN has just
+ * evicted, touches a few bytes per step, and the formatting runs with its tables warm
+ * (docs/performance.md, "Capture"). A crash loses at most the batch and the buffer; flush() and close()
+ * write everything.
  */
 import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { UserError } from '../src/errors.js';
 
 /** Bytes collected before a write(2). */
 export const FLUSH_BYTES = 64 * 1024;
+/** Events recorded before they are formatted. */
+const BATCH = 2048;
+/** Slots of the direct-mapped address cache (a power of two). */
+const SLOTS = 4096;
 /** Longest line accepted (a timestamp plus a symbol name with its section and module). */
 const MAX_LINE = 4096;
 /** Digits after the decimal point of a host-clock timestamp (0.1 us; one step costs ~7 us here). */
@@ -27,6 +35,8 @@ interface Tail {
   hi: number;
   bytes: Buffer;
   flagged: boolean;
+  /** Its place in tailList. */
+  index: number;
 }
 
 export class TraceWriter {
@@ -40,6 +50,17 @@ export class TraceWriter {
    */
   private readonly tails = new Map<number, Tail>();
   private readonly others = new Map<string, Tail>();
+  /** Every tail, by index. */
+  private readonly tailList: Tail[] = [];
+  /**
+   * The direct-mapped cache in front of `tails`, 4 int32 per slot: low half, high half, tail index (-1: empty),
+   * classify() answer (1/0). One cache line per step instead of a Map lookup and two objects.
+   */
+  private readonly cache = new Int32Array(SLOTS * 4).fill(-1);
+  /** Events recorded and not yet formatted: timestamps, and tail indexes (~index: host clock, one decimal). */
+  private readonly pendingT = new Float64Array(BATCH);
+  private readonly pendingTail = new Int32Array(BATCH);
+  private pending = 0;
   /** Lines written. */
   lines = 0;
   /** Bytes written to the file so far (flushed). */
@@ -63,23 +84,60 @@ export class TraceWriter {
    * Returns the classify() answer for the address (false without a classifier).
    */
   event(t: number, decimals: number, hi: number, lo: number): boolean {
-    if (this.pos >= FLUSH_BYTES) this.flush();
-    const buf = this.buf;
-    let p = this.pos;
-    if (decimals === 0) p = writeUint(buf, p, t);
+    // As int32 (the cache's element type): callers pass the halves as read, unsigned.
+    const lo32 = lo | 0, hi32 = hi | 0;
+    const slot = (lo32 ^ (lo32 >>> 12)) & (SLOTS - 1);
+    const cache = this.cache;
+    let index: number;
+    if (cache[slot * 4] === lo32 && cache[slot * 4 + 1] === hi32 && cache[slot * 4 + 2]! >= 0) index = cache[slot * 4 + 2]!;
     else {
-      const tenths = Math.round(t * 10);
-      p = writeUint(buf, p, Math.floor(tenths / 10));
-      buf[p++] = 0x2e; // '.'
-      buf[p++] = 0x30 + (tenths % 10);
+      let tail = this.tails.get(lo | 0);
+      if (tail === undefined || tail.hi !== hi) tail = this.miss(hi, lo);
+      index = tail.index;
+      cache[slot * 4] = lo32;
+      cache[slot * 4 + 1] = hi32;
+      cache[slot * 4 + 2] = index;
+      cache[slot * 4 + 3] = tail.flagged ? 1 : 0;
     }
-    let tail = this.tails.get(lo | 0);
-    if (tail === undefined || tail.hi !== hi) tail = this.miss(hi, lo);
-    // TypedArray.set stays in V8; Buffer.copy would cross into C++ for every line.
-    buf.set(tail.bytes, p);
-    this.pos = p + tail.bytes.length;
+    const n = this.pending;
+    this.pendingT[n] = t;
+    this.pendingTail[n] = decimals === 0 ? index : ~index;
     this.lines++;
-    return tail.flagged;
+    this.pending = n + 1;
+    if (n + 1 === BATCH) this.format();
+    return cache[slot * 4 + 3] === 1;
+  }
+
+  /** Formats the recorded events into the output buffer (writing it out whenever FLUSH_BYTES have collected). */
+  private format(): void {
+    const count = this.pending;
+    this.pending = 0;
+    const buf = this.buf;
+    const list = this.tailList;
+    for (let k = 0; k < count; k++) {
+      if (this.pos >= FLUSH_BYTES) this.flushBuffer();
+      const t = this.pendingT[k]!;
+      let index = this.pendingTail[k]!;
+      let p = this.pos;
+      if (index >= 0) p = writeUint(buf, p, t);
+      else {
+        index = ~index;
+        const tenths = Math.round(t * 10);
+        p = writeUint(buf, p, Math.floor(tenths / 10));
+        buf[p++] = 0x2e; // '.'
+        buf[p++] = 0x30 + (tenths % 10);
+      }
+      const bytes = list[index]!.bytes;
+      // TypedArray.set stays in V8; Buffer.copy would cross into C++ for every line.
+      buf.set(bytes, p);
+      this.pos = p + bytes.length;
+    }
+  }
+
+  /** Formats the recorded events and writes all buffered lines (see flushBuffer() for write errors). */
+  flush(): void {
+    this.format();
+    this.flushBuffer();
   }
 
   /**
@@ -87,7 +145,7 @@ export class TraceWriter {
    * its last complete line, so it stays readable to there and never ends in half a line, and a UserError
    * names the file, the error and how many lines it keeps.
    */
-  flush(): void {
+  private flushBuffer(): void {
     if (this.failed) return;
     let off = 0;
     try {
@@ -119,6 +177,7 @@ export class TraceWriter {
   }
 
   private raw(text: string): void {
+    this.format(); // the lines recorded before this text come first
     if (this.pos + Buffer.byteLength(text) > FLUSH_BYTES) this.flush();
     if (Buffer.byteLength(text) > this.buf.length) {
       this.flush();
@@ -140,7 +199,8 @@ export class TraceWriter {
     const addr = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
     let text = ' ' + this.describe(addr) + '\n';
     if (text.length > MAX_LINE - 32) text = text.slice(0, MAX_LINE - 33) + '\n';
-    const t: Tail = { hi, bytes: Buffer.from(text, 'utf8'), flagged: this.classify ? this.classify(addr) : false };
+    const t: Tail = { hi, bytes: Buffer.from(text, 'utf8'), flagged: this.classify ? this.classify(addr) : false, index: this.tailList.length };
+    this.tailList.push(t);
     if (first === undefined) this.tails.set(lo | 0, t);
     else this.others.set(otherKey, t);
     return t;

@@ -124,26 +124,27 @@ describe('first-calls', () => {
 describe('syscalls', () => {
   it('finds each call, its name, duration and the user address it came from', () => {
     expect(cliJson<Call[]>(['syscalls', sample('syscalls.log')])).toEqual([
-      { time_us: 102, syscall: 'write', duration_us: 24, user_address: '400a14', complete: true },
-      { time_us: 131, syscall: 'getpid', duration_us: 6, user_address: '400b00', complete: true },
-      { time_us: 140, syscall: 'read', duration_us: 10, user_address: '7f0011223344', complete: true },
-      { time_us: 151, syscall: 'exit_group', duration_us: 4, user_address: 'f7f0a000', complete: false },
+      { time_us: 102, syscall: 'write', duration_us: 24, returns: true, user_address: '400a14', complete: true },
+      { time_us: 131, syscall: 'getpid', duration_us: 6, returns: true, user_address: '400b00', complete: true },
+      { time_us: 140, syscall: 'read', duration_us: 10, returns: true, user_address: '7f0011223344', complete: true },
+      // exit_group does not return: the trace ends inside it, so its duration runs to the last line (a lower bound).
+      { time_us: 151, syscall: 'exit_group', duration_us: 4, returns: false, user_address: 'f7f0a000', complete: false },
     ]);
   });
 
   it('names sys_X handlers of older kernels (the 2016 trace)', () => {
     expect(cliJson<Call[]>(['syscalls', sample('2016-init-module.log')])).toEqual([
-      { time_us: 7806765.654, syscall: 'init_module', duration_us: 74.1, user_address: '4442b0', complete: false },
+      { time_us: 7806765.654, syscall: 'init_module', duration_us: 74.1, returns: true, user_address: '4442b0', complete: false },
     ]);
   });
 
   it('summarises per system call', () => {
     const rows = cliJson<Summary[]>(['syscalls', sample('syscalls.log'), '--summary']);
     expect(rows).toEqual([
-      { syscall: 'write', count: 1, total_us: 24, mean_us: 24, max_us: 24 },
-      { syscall: 'read', count: 1, total_us: 10, mean_us: 10, max_us: 10 },
-      { syscall: 'getpid', count: 1, total_us: 6, mean_us: 6, max_us: 6 },
-      { syscall: 'exit_group', count: 1, total_us: 4, mean_us: 4, max_us: 4 },
+      { syscall: 'write', count: 1, total_us: 24, mean_us: 24, max_us: 24, untimed: 0 },
+      { syscall: 'read', count: 1, total_us: 10, mean_us: 10, max_us: 10, untimed: 0 },
+      { syscall: 'getpid', count: 1, total_us: 6, mean_us: 6, max_us: 6, untimed: 0 },
+      { syscall: 'exit_group', count: 1, total_us: 4, mean_us: 4, max_us: 4, untimed: 0 },
     ]);
     const table = runCli(['syscalls', sample('syscalls.log'), '--format', 'table', '--summary']);
     expect(table.stdout.split('\n').slice(0, 3)).toEqual([

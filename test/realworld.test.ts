@@ -327,8 +327,11 @@ describe('issue 13 item 5: quiet boots and userspace that prints kernel-like lin
     p.push(gunzipSync(gz));
     p.end();
     const entry = s.result().rows.find((r) => r.name === 'kernel:entry')!;
-    expect(entry.end_us).toBe(Number(banners[0]!.split(' ')[0]));
-    expect(entry.end_us).not.toBe(Number(banners.at(-1)!.split(' ')[0]));
+    // The kernel's banner, placed where it was printed: no later than it reached the host (it was flushed late,
+    // test/initcalls-real-console.test.ts has the figure), far before the workload's `cat /proc/version`.
+    expect(entry.end_us).toBeLessThanOrEqual(Number(banners[0]!.split(' ')[0]));
+    expect(entry.end_us).toBeGreaterThan(entry.start_us);
+    expect(entry.end_us).toBeLessThan(Number(banners.at(-1)!.split(' ')[0]) - 1_000_000);
   });
 });
 

@@ -141,6 +141,11 @@ export interface TracePart {
   plugin_api: number;
   /** System call entries read from the registers (plugin API 4), or null. */
   syscall_entries: number | null;
+  /**
+   * The QEMU that ran: its binary, what chose it (capture/engines/qemu-trace/qemu-choice.ts: setting,
+   * BOOT_TRACE_QEMU, qemu10-cache, PATH) and its version line. Absent in profiles written before it.
+   */
+  qemu?: { binary: string; chosen_by: string; version: string };
 }
 
 /** Where the inputs came from and what preparing them cost (capture/setup.ts). */

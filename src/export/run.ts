@@ -96,7 +96,9 @@ function addSyscalls(chrome: ChromeTraceWriter, syscalls: Syscalls, tracks: stri
   if (calls.length === 0) return;
   chrome.meta(GUEST, TRACKS.syscalls, 'thread_name', 'system calls');
   for (const c of calls) {
-    chrome.span(GUEST, TRACKS.syscalls, 'syscall', c.syscall, c.time_us, c.duration_us, { from: c.user_address, complete: c.complete });
+    // A call that does not return and whose end was not seen (analyzers/syscalls.ts) is a moment, not a span.
+    if (c.duration_us === null) chrome.instant(GUEST, TRACKS.syscalls, 'syscall', c.syscall, c.time_us, { from: c.user_address, returns: false });
+    else chrome.span(GUEST, TRACKS.syscalls, 'syscall', c.syscall, c.time_us, c.duration_us, { from: c.user_address, complete: c.complete, ...(c.returns ? {} : { returns: false }) });
   }
   tracks.push(`syscalls (${calls.length})`);
 }

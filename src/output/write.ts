@@ -1,10 +1,9 @@
 /**
- * Writes an analyzer's rows as an aligned table, CSV (through fast-csv) or a JSON array.
+ * Writes an analyzer's rows as an aligned table, CSV (fast-csv's format) or a JSON array.
  * Every analyzer goes through here, so `--format` means the same thing everywhere.
  * Default: a table when stdout is a terminal, CSV when it is piped (machines read pipes).
  */
 import type { Writable } from 'node:stream';
-import { format as csvFormat } from 'fast-csv';
 
 export type OutputFormat = 'table' | 'csv' | 'json';
 export const OUTPUT_FORMATS: readonly OutputFormat[] = ['table', 'csv', 'json'];
@@ -125,20 +124,39 @@ function formatWriter<R extends object>(columns: readonly Column<R>[], format: O
       end: () => (push(n ? '\n]\n' : '[]\n'), finish()),
     };
   }
-  const csv = csvFormat({ headers: columns.map((c) => c.key), includeEndRowDelimiter: true, alwaysWriteHeaders: true });
-  const done = new Promise<void>((resolve, reject) => {
-    csv.on('error', reject);
-    csv.on('end', resolve);
-  });
-  csv.on('data', (chunk: Buffer) => push(chunk));
+  // CSV: each row formatted as it comes, by fast-csv's rules (csvCell) but without its stream per row, which
+  // cost more than the analysis itself on a 200 k-row syscalls listing (docs/performance.md).
+  // test/csv-output.test.ts holds the output byte for byte to fast-csv's.
+  push(columns.map((c) => csvCell(c.key)).join(','));
   return {
-    row: (r) => void csv.write(columns.map((c) => r[c.key] ?? '')),
-    end: async () => {
-      csv.end();
-      await done;
-      await finish();
+    row: (r) => {
+      let line = '\n';
+      for (let i = 0; i < columns.length; i++) line += (i ? ',' : '') + csvCell(r[columns[i]!.key]);
+      push(line);
     },
+    end: () => (push('\n'), finish()),
   };
+}
+
+/**
+ * One CSV cell as fast-csv's formatter (headers given, defaults otherwise) writes it: NUL bytes dropped; quoted
+ * when it holds a quote (doubled), a comma, CR, LF or '|' (fast-csv's escape pattern has a literal '|').
+ */
+export function csvCell(value: unknown): string {
+  if (typeof value === 'number') return `${value}`;
+  const s = `${value ?? ''}`;
+  // One pass over the characters: most cells (names, hex addresses) need nothing done.
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0 || c === 34 || c === 44 || c === 13 || c === 10 || c === 124) return quotedCell(s);
+  }
+  return s;
+}
+
+function quotedCell(value: string): string {
+  const s = value.replace(/\0/g, '');
+  if (s.includes('"')) return `"${s.replace(/"/g, '""')}"`;
+  return /[,\r\n|]/.test(s) ? `"${s}"` : s;
 }
 
 export function renderTable<R extends object>(rows: readonly R[], columns: readonly Column<R>[]): string {

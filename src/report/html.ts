@@ -144,7 +144,7 @@ export function renderReport(d: ReportData): string {
   if (t && t.events > 0) {
     const lane = p?.mode === 'trace' ? 'whole-boot recording' : p?.mode === 'step' ? 'single-step trace' : 'trace';
     traceLanes.push({ name: lane, colour: COLOURS.trace, maxRows: 1, items: [{ start: t.start, end: t.end, label: `${basename(t.path)}: ${int(t.events)} ${recordWord(t.path)}` }] });
-    if (t.syscalls.length) traceLanes.push({ name: 'system calls', colour: COLOURS.syscalls, maxRows: 3, items: t.syscalls.map((s) => ({ start: s.time_us, end: s.time_us + s.duration_us, label: s.syscall, tip: s.user_address ? `from ${s.user_address}` : undefined })) });
+    if (t.syscalls.length) traceLanes.push({ name: 'system calls', colour: COLOURS.syscalls, maxRows: 3, items: t.syscalls.map((s) => ({ start: s.time_us, end: s.time_us + (s.duration_us ?? 0), label: s.syscall, tip: s.user_address ? `from ${s.user_address}` : undefined })) });
     const firsts = t.milestones.map((m) => ({ start: m.first_us, label: m.function }));
     if (t.firstUser !== null) firsts.push({ start: t.firstUser, label: 'first user instruction' });
     if (firsts.length) traceLanes.push({ name: 'first calls', colour: COLOURS.milestones, maxRows: 4, guides: true, items: firsts });
@@ -194,8 +194,8 @@ export function renderReport(d: ReportData): string {
         { head: 'syscall', mono: true, cell: (r) => text(r.syscall) },
         { head: 'count', num: true, cell: (r) => int(r.count) },
         { head: 'total', num: true, cell: (r) => escapeXml(tt(r.total_us)) },
-        { head: 'mean', num: true, cell: (r) => escapeXml(tt(r.mean_us)) },
-        { head: 'max', num: true, cell: (r) => escapeXml(tt(r.max_us)) },
+        { head: 'mean', num: true, cell: (r) => (r.mean_us === null ? '' : escapeXml(tt(r.mean_us))) },
+        { head: 'max', num: true, cell: (r) => (r.max_us === null ? '' : escapeXml(tt(r.max_us))) },
       ])}</section>`);
     }
     if (t.milestones.length || t.firstUser !== null) {

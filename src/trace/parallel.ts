@@ -1,26 +1,34 @@
 /**
- * Parallel parsing of a plain trace file: worker threads parse byte ranges (parse-worker.ts), the main
- * thread replays their event batches, in file order, into the analyzer. Parsing is the cost (every
- * byte is looked at); replaying a batch is a tight loop over typed arrays. On the 2-core machines we
- * measure on this roughly halves the time of a big file (docs/performance.md).
+ * Parallel parsing of a plain trace file over byte ranges (range.ts). The main thread goes through the
+ * ranges in file order: a range no worker has claimed it parses itself, straight into the analyzer; a range a
+ * worker thread (parse-worker.ts, one per other core) claimed it waits for and replays, a tight loop over the
+ * worker's typed arrays. Workers claim the highest free range in a window ahead of the main thread, so when
+ * both run they alternate, and when a worker gets little CPU (other processes on the machine) the main thread
+ * simply parses the ranges it reaches: nothing waits for more than the one range a worker is parsing.
+ * Function names are mapped to the main table's ids as the replay first meets them, so ids come in order of
+ * first appearance in the file, as with one thread (docs/performance.md).
  *
- * Memory stays bounded: at most IN_FLIGHT ranges per worker are requested at once, whatever the file size.
+ * Memory stays bounded: a worker claims at most WINDOW ranges ahead of the main thread.
  */
-import { availableParallelism } from 'node:os';
+import { closeSync, openSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { UserError } from '../errors.js';
 import type { FunctionTable } from './functions.js';
-import type { ParseRequest, ParseResponse } from './parse-worker.js';
+import type { ParseResponse } from './parse-worker.js';
 import type { MalformedCode } from './malformed.js';
-import { emptyCounts, type ParseCounts, type TraceVisitor } from './parser.js';
-import type { EventBatch } from './events.js';
+import { emptyCounts, TraceParser, type ParseCounts, type TraceVisitor } from './parser.js';
+import { CTL_CURSOR, CTL_STATES, RANGE_FREE, RANGE_MAIN, RangeReader, type WorkerSetup } from './range.js';
 
-const IN_FLIGHT = 2;
+/** A worker claims ranges from LEAD past the main thread's, in a window of WINDOW_PER_WORKER per worker. */
+const LEAD = 3;
+const WINDOW_PER_WORKER = 2;
 
 export interface ParallelOptions {
   name: string;
   size: number;
   rangeBytes: number;
+  /** Parsing threads, the main thread included (workerCount()). */
   workers: number;
   strict: boolean;
   reportLimit: number;
@@ -29,37 +37,46 @@ export interface ParallelOptions {
   onProgress: (bytes: number, lines: number) => void;
 }
 
-/** How many parse workers to use: one per core, but never more than there are ranges. */
-export function workerCount(size: number, rangeBytes: number): number {
-  return Math.max(1, Math.min(availableParallelism(), Math.ceil(size / rangeBytes), 8));
+/**
+ * How many threads parse, the main thread included: one per core, never more than there are ranges (nor 8).
+ * 1 means the parallel reader would gain nothing.
+ *
+ * Unless `forced`, cores other processes keep busy do not count: `idle` cores are the cores minus the
+ * 1-minute load average, plus one for this process. Linux shares CPU time between sessions (autogroup),
+ * not between threads, so on a machine whose cores are taken a second thread gets no more CPU, and the
+ * parallel reader only adds its own cost (worker start, recording and replaying batches: ~40% more CPU
+ * time, docs/performance.md).
+ */
+export function workerCount(size: number, rangeBytes: number, forced = false): number {
+  const cores = availableParallelism();
+  const idle = forced ? cores : Math.round(cores - loadavg()[0]!) + 1;
+  return Math.max(1, Math.min(cores, idle, Math.ceil(size / rangeBytes), 8));
 }
 
 export async function readParallel(path: string, functions: FunctionTable, visitor: TraceVisitor, o: ParallelOptions): Promise<ParseCounts> {
   const counts = emptyCounts();
   const ranges = Math.ceil(o.size / o.rangeBytes);
+  const threads = Math.max(2, o.workers);
+  const control = new Int32Array(new SharedArrayBuffer(4 * (CTL_STATES + ranges)));
+  const setup: WorkerSetup = {
+    path, reportLimit: o.reportLimit + 1, control: control.buffer as SharedArrayBuffer, ranges, rangeBytes: o.rangeBytes, size: o.size,
+    lead: LEAD, window: WINDOW_PER_WORKER * (threads - 1),
+  };
   const workerUrl = new URL('./parse-worker.js', import.meta.url);
-  const workers = Array.from({ length: o.workers }, () => new Worker(workerUrl, { workerData: { path, reportLimit: o.reportLimit + 1 } }));
-  // Per worker: its local function id -> our id.
+  const workers = Array.from({ length: threads - 1 }, () => new Worker(workerUrl, { workerData: setup }));
+  // Per worker: its names by local id, and its local id -> our id (-1: not met yet in the replay).
+  const names = workers.map(() => ['[user]', '[unresolved]']);
   const maps = workers.map(() => Int32Array.from([0, 1]));
-  const pending = new Map<number, ParseResponse>();
-  let nextToRequest = 0;
-  let nextToReplay = 0;
+  const pending = new Map<number, [ParseResponse, number]>();
   let lastT = -Infinity;
   let failure: unknown = null;
   let wake: (() => void) | null = null;
 
-  // Range i always goes to worker i % workers: replayed in order, the ranges keep every worker busy.
-  const owner = (index: number): number => index % o.workers;
-  const request = (recycle?: EventBatch): void => {
-    if (nextToRequest >= ranges) return;
-    const index = nextToRequest++;
-    const req: ParseRequest = { index, start: index * o.rangeBytes, end: Math.min(o.size, (index + 1) * o.rangeBytes), recycle };
-    workers[owner(index)]!.postMessage(req, recycle ? [recycle.t.buffer, recycle.fn.buffer, recycle.offset.buffer, recycle.addr.buffer] as ArrayBuffer[] : []);
-  };
-
-  workers.forEach((worker) => {
+  workers.forEach((worker, w) => {
     worker.on('message', (res: ParseResponse) => {
-      pending.set(res.index, res);
+      // Names arrive in the order the worker met them, which is not the replay's order: keep them by local id.
+      for (const [local, name] of res.names) names[w]![local] = name;
+      pending.set(res.index, [res, w]);
       wake?.();
     });
     worker.on('error', (err) => {
@@ -67,53 +84,90 @@ export async function readParallel(path: string, functions: FunctionTable, visit
       wake?.();
     });
   });
-  for (let k = 0; k < IN_FLIGHT * o.workers; k++) request();
 
+  const fd = openSync(path, 'r');
+  const own = new RangeReader(fd);
   try {
-    while (nextToReplay < ranges) {
-      const res = pending.get(nextToReplay);
-      if (!res) {
-        if (failure) throw failure;
-        await new Promise<void>((resolve) => (wake = resolve));
-        wake = null;
-        continue;
-      }
-      pending.delete(nextToReplay);
-      const w = owner(res.index);
-      nextToReplay++;
-
-      let map = maps[w]!;
-      if (res.names.length) {
-        const bigger = new Int32Array(res.names[res.names.length - 1]![0] + 1);
-        bigger.set(map);
-        for (const [local, name] of res.names) bigger[local] = functions.idOf(name);
-        maps[w] = map = bigger;
-      }
-      for (const [line, text, code] of res.malformedLines) o.onMalformed(counts.lines + line, text, code, counts);
-      const { t, fn, offset, addr, count } = res.batch;
-      if (counts.events === 0 && count > 0) counts.firstEventLine = counts.lines + res.firstEventLine;
-      for (let i = 0; i < count; i++) {
-        const ti = t[i]!;
-        if (ti < lastT && counts.backwards++ === 0) {
-          counts.firstBackwardsLine = counts.lines + (i === 0 ? res.firstEventLine : res.firstBackwardsLine);
+    for (let index = 0; index < ranges; index++) {
+      Atomics.store(control, CTL_CURSOR, index);
+      Atomics.notify(control, CTL_CURSOR);
+      if (Atomics.compareExchange(control, CTL_STATES + index, RANGE_FREE, RANGE_MAIN) === RANGE_FREE) {
+        lastT = parseOwn(index);
+      } else {
+        let got: [ParseResponse, number] | undefined;
+        while (!(got = pending.get(index))) {
+          if (failure) throw failure;
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = null;
         }
-        lastT = ti;
-        visitor.event(ti, map[fn[i]!]!, offset[i]!, addr[i]!);
+        pending.delete(index);
+        lastT = replay(got[0], got[1]);
       }
-      // The next range goes to the same worker (IN_FLIGHT * workers is a multiple of workers): hand it
-      // back these arrays to fill, so memory stays what the first ranges allocated.
-      request(res.batch);
-      counts.lines += res.lines;
-      counts.events += count;
-      counts.comments += res.comments;
-      counts.blank += res.blank;
-      counts.malformed += res.malformed;
-      res.malformedByCode.forEach((n, code) => (counts.malformedByCode[code]! += n));
-      o.onProgress(Math.min(o.size, nextToReplay * o.rangeBytes), counts.lines);
+      o.onProgress(Math.min(o.size, (index + 1) * o.rangeBytes), counts.lines);
     }
   } finally {
+    Atomics.store(control, CTL_CURSOR, ranges);
+    Atomics.notify(control, CTL_CURSOR);
+    closeSync(fd);
     for (const worker of workers) void worker.terminate();
   }
   if (failure) throw new UserError(`${o.name}: parse worker failed: ${String(failure)}`);
   return counts;
+
+  /** Parses range `index` on this thread, straight into the visitor; returns the last timestamp. */
+  function parseOwn(index: number): number {
+    const data = own.read(index * o.rangeBytes, Math.min(o.size, (index + 1) * o.rangeBytes));
+    const before = counts.lines;
+    const parser = new TraceParser(functions, visitor, (line, text, code) => o.onMalformed(before + line, text, code, counts));
+    parser.resumeAfter(lastT);
+    if (data.length > 0) {
+      parser.push(data);
+      parser.end();
+    }
+    const c = parser.counts;
+    if (counts.events === 0 && c.events > 0) counts.firstEventLine = before + c.firstEventLine;
+    if (counts.backwards === 0 && c.backwards > 0) counts.firstBackwardsLine = before + c.firstBackwardsLine;
+    add(c, c.events, c.backwards);
+    return c.events > 0 ? parser.lastTime : lastT;
+  }
+
+  /** Replays a worker's batch into the visitor; returns the last timestamp. */
+  function replay(res: ParseResponse, w: number): number {
+    let map = maps[w]!;
+    const known = names[w]!;
+    if (map.length < known.length) {
+      const bigger = new Int32Array(known.length).fill(-1);
+      bigger.set(map);
+      maps[w] = map = bigger;
+    }
+    for (const [line, text, code] of res.malformedLines) o.onMalformed(counts.lines + line, text, code, counts);
+    const { t, fn, offset, addr, count } = res.batch;
+    if (counts.events === 0 && count > 0) counts.firstEventLine = counts.lines + res.firstEventLine;
+    let last = lastT, backwards = 0;
+    for (let i = 0; i < count; i++) {
+      const ti = t[i]!;
+      if (ti < last && backwards++ === 0 && counts.backwards === 0) {
+        counts.firstBackwardsLine = counts.lines + (i === 0 ? res.firstEventLine : res.firstBackwardsLine);
+      }
+      last = ti;
+      const local = fn[i]!;
+      let id = map[local]!;
+      if (id < 0) id = map[local] = functions.idOf(known[local]!);
+      visitor.event(ti, id, offset[i]!, addr[i]!);
+    }
+    // Hand the arrays back for the worker's next batch (it picks them up between ranges).
+    workers[w]!.postMessage(res.batch, [res.batch.t.buffer, res.batch.fn.buffer, res.batch.offset.buffer, res.batch.addr.buffer] as ArrayBuffer[]);
+    add(res, count, backwards);
+    return last;
+  }
+
+  function add(c: Omit<ParseCounts, 'events' | 'backwards' | 'firstBackwardsLine' | 'firstEventLine'>, events: number, backwards: number): void {
+    counts.lines += c.lines;
+    counts.events += events;
+    counts.backwards += backwards;
+    counts.comments += c.comments;
+    counts.blank += c.blank;
+    counts.malformed += c.malformed;
+    c.malformedByCode.forEach((n, code) => (counts.malformedByCode[code]! += n));
+  }
 }

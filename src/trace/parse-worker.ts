@@ -1,26 +1,21 @@
 /**
  * A worker thread that parses byte ranges of a trace file for src/trace/parallel.ts.
- * Each request names a range [start, end); the worker parses the lines that START in it (reading past
- * `end` to finish the last one), so ranges split anywhere and every line is parsed exactly once.
- * Function names are interned per worker; new names travel with the batch that first used them.
+ * Ranges are claimed, not assigned: the worker takes the highest free range within the window ahead of the
+ * main thread (a compare-and-swap on its state in shared memory), parses the lines that START in it
+ * (range.ts) into an event batch, and posts it. The main thread parses the free ranges it reaches itself,
+ * so a worker that gets little CPU (a loaded machine) holds nothing up but the one range it is parsing.
+ * Function names are interned per worker; each name travels, once, with the first batch that used it.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
-import { parentPort, workerData } from 'node:worker_threads';
-import { EventRecorder } from './events.js';
+import { closeSync, openSync } from 'node:fs';
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { EventRecorder, type EventBatch } from './events.js';
 import { FunctionTable } from './functions.js';
-import { MAX_LINE_BYTES } from './malformed.js';
 import { TraceParser } from './parser.js';
+import { CTL_CURSOR, CTL_STATES, RANGE_FREE, RANGE_WORKER, RangeReader, type WorkerSetup } from './range.js';
 
-export interface ParseRequest {
-  index: number;
-  start: number;
-  end: number;
-  /** The arrays of an earlier batch, handed back for reuse. */
-  recycle?: import('./events.js').EventBatch;
-}
 export interface ParseResponse {
   index: number;
-  batch: import('./events.js').EventBatch;
+  batch: EventBatch;
   /** [local id, name] for names this worker had not sent before. */
   names: [number, string][];
   lines: number;
@@ -33,50 +28,29 @@ export interface ParseResponse {
   firstBackwardsLine: number;
   /** The first few malformed lines: [line number within the range, 1-based; text; code (malformed.ts)]. */
   malformedLines: [number, string, number][];
-  bytes: number;
 }
 
-const LF = 10;
-const { path, reportLimit } = workerData as { path: string; reportLimit: number };
-const fd = openSync(path, 'r');
+const setup = workerData as WorkerSetup;
+const control = new Int32Array(setup.control);
+const fd = openSync(setup.path, 'r');
+const reader = new RangeReader(fd);
 const functions = new FunctionTable();
 const recorder = new EventRecorder(0);
 let namesSent = 2; // ids 0 and 1 are the same fixed buckets everywhere
-let buf = Buffer.allocUnsafe(1 << 20); // grows to the range size on first use
+/** Batches the main thread has replayed and handed back, for reuse. */
+const spare: EventBatch[] = [];
 
-function read(position: number, length: number): Buffer {
-  if (buf.length < length) buf = Buffer.allocUnsafe(length);
-  let got = 0;
-  while (got < length) {
-    const n = readSync(fd, buf, got, length - got, position + got);
-    if (n === 0) break;
-    got += n;
-  }
-  return buf.subarray(0, got);
-}
-
-function parseRange({ index, start, end, recycle }: ParseRequest): ParseResponse {
-  recorder.adopt(recycle ?? new EventRecorder(1 << 16).take());
-  // Read from one byte before the range, to know whether a line starts exactly at `start`.
-  const from = Math.max(0, start - 1);
-  // Reading on at most the line limit (and a CRLF) past `end` is enough to finish the last line that starts
-  // in the range, or to know it is too long: the parser then reports it from the bytes it has.
-  let data = read(from, end - from + MAX_LINE_BYTES + 2);
-  let first = 0;
-  if (start > 0) {
-    const nl = data.indexOf(LF);
-    // No line starts inside the range: the line that began before it runs past its end.
-    first = nl < 0 || from + nl + 1 >= end ? -1 : nl + 1;
-  }
-  // The last line starting before `end` ends at the first newline at or after end - 1.
-  const nl = data.indexOf(LF, end - from - 1);
-  if (nl >= 0) data = data.subarray(0, nl + 1);
+function parseRange(index: number): ParseResponse {
+  for (let m; (m = receiveMessageOnPort(parentPort as MessagePort)); ) spare.push(m.message as EventBatch);
+  recorder.adopt(spare.pop() ?? new EventRecorder(1 << 16).take());
+  const start = index * setup.rangeBytes;
+  const data = reader.read(start, Math.min(setup.size, start + setup.rangeBytes));
   const malformedLines: [number, string, number][] = [];
   const parser = new TraceParser(functions, recorder, (line, text, code) => {
-    if (malformedLines.length < reportLimit) malformedLines.push([line, text, code]);
+    if (malformedLines.length < setup.reportLimit) malformedLines.push([line, text, code]);
   });
-  if (first >= 0 && first < data.length) {
-    parser.push(data.subarray(first));
+  if (data.length > 0) {
+    parser.push(data);
     parser.end();
   }
   const names: [number, string][] = [];
@@ -84,17 +58,34 @@ function parseRange({ index, start, end, recycle }: ParseRequest): ParseResponse
   const c = parser.counts;
   return {
     index, batch: recorder.take(), names, lines: c.lines, comments: c.comments, blank: c.blank,
-    malformed: c.malformed, malformedByCode: c.malformedByCode, malformedLines, bytes: end - start, firstEventLine: c.firstEventLine,
+    malformed: c.malformed, malformedByCode: c.malformedByCode, malformedLines, firstEventLine: c.firstEventLine,
     firstBackwardsLine: c.firstBackwardsLine,
   };
 }
 
-parentPort!.on('message', (msg: ParseRequest | 'close') => {
-  if (msg === 'close') {
-    closeSync(fd);
-    parentPort!.close();
-    return;
+/**
+ * The highest free range in the window ahead of the main thread, claimed; -1 when there is none. The window
+ * starts `lead` ranges past the main thread's, so a claimed range has that many ranges' time to be parsed
+ * before the main thread needs it.
+ */
+function claim(cursor: number): number {
+  const end = Math.min(setup.ranges, cursor + setup.lead + setup.window);
+  for (let i = end - 1; i >= cursor + setup.lead; i--) {
+    if (Atomics.compareExchange(control, CTL_STATES + i, RANGE_FREE, RANGE_WORKER) === RANGE_FREE) return i;
   }
-  const res = parseRange(msg);
+  return -1;
+}
+
+for (;;) {
+  const cursor = Atomics.load(control, CTL_CURSOR);
+  if (cursor >= setup.ranges) break;
+  const index = claim(cursor);
+  if (index < 0) {
+    // Nothing free ahead: sleep until the main thread moves on (or ends).
+    Atomics.wait(control, CTL_CURSOR, cursor, 100);
+    continue;
+  }
+  const res = parseRange(index);
   parentPort!.postMessage(res, [res.batch.t.buffer, res.batch.fn.buffer, res.batch.offset.buffer, res.batch.addr.buffer] as ArrayBuffer[]);
-});
+}
+closeSync(fd);

@@ -30,6 +30,8 @@ export interface ReadOptions {
   /**
    * Parse a plain file in worker threads when it is at least this big (bytes). Default 32 MiB, or
    * BOOT_TRACE_PARALLEL_MIN; Infinity turns it off. Ranges are BOOT_TRACE_PARALLEL_RANGE bytes (8 MiB).
+   * Without either, the reader also stays on one thread when other processes keep every core busy
+   * (parallel.ts workerCount()).
    */
   parallelMinBytes?: number;
   /** Which clock a whole-boot recording's events carry (default host); a text trace has one clock. */
@@ -98,11 +100,14 @@ export async function readTrace(
     const size = input !== '-' && !input.endsWith('.gz') ? inputSize(input, 'trace file') : -1;
     const rangeBytes = Number(process.env.BOOT_TRACE_PARALLEL_RANGE) || 8 << 20;
     const minBytes = options.parallelMinBytes ?? (Number(process.env.BOOT_TRACE_PARALLEL_MIN) || 32 << 20);
-    parallel = size >= minBytes && size > 0 && workerCount(size, rangeBytes) > 1 && parallelWorkerBuilt() && detectFile(input) === 'boot-trace';
+    // A threshold given (tests, BOOT_TRACE_PARALLEL_MIN) means parallel whatever the machine's load.
+    const forced = options.parallelMinBytes !== undefined || Boolean(process.env.BOOT_TRACE_PARALLEL_MIN);
+    const threads = workerCount(size, rangeBytes, forced);
+    parallel = size >= minBytes && size > 0 && threads > 1 && parallelWorkerBuilt() && detectFile(input) === 'boot-trace';
     if (parallel) {
       checkNotBinary(input, 'boot trace');
       counts = await readParallel(input, functions, visitor, {
-        name, size, rangeBytes, workers: workerCount(size, rangeBytes), strict: Boolean(options.strict), reportLimit,
+        name, size, rangeBytes, workers: threads, strict: Boolean(options.strict), reportLimit,
         onMalformed, onProgress: (done, lines) => progress.update(done, size, lines),
       });
       bytes = size;

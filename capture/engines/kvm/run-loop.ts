@@ -29,8 +29,9 @@ import { StepWatchdog, type RearmMode, type StepWatchdogCounts } from './debug/s
 import { SoftwareTrap } from './debug/sw-trap.js';
 import { UserError } from '../../../src/errors.js';
 import * as K from '../../kvm/ioctls.js';
-import type { GuestMemory, KvmVcpu } from '../../kvm/kvm.js';
-import { RUN, SREGS } from '../../kvm/structs.js';
+import { KvmError, type GuestMemory, type KvmVcpu } from '../../kvm/kvm.js';
+import * as libc from '../../kvm/libc.js';
+import { REG_NAMES, REGS_SIZE, RUN, SREGS } from '../../kvm/structs.js';
 import type { TraceWriter } from '../../trace-writer.js';
 
 /** Slots of the control Int32Array shared with the main thread. */
@@ -159,6 +160,9 @@ export function runLoop(o: LoopOptions): LoopResult {
   const hostClock = o.clock === 'host';
   const decimals = hostClock ? 1 : 0;
   const t0 = o.t0Ms;
+  // Node's global `performance` is a lazy getter: read once here, not on every step (it showed in the
+  // step loop's profile, docs/performance.md).
+  const clock = performance;
   const maxSteps = o.maxSteps;
   let steps = 0;
   let exits = 0;
@@ -176,7 +180,7 @@ export function runLoop(o: LoopOptions): LoopResult {
 
   if (o.mode === 'step' && !windowed && trace) {
     const e = o.entryRip;
-    trace.event(hostClock ? (performance.now() - t0) * 1000 : 0, decimals, Number(e >> 32n), Number(e & 0xffffffffn));
+    trace.event(hostClock ? (clock.now() - t0) * 1000 : 0, decimals, Number(e >> 32n), Number(e & 0xffffffffn));
     steps = 1;
   }
   if (o.mode === 'step' && !windowed) watchdog!.start(Number(o.entryRip >> 32n), Number(o.entryRip & 0xffffffffn));
@@ -220,13 +224,13 @@ export function runLoop(o: LoopOptions): LoopResult {
         trap?.restore(o.mem); // the breakpoint fired before the trap's OUT ran: the original code goes back
         vcpu.setGuestDebug(stepFlags); // disarms the breakpoint, so stepping over it does not hit it again
         watchdog!.start(hi, lo);
-        windowStartUs = (performance.now() - t0) * 1000;
+        windowStartUs = (clock.now() - t0) * 1000;
         trace?.event(hostClock ? windowStartUs : 0, decimals, hi, lo);
         steps = 1;
         if (hi === untilHi && lo === untilLo) return stop('trace-until', `--trace-until reached at the first step`);
         continue;
       }
-      const atHlt = trace ? trace.event(hostClock ? (performance.now() - t0) * 1000 : steps, decimals, hi, lo) : false;
+      const atHlt = trace ? trace.event(hostClock ? (clock.now() - t0) * 1000 : steps, decimals, hi, lo) : false;
       steps++;
       if ((steps & (PROGRESS_EVERY - 1)) === 0) Atomics.store(control, CTRL_STEPS, steps);
       if (lo === untilLo && hi === untilHi) {
@@ -257,7 +261,7 @@ export function runLoop(o: LoopOptions): LoopResult {
       traceFromBy = 'sw';
       vcpu.setGuestDebug(stepFlags);
       watchdog!.start(fromHi, fromLo);
-      windowStartUs = (performance.now() - t0) * 1000;
+      windowStartUs = (clock.now() - t0) * 1000;
       trace?.event(hostClock ? windowStartUs : 0, decimals, fromHi, fromLo);
       steps = 1;
       if (fromHi === untilHi && fromLo === untilLo) return stop('trace-until', `--trace-until reached at the first step`);
@@ -265,7 +269,7 @@ export function runLoop(o: LoopOptions): LoopResult {
     }
     if (stepping && (exit.io || exit.mmio)) {
       // RIP must be the instruction the last DEBUG exit announced; else steps were lost.
-      if (watchdog!.onOtherExit(exit.io ? 'io' : 'mmio', vcpu.getRegs().rip, steps) === 'rearm') rearm();
+      if (watchdog!.onOtherExit(exit.io ? 'io' : 'mmio', regs.rip(), steps) === 'rearm') rearm();
     }
     const action = handleExit(exit, o.exits);
     if (action.kind === 'stop') return stop(action.reason, action.detail);
@@ -298,20 +302,35 @@ function probeHalt(o: LoopOptions, halts: HaltDetector): ReturnType<HaltDetector
   return { ...v, rip: r.rip };
 }
 
-/** RIP and RFLAGS after an exit: from the synced registers in kvm_run when enabled, else KVM_GET_REGS. */
+/**
+ * RIP and RFLAGS after an exit: from the synced registers in kvm_run when enabled, else KVM_GET_REGS into
+ * one buffer kept for the purpose. Step mode asks for RIP at every port-I/O exit (the watchdog), and
+ * vcpu.getRegs() allocated and decoded all 18 registers each time (it showed in the step loop's profile).
+ */
 class RegsReader {
+  private readonly buf = Buffer.alloc(REGS_SIZE);
+
   constructor(private readonly vcpu: KvmVcpu, private readonly sync: boolean) {
     vcpu.run.setBigUint64(RUN.validRegs, sync ? BigInt(K.KVM_SYNC_X86_REGS) : 0n, true);
   }
 
   rip(): bigint {
-    return this.sync ? this.vcpu.run.getBigUint64(RUN.syncRip, true) : this.vcpu.getRegs().rip;
+    return this.sync ? this.vcpu.run.getBigUint64(RUN.syncRip, true) : this.read(RIP_OFFSET);
   }
 
   rflags(): bigint {
-    return this.sync ? this.vcpu.run.getBigUint64(RUN.syncRflags, true) : this.vcpu.getRegs().rflags;
+    return this.sync ? this.vcpu.run.getBigUint64(RUN.syncRflags, true) : this.read(RFLAGS_OFFSET);
+  }
+
+  private read(offset: number): bigint {
+    if (libc.ioctlPtr(this.vcpu.fd, K.KVM_GET_REGS, this.buf) < 0) throw new KvmError('KVM_GET_REGS', libc.errno());
+    return this.buf.readBigUInt64LE(offset);
   }
 }
+
+/** Byte offsets of rip and rflags in struct kvm_regs. */
+const RIP_OFFSET = REG_NAMES.indexOf('rip') * 8;
+const RFLAGS_OFFSET = REG_NAMES.indexOf('rflags') * 8;
 
 /** True when the guest instruction at virtual `va` is a HLT (the opcode byte; HLT takes no prefixes). */
 export function isHlt(vcpu: KvmVcpu, mem: GuestMemory, va: bigint): boolean {

@@ -28,13 +28,14 @@ import { markersToUs, type CaptureEngine, type EngineOutcome, type EngineRequest
 import { qemuArgs } from '../qemu/qemu-args.js';
 import { PARTIAL_LINE_MS, QEMU_DEFAULT_CMDLINE, qemuInputs, qemuVersion } from '../qemu/qemu-common.js';
 import { runQemu, type QemuRunResult } from '../qemu/qemu-process.js';
+import { chooseTraceQemu } from './qemu-choice.js';
 import { pluginApiFor, pluginPath } from './plugin-build.js';
 import { encodeSplits, splitsFromSystemMap } from './splits.js';
 import { moduleSymbolsFromConsole } from './modules.js';
 
 /** What the trace engine takes besides the common request (tests and benchmarks). */
 export interface QemuTraceSettings {
-  /** The QEMU binary (a name looked up on PATH, or a path); default $BOOT_TRACE_QEMU, else qemu-system-x86_64. */
+  /** The QEMU binary (a name looked up on PATH, or a path); default $BOOT_TRACE_QEMU, else the cached QEMU 10, else qemu-system-x86_64 (qemu-choice.ts). */
   qemu?: string;
   /** More QEMU arguments, appended as given. */
   extraArgs?: readonly string[];
@@ -81,6 +82,7 @@ async function runTrace(r: EngineRequest, s: QemuTraceSettings): Promise<EngineO
   const { qemu, kernel, initrd } = qemuInputs({ kernel: r.kernel, ...(r.initrd !== undefined ? { initrd: r.initrd } : {}), timeoutS: r.timeoutS, accel: 'tcg', ...qemuOf(s) }, 'tcg');
   const granularity: Granularity = (r.granularity as Granularity | undefined) ?? 'function';
   const version = qemuVersion(qemu);
+  const chosenBy = chooseTraceQemu(s.qemu).chosenBy;
   const api = pluginApiFor(version);
   const so = pluginPath(api);
   const mapText = r.systemMap !== undefined ? readSymbolFile(r.systemMap) : await kallsymsOf(kernel);
@@ -244,6 +246,7 @@ async function runTrace(r: EngineRequest, s: QemuTraceSettings): Promise<EngineO
       cut: rec.cut,
       plugin_api: api,
       syscall_entries: rec.syscalls ? rec.syscalls.filter((e) => e.kind === 0).length : null,
+      qemu: { binary: qemu, chosen_by: chosenBy, version },
     };
     return {
       cmdline: r.cmdline,
@@ -265,6 +268,7 @@ async function runTrace(r: EngineRequest, s: QemuTraceSettings): Promise<EngineO
 /** Lines for the capture command's stderr after a trace-mode capture. */
 export function traceSummaryLines(t: TracePart): string[] {
   return [
+    ...(t.qemu ? [`[boot-profile] qemu: ${t.qemu.version} (${t.qemu.binary}, chosen by ${t.qemu.chosen_by})`] : []),
     `[boot-profile] recording: ${t.records.toLocaleString('en-US')} records (${t.granularity} granularity), ${t.instructions.toLocaleString('en-US')} guest instructions, ${t.recording_mib.toFixed(1)} MiB${t.compression && t.compression !== 'none' ? ` (${t.compression})` : ''}`,
     ...(t.cut ? [`[boot-profile] recording cut short: ${t.cut}`] : []),
   ];
@@ -291,10 +295,10 @@ function pluginStop(file: string): 'until' | 'max-steps' | null {
   }
 }
 
-/** The QEMU to run: the setting, else $BOOT_TRACE_QEMU (e.g. QEMU 10 from scripts/setup.sh), else PATH's. */
+/** The QEMU to run (qemu-choice.ts): the setting, $BOOT_TRACE_QEMU, the cached QEMU 10, else PATH's. */
 function qemuOf(s: QemuTraceSettings): { qemu?: string } {
-  const q = s.qemu ?? (process.env.BOOT_TRACE_QEMU || undefined);
-  return q !== undefined ? { qemu: q } : {};
+  const c = chooseTraceQemu(s.qemu);
+  return c.qemu !== undefined ? { qemu: c.qemu } : {};
 }
 
 function readSymbolFile(path: string): string {

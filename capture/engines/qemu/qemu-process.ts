@@ -6,12 +6,13 @@
  * process group at the timeout or on abort; a FIFO QEMU never opened is opened here so nothing waits.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, createReadStream, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { messageOf, UserError } from '../../../src/errors.js';
 import { appendConsoleText, ConsoleRecorder, KERNEL_PANIC, KERNEL_POWER_OFF, KERNEL_RESTART } from '../../output/console-log.js';
 import type { StopReason } from '../kvm/exits.js';
+import { havePdeathsig, SETPRIV_EXEC_FAILED, withPdeathsig } from './pdeathsig.js';
 import { GNU_TIME, haveGnuTime, parseTimeOutput, qemuPid, readVmHwm } from './peak-rss.js';
 
 export interface QemuRunOptions {
@@ -45,9 +46,31 @@ export interface QemuRunResult {
 const POLL_MS = 50;
 const KILL_GRACE_MS = 2000;
 const MAX_MESSAGES = 64 * 1024;
+const WORK_PREFIX = 'boot-trace-qemu-';
+
+/**
+ * Removes work folders (FIFO, GNU time's file) of runs killed with SIGKILL, which cannot clean up:
+ * `boot-trace-qemu-PID-XXXXXX` whose PID is no longer a live process. Folders of the old name without a
+ * PID, and of live runs, are left alone.
+ */
+function removeStaleWorkDirs(): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^boot-trace-qemu-(\d+)-\w{6}$/.exec(name);
+    if (!m || Number(m[1]) === process.pid || existsSync(`/proc/${m[1]}`)) continue;
+    rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
+}
 
 export function runQemu(o: QemuRunOptions): Promise<QemuRunResult> {
-  const work = mkdtempSync(join(tmpdir(), 'boot-trace-qemu-'));
+  removeStaleWorkDirs();
+  // The pid in the name lets a later run remove what a killed run left (removeStaleWorkDirs).
+  const work = mkdtempSync(join(tmpdir(), `${WORK_PREFIX}${process.pid}-`));
   const fifo = join(work, 'serial.fifo');
   const mk = spawnSync('mkfifo', ['-m', '600', fifo], { encoding: 'utf8' });
   if (mk.status !== 0) {
@@ -57,7 +80,10 @@ export function runQemu(o: QemuRunOptions): Promise<QemuRunResult> {
   const args = o.args(fifo);
   const useTime = haveGnuTime();
   const timeFile = join(work, 'time.txt');
-  const [cmd, cmdArgs] = useTime ? [GNU_TIME, ['-f', '%M', '-o', timeFile, o.qemu, ...args]] : [o.qemu, args];
+  // Each level under setpriv --pdeathsig KILL, so a kill -9 of boot-trace takes QEMU with it (pdeathsig.ts).
+  const pdeath = havePdeathsig();
+  const [qemuCmd, qemuArgs] = withPdeathsig(o.qemu, args, pdeath);
+  const [cmd, cmdArgs] = useTime ? withPdeathsig(GNU_TIME, ['-f', '%M', '-o', timeFile, qemuCmd, ...qemuArgs], pdeath) : [qemuCmd, qemuArgs];
 
   const fd = openSync(o.consoleFile, 'w');
   let stampUs = 0;
@@ -124,7 +150,16 @@ export function runQemu(o: QemuRunOptions): Promise<QemuRunResult> {
     const stop = (reason: StopReason): void => {
       if (stopReason || exited) return;
       stopReason = reason;
-      killGroup('SIGTERM');
+      // SIGTERM to QEMU alone: it shuts down cleanly (the tracing plugin writes its end frame) and GNU time
+      // then exits by itself with QEMU's rusage. A SIGTERM to GNU time would kill it, and through the
+      // parent-death signal (pdeathsig.ts) QEMU with SIGKILL, mid-write. The group gets SIGKILL after the grace.
+      const q = child?.pid === undefined ? null : useTime ? qemuPid(child.pid) : child.pid;
+      try {
+        if (q === null) killGroup('SIGTERM');
+        else process.kill(q, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
       killTimer = setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS);
     };
     const timeout = setTimeout(() => stop('timeout'), o.timeoutS * 1000);
@@ -236,7 +271,7 @@ export function runQemu(o: QemuRunOptions): Promise<QemuRunResult> {
         reject(new UserError(messages.trim().split('\n').pop()!));
         return;
       }
-      if (useTime && status === 127 && /cannot run/.test(messages)) {
+      if ((useTime || pdeath) && (status === 127 || status === 126) && (/cannot run/.test(messages) || SETPRIV_EXEC_FAILED.test(messages))) {
         reject(new UserError(`${o.qemu}: cannot start: ${messages.trim().split('\n')[0]}`));
         return;
       }
