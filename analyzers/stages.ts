@@ -308,7 +308,24 @@ export function renderTimeline(rows: readonly StageRow[]): string {
   const laneOf = new Map<StageRow, number>();
   const lines: { t: number; cols: string; label: string }[] = [];
   const width = Math.max(0, ...rows.map((r) => (r.end_us / 1000).toFixed(3).length));
+  // A span of zero length (two markers with one stamp) has its end sorted before its begin: hold such an end
+  // back and print it right after its begin, so its column opens and closes on two adjacent rows.
+  const ordered: Ev[] = [];
+  const held = new Map<StageRow, Ev>();
+  const begun = new Set<StageRow>();
   for (const ev of events) {
+    if (ev.kind === 'end' && !begun.has(ev.row)) {
+      held.set(ev.row, ev);
+      continue;
+    }
+    ordered.push(ev);
+    if (ev.kind === 'begin') {
+      begun.add(ev.row);
+      const end = held.get(ev.row);
+      if (end) ordered.push(end);
+    }
+  }
+  for (const ev of ordered) {
     let lane: number;
     if (ev.kind === 'begin') {
       lane = lanes.indexOf(null);

@@ -128,7 +128,8 @@ export class UartCost implements ConsoleVisitor {
     return {
       row: {
         us_per_char: r4(fit.slope),
-        ci95_low: r4(fit.low),
+        // A cost per character is never negative: a low end below 0 only says the interval is wide (fitMeaningful).
+        ci95_low: r4(Math.max(0, fit.low)),
         ci95_high: r4(fit.high),
         lines_per_ms: fit.slope > 0 ? r3(1000 / (fit.slope * meanBytes)) : null,
         chars: this.chars,
@@ -140,6 +141,20 @@ export class UartCost implements ConsoleVisitor {
       },
     };
   }
+}
+
+/**
+ * Whether a fit says anything (docs/console-analyzers.md): its 95% interval excludes 0 and is no wider than the
+ * estimate itself (about +-50%). A console with few bursts, or bursts whose delays are the guest's own work and
+ * not the UART (a whole boot under TCG), gives an interval like 0-7.9 around 0.6 us/char: no figure to quote.
+ */
+export function fitMeaningful(row: Pick<UartRow, 'us_per_char' | 'ci95_low' | 'ci95_high'>): boolean {
+  return row.ci95_low > 0 && row.us_per_char > 0 && row.ci95_high - row.ci95_low <= row.us_per_char;
+}
+
+/** The sentence saying a fit is not meaningful, for stderr and the report. */
+export function fitNote(row: Pick<UartRow, 'us_per_char' | 'ci95_low' | 'ci95_high'>): string {
+  return `the fit is not meaningful: its 95% interval (${row.ci95_low.toFixed(2)} to ${row.ci95_high.toFixed(2)} us/char) is wider than the estimate (${row.us_per_char.toFixed(2)}) or reaches 0, so this console does not show what a character costs`;
 }
 
 export interface Fit {

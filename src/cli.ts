@@ -31,7 +31,8 @@ export async function main(argv: string[]): Promise<void> {
     // yargs' own failures (unknown option, missing argument) become one line and exit 1.
     .fail((msg, err) => {
       if (err) throw err;
-      fail(`${msg} (see boot-trace --help)`);
+      // yargs writes some (invalid choices) over two lines ("Invalid values:\n  Argument: ..."): one line here.
+      fail(`${msg.split('\n').map((l) => l.trim()).filter(Boolean).join(' ')} (see boot-trace --help)`);
     });
   await parser.parseAsync();
 }

@@ -59,10 +59,10 @@ describe('outputs name the clock', () => {
     const steps = withHeader('steps');
     const r = runCli(['hot-functions', steps, '--format', 'table']);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout.split('\n')[0]).toMatch(/^function +time \(steps\) +% +lines$/);
-    expect(r.stderr).toContain(`boot-trace: ${steps}: these times are instruction counts (--clock steps), not time`);
+    expect(r.stdout.split('\n')[0]).toMatch(/^function +time \(instructions\) +% +lines$/);
+    expect(r.stderr).toContain(`boot-trace: ${steps}: these times are guest instruction counts (--clock instructions; capture calls it --clock steps), not time`);
     const syscalls = runCli(['first-calls', steps, '--format', 'table']);
-    expect(syscalls.stdout.split('\n')[0]).toMatch(/^first \(steps\) +function$/);
+    expect(syscalls.stdout.split('\n')[0]).toMatch(/^first \(instructions\) +function$/);
     const plain = runCli(['hot-functions', sample('stacks', 'calls-and-returns.log'), '--format', 'table']);
     expect(plain.stdout.split('\n')[0]).toMatch(/^function +time \(us\)/);
     expect(plain.stderr).toBe('');
@@ -72,8 +72,8 @@ describe('outputs name the clock', () => {
 
   it('summary says what the times are', () => {
     const r = runCli(['summary', withHeader('steps')]);
-    expect(r.stdout.split('\n')[1]).toBe('Times: instruction steps (the timestamp is the instruction index).');
-    expect(r.stdout.split('\n')[2]).toMatch(/^Note: these times are instruction counts/);
+    expect(r.stdout.split('\n')[1]).toBe('Times: guest instructions (the timestamp is the exact count of guest instructions executed).');
+    expect(r.stdout.split('\n')[2]).toMatch(/^Note: these times are guest instruction counts/);
     const json = JSON.parse(runCli(['summary', withHeader('host'), '--format', 'json']).stdout) as { clock: { kind: string; unit: string; warning: string } };
     expect(json.clock).toMatchObject({ kind: 'host-stepping', unit: 'us' });
     const capture = runCli(['summary', sample('stacks', 'capture')]);
@@ -85,12 +85,12 @@ describe('outputs name the clock', () => {
     const ss = join(work, 'steps.speedscope.json');
     expect(runCli(['export', steps, '--to', 'speedscope', '-o', ss]).status).toBe(0);
     const doc = JSON.parse(readFileSync(ss, 'utf8')) as { profiles: Array<{ unit: string; name: string }> };
-    expect(doc.profiles[0]).toMatchObject({ unit: 'none', name: `${basename(steps)} (instruction steps, not time)` });
+    expect(doc.profiles[0]).toMatchObject({ unit: 'none', name: `${basename(steps)} (guest instructions, not time)` });
     const chrome = join(work, 'steps.chrome.json');
     expect(runCli(['export', steps, '--to', 'chrome', '-o', chrome]).status).toBe(0);
     const c = JSON.parse(readFileSync(chrome, 'utf8')) as { displayTimeUnit: string; otherData: { clock: string; unit: string } };
     expect(c.displayTimeUnit).toBe('ms');
-    expect(c.otherData).toMatchObject({ clock: 'instructions', unit: 'ts and dur count instruction steps, not microseconds' });
+    expect(c.otherData).toMatchObject({ clock: 'instructions', unit: 'ts and dur count guest instructions, not microseconds' });
     const host = join(work, 'host.speedscope.json');
     expect(runCli(['export', withHeader('host'), '--to', 'speedscope', '-o', host]).status).toBe(0);
     expect((JSON.parse(readFileSync(host, 'utf8')) as { profiles: Array<{ unit: string; name: string }> }).profiles[0]).toMatchObject({ unit: 'microseconds', name: expect.stringMatching(/\(host time while single-stepping, not boot time\)$/) });
@@ -100,9 +100,9 @@ describe('outputs name the clock', () => {
     const html = join(work, 'steps.html');
     expect(runCli(['report', withHeader('steps'), '-o', html]).status).toBe(0);
     const text = readFileSync(html, 'utf8');
-    expect(text).toContain('Trace times are instruction steps (the timestamp is the instruction index).');
-    expect(text).toContain('<p class="warn"><b>Not boot time:</b> these times are instruction counts');
-    expect(text).toContain('<h2>Hot functions (self time, instruction steps)</h2>');
+    expect(text).toContain('Trace times are guest instructions (the timestamp is the exact count of guest instructions executed).');
+    expect(text).toContain('<p class="warn"><b>Not boot time:</b> these times are guest instruction counts');
+    expect(text).toContain('<h2>Hot functions (self time, guest instructions)</h2>');
     expect(text).toMatch(/data-unit="steps"/);
   });
 });
@@ -117,7 +117,7 @@ describeNeeds(firstMissing(kvmMissing(), CHROMIUM ? null : NO_CHROMIUM), 'a --cl
     const js = `${file}.load.js`;
     writeFileSync(js, `speedscope.loadFileFromBase64(${JSON.stringify(basename(file))}, ${JSON.stringify(readFileSync(file).toString('base64'))})`);
     const page = loadPage(`${pathToFileURL(join(ROOT, 'node_modules', 'speedscope', 'dist', 'release', 'index.html')).href}#localProfilePath=${js}&view=sandwich`);
-    expect(page.dom).toContain('<title>trace.log (instruction steps, not time) - speedscope</title>');
+    expect(page.dom).toContain('<title>trace.log (guest instructions, not time) - speedscope</title>');
     const cells = [...page.dom.matchAll(/<tr[^>]*><td[^>]*>([^<]*)<div/g)].map((m) => m[1]!);
     expect(cells.length).toBeGreaterThan(5);
     // Counts, not times: "43.71K (71%)", never "ms" or "µs".

@@ -2,7 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { UartCost, theilSen, type UartRow } from '../analyzers/uart.js';
+import { UartCost, fitMeaningful, theilSen, type UartRow } from '../analyzers/uart.js';
 import { cliJson, runCli, sample, testOutput } from './helpers.js';
 import { feedConsole } from './console-lines-fixture.js';
 import { mulberry32 } from '../src/random.js';
@@ -64,6 +64,8 @@ describe('uart (analyzer)', () => {
       expect(row.ci95_high).toBeGreaterThanOrEqual(cost);
       expect(row.ci95_low).toBeLessThan(row.us_per_char);
       expect(row.ci95_high).toBeGreaterThan(row.us_per_char);
+      // A console with a known cost gives a fit worth quoting (its interval is narrow and above 0).
+      expect(fitMeaningful(row)).toBe(true);
       expect(row.chars).toBe(g.chars);
       expect(row.lines).toBe(g.lines);
       // us_per_char is rounded to 4 decimals, added_us comes from the unrounded slope.

@@ -112,7 +112,8 @@ function withPanic(exit: Omit<ProfileExit, 'signal'>, panic: string | null): Omi
 /** An interrupted capture names the signal that stopped it (the abort reason runCapture gives, e.g. 'SIGTERM'). */
 function withSignal(exit: Omit<ProfileExit, 'signal'>, signal: AbortSignal): ProfileExit {
   const name = exit.reason === 'interrupted' && typeof signal.reason === 'string' && /^SIG[A-Z]+$/.test(signal.reason) ? signal.reason : null;
-  return { ...exit, signal: name, ...(name ? { detail: `${exit.detail} (${name})` } : {}) };
+  // The KVM run loop already names SIGINT in its detail ("interrupted (SIGINT)"): name a signal once.
+  return { ...exit, signal: name, ...(name && !exit.detail.includes(`(${name})`) ? { detail: `${exit.detail} (${name})` } : {}) };
 }
 
 function buildProfile(engine: CaptureEngine, r: EngineRequest, e: EngineOutcome, after: AfterEngine, setup: CaptureSetup | null): Profile {

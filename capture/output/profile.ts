@@ -197,6 +197,17 @@ export interface Profile {
  * Write `profile` as pretty JSON, atomically. Errors name `file`, never the temporary name.
  * Throws UserError when the folder cannot be written.
  */
+/**
+ * "reason at rip (symbol): detail" for one line of a summary, the reason said once: a detail that starts with
+ * the reason ("interrupted (SIGINT)") stands for both ("interrupted at 0x... (sym): interrupted (SIGINT)" repeated it).
+ */
+export function exitLine(exit: Pick<ProfileExit, 'reason' | 'rip' | 'symbol' | 'detail'>): string {
+  const at = exit.rip !== null ? ` at ${exit.rip} (${exit.symbol ?? '?'})` : exit.symbol ? ` in ${exit.symbol}` : '';
+  const detail = exit.detail ?? '';
+  if (detail.toLowerCase().startsWith(String(exit.reason).toLowerCase())) return `${detail.slice(0, String(exit.reason).length)}${at}${detail.slice(String(exit.reason).length)}`;
+  return `${exit.reason}${at}${detail ? `: ${detail}` : ''}`;
+}
+
 export function writeProfile(file: string, profile: Profile): void {
   writeFileAtomic(file, JSON.stringify(profile, null, 2) + '\n', 'the capture profile');
 }
@@ -331,8 +342,7 @@ export function summaryLines(p: Profile): string[] {
     const f = p.kvm?.step_watchdog ? stepFallbackSummary(p.kvm.step_watchdog) : null;
     if (f) lines.push(`[boot-profile] fallback: ${f}`);
   }
-  const at = p.exit.rip !== null ? ` at ${p.exit.rip} (${p.exit.symbol ?? '?'})` : '';
-  lines.push(`[boot-profile] exit: ${p.exit.reason}${at}: ${p.exit.detail}`);
+  lines.push(`[boot-profile] exit: ${exitLine(p.exit)}`);
   return lines;
 }
 

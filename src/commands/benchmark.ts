@@ -22,6 +22,7 @@ import type { Profile, ProfileGuestMemory } from '../../capture/output/profile.j
 import { UserError } from '../errors.js';
 import { OUTPUT_FORMATS, defaultFormat, writeRows, type Column, type OutputFormat } from '../output/write.js';
 import { captureFromArgs, captureOptions, type CaptureArgs } from './capture.js';
+import { numberOption } from './options.js';
 
 /** What readRun needs of one boot: its folder and its profile (a CaptureRun is one). */
 export interface CaptureOutcome {
@@ -290,18 +291,16 @@ export const benchmarkCommand: CommandModule<object, Args> = {
   command: 'benchmark',
   describe: 'boot many times and report the time to a point (mean, SD, min, median, max), per-stage means and memory',
   builder: (y) =>
-    captureOptions(y)
+    numberOption(numberOption(captureOptions(y), 'runs', { integer: true, min: 1, default: 10, describe: 'measured boots per configuration' }),
+      'warmup', { integer: true, min: 0, default: 3, describe: 'boots before the measured ones, not counted' })
       .option('summary', { hidden: true, type: 'boolean', default: false })
-      .option('runs', { type: 'number', default: 10, describe: 'measured boots per configuration' })
-      .option('warmup', { type: 'number', default: 3, describe: 'boots before the measured ones, not counted' })
+      
       .option('until', { type: 'string', default: 'marker:ready', describe: 'the point timed: marker:STAGE (host time of the BOOT_TIME:STAGE line), exit (the whole capture), regex:RE (first console line matching)' })
       .option('vary', { type: 'string', array: true, nargs: 1, default: [] as string[], describe: "compare configurations: 'cmdline+=quiet|', 'cmdline=A|B', 'kernel=A|B' (repeatable: cross product)" })
       .option('out', { type: 'string', describe: 'folder for the captures, one subfolder per boot, new or empty (default: captures/benchmark-<timestamp>)' })
       .option('force', { type: 'boolean', default: false, describe: 'empty a non-empty --out first (only if it holds nothing but earlier captures)' })
       .option('format', { choices: OUTPUT_FORMATS, default: defaultFormat(), defaultDescription: 'table on a terminal, else csv', describe: 'output format' }) as never,
   handler: async (args) => {
-    if (!Number.isInteger(args.runs) || args.runs < 1) throw new UserError(`--runs ${args.runs}: give a whole number >= 1`);
-    if (!Number.isInteger(args.warmup) || args.warmup < 0) throw new UserError(`--warmup ${args.warmup}: give a whole number >= 0`);
     const until = parseUntil(args.until);
     const configs = parseVary(args.vary, args.cmdline);
     const varied = args.vary.length > 0;

@@ -12,7 +12,7 @@ import { Stages } from '../../analyzers/stages.js';
 import type { ConsoleMessage, ConsoleVisitor } from '../../analyzers/console-lines.js';
 import { CAPTURE_FILE_NAMES, CONSOLE_FILE, isCaptureDir, PROFILE_FILE, readCaptureConsole, RECORDING_FILE, TRACE_FILE } from '../../capture/output/folder.js';
 import { wholeBootAnswers } from './whole-boot-answers.js';
-import { readProfile, type Profile } from '../../capture/output/profile.js';
+import { exitLine, readProfile, type Profile } from '../../capture/output/profile.js';
 import { UserError } from '../errors.js';
 import { readTrace } from '../trace/reader.js';
 
@@ -43,7 +43,7 @@ export async function captureSummaryLines(dir: string, top = 5): Promise<string[
       out.push(`  before the engine: ${ms(total)}${parts.length ? ` (${parts.join(', ')} ms)` : ''}`);
     }
     const exit = profile.exit;
-    out.push(`  end: ${exit.reason}${exit.symbol ? ` at ${exit.rip} (${exit.symbol})` : ''}: ${exit.detail}`);
+    out.push(`  end: ${exitLine(exit)}`);
     if (profile.step) out.push(`  steps: ${profile.step.steps.toLocaleString('en-US')}`);
     const guest = profile.guest_markers_us;
     if (Object.keys(guest).length > 0) {
@@ -87,7 +87,7 @@ export async function captureSummaryLines(dir: string, top = 5): Promise<string[
   }
 
   // A whole-boot recording (--mode trace): its three answers (whole-boot-answers.ts).
-  if (existsSync(join(dir, RECORDING_FILE))) out.push(...wholeBootAnswers(join(dir, RECORDING_FILE), top * 2));
+  if (existsSync(join(dir, RECORDING_FILE))) out.push(...wholeBootAnswers(join(dir, RECORDING_FILE), top));
 
   out.push('', `Files in ${dir}:`);
   for (const f of CAPTURE_FILE_NAMES) if (existsSync(join(dir, f))) out.push(`  ${f}`);

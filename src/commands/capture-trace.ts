@@ -26,7 +26,6 @@ export interface TraceArgsSubset {
 export function checkTraceArgs(a: TraceArgsSubset): void {
   if (a.engine === 'kvm') throw new UserError('--mode trace records under QEMU (TCG plugin): use --engine qemu or auto');
   if (a['block-irq']) throw new UserError('--block-irq applies to step mode');
-  if (a.clock === 'steps') throw new UserError('--clock steps applies to step mode; a trace-mode recording has both clocks (analyzers: --clock host|instructions)');
   if (a.granularity !== undefined && !(GRANULARITIES as readonly string[]).includes(a.granularity)) {
     throw new UserError(`--granularity ${a.granularity}: unknown; give ${GRANULARITIES.join(', ')}`);
   }

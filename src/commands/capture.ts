@@ -20,6 +20,7 @@ import { UserError } from '../errors.js';
 import { captureSummaryLines } from './capture-summary.js';
 import { checkTraceArgs, TRACE_TIMEOUT_S, wholeBootByDefault, wholeBootOrPlain } from './capture-trace.js';
 import { GRANULARITIES } from '../trace/recording/format.js';
+import { numberOption } from './options.js';
 
 export interface CaptureArgs {
   kernel?: string;
@@ -60,7 +61,7 @@ export function checkCaptureArgs(a: Pick<CaptureArgs, 'mode' | 'trace-from' | 't
     if (windowed) throw new UserError('--trace-from/--trace-until need --mode step');
     if (a['max-steps'] !== undefined) throw new UserError('--max-steps needs --mode step');
     if (a['block-irq']) throw new UserError('--block-irq needs --mode step');
-    if (a.clock === 'steps') throw new UserError('--clock steps needs --mode step');
+    if (a.clock === 'steps') throw new UserError('--clock steps needs --mode step (instructions is the same clock; --mode trace records both)');
   }
   if (a['max-steps'] !== undefined && !(Number.isInteger(a['max-steps']) && a['max-steps'] > 0)) {
     throw new UserError(`--max-steps ${a['max-steps']}: give a positive whole number`);
@@ -71,12 +72,16 @@ export function checkCaptureArgs(a: Pick<CaptureArgs, 'mode' | 'trace-from' | 't
 
 /** The options of one capture, shared by `capture` and `benchmark`. */
 export function captureOptions<T>(y: Argv<T>): Argv<T & CaptureArgs> {
-  return y
+  // Numbers through one checker (options.ts numberOption): an error quotes what was typed, never NaN.
+  const numbers = numberOption(numberOption(numberOption(y,
+    'memory', { integer: true, min: 0, aboveMin: true, default: DEFAULT_MEMORY_MIB, unit: 'of MiB', describe: 'guest memory in MiB' }),
+    'timeout', { integer: false, min: 0, aboveMin: true, default: DEFAULT_TIMEOUT_S, unit: 'of seconds', describe: 'stop after this many seconds' }),
+    'max-steps', { integer: true, min: 0, aboveMin: true, describe: 'step mode: stop after this many instructions; trace mode: after this many guest instructions recorded' });
+  return numbers
     .option('kernel', { type: 'string', describe: 'kernel to boot: bzImage or ELF vmlinux (default: /boot/vmlinuz-$(uname -r), the cache, or Debian\'s cloud kernel)' })
     .option('guest', { choices: ['demo'], describe: 'boot a built-in guest instead (built with cc on first use)' })
     .option('engine', { choices: [...ENGINE_NAMES, 'auto'] as const, default: 'auto' as const, describe: 'KVM (this VMM), QEMU, or auto: KVM if a probe shows it can run a stock kernel here, else QEMU' })
     .option('decompress', { choices: ['host', 'guest'] as const, describe: 'KVM: decompress the bzImage on the host and boot the ELF vmlinux (default), or let the kernel decompress itself in the guest' })
-    .option('memory', { type: 'number', default: DEFAULT_MEMORY_MIB, describe: 'guest memory in MiB' })
     .option('cmdline', { type: 'string', describe: 'kernel command line, replacing the engine\'s default (see docs/capture.md)' })
     .option('append', { type: 'string', describe: 'words added to the kernel command line (the engine\'s default, or --cmdline)' })
     .option('initrd', { type: 'string', describe: 'initramfs to load (default: the appliance)' })
@@ -84,10 +89,13 @@ export function captureOptions<T>(y: Argv<T>): Argv<T & CaptureArgs> {
     .option('system-map', { type: 'string', describe: 'symbols: System.map, nm output, kallsyms dump or unstripped ELF (default: the kernel\'s own kallsyms)' })
     .option('mode', { choices: MODES, describe: 'run freely (default; where only QEMU can boot the kernel, a bare capture records the whole boot), single-step and trace every instruction (default with --trace-from/--trace-until), or trace: record the whole boot under QEMU with the TCG plugin (docs/whole-boot.md)' })
     .option('granularity', { type: 'string', describe: `trace mode: ${GRANULARITIES.join(', ')}: one record per change of function (default), per executed block (+ translation map), or per instruction` })
-    .option('clock', { choices: ['host', 'steps'] as const, default: 'host' as const, describe: 'trace timestamps: host microseconds since VM creation, or the instruction index' })
+    .option('clock', {
+      choices: ['host', 'steps', 'instructions'] as const, default: 'host' as const,
+      describe: 'step mode: trace timestamps in host microseconds since VM creation, or the instruction count (steps and instructions are one clock); trace mode records both clocks (analyzers pick one with --clock)',
+      // One vocabulary: "instructions" (the analyzers' name) and "steps" are the same instruction count.
+      coerce: (v: unknown) => (v === 'instructions' ? 'steps' : v),
+    })
     .option('block-irq', { type: 'boolean', default: false, describe: 'step mode: inject no interrupts while stepping (KVM_GUESTDBG_BLOCKIRQ)' })
-    .option('timeout', { type: 'number', default: DEFAULT_TIMEOUT_S, describe: 'stop after this many seconds' })
-    .option('max-steps', { type: 'number', describe: 'step mode: stop after this many instructions; trace mode: after this many guest instructions recorded' })
     .option('trace-from', { type: 'string', alias: 'from', describe: 'step mode: run freely to this SYMBOL or ADDRESS (hardware breakpoint), then step; trace mode: start recording there (default: kernel entry; `firmware`: QEMU\'s first instruction)' })
     .option('trace-until', { type: 'string', describe: 'step mode: stop at this SYMBOL, ADDRESS or marker:STAGE (KVM engine); trace mode: end the recording there' })
     .option('trace-from-trap', { choices: ['auto', 'hw', 'sw'] as const, default: 'auto' as const, describe: 'KVM: catch --trace-from with a hardware breakpoint (hw), a trap written into guest code (sw), or both, the breakpoint first (auto; docs/nested-kvm.md)' })
@@ -121,7 +129,8 @@ export async function captureFromArgs(args: CaptureArgs, o: { log?: (line: strin
     memoryMiB: args.memory,
     timeoutS: mode === 'trace' && args.timeout === DEFAULT_TIMEOUT_S ? TRACE_TIMEOUT_S : args.timeout,
     ...(args.granularity !== undefined ? { granularity: args.granularity } : {}),
-    clock: args.clock,
+    // A whole-boot recording holds both clocks; its profile and summary are on the host clock.
+    clock: mode === 'trace' ? 'host' : args.clock,
     blockIrq: args['block-irq'],
     ...(args['max-steps'] !== undefined ? { maxSteps: args['max-steps'] } : {}),
     ...(args['trace-from'] !== undefined ? { traceFrom: args['trace-from'] } : {}),

@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { EXPORT_FORMATS, exportTrace, type ExportFormat } from '../export/run.js';
-import { readOptions, inputPositional } from './options.js';
-import { CLOCKS, type RecordingClock } from '../trace/recording/format.js';
+import { readOptions, inputPositional, recordingClockOption } from './options.js';
+import type { RecordingClock } from '../trace/recording/format.js';
 
 interface Args {
   trace: string;
@@ -20,7 +20,7 @@ export const exportCommand: CommandModule<object, Args> = {
   builder: (y) =>
     inputPositional(y, 'trace', 'trace file, .gz, - for stdin, or a capture folder')
       .option('to', { choices: EXPORT_FORMATS, demandOption: true, describe: 'chrome (Perfetto, chrome://tracing), collapsed (flamegraph.pl, inferno), speedscope, text (a whole-boot recording as a 2016 text trace)' })
-      .option('clock', { choices: CLOCKS, describe: 'a whole-boot recording\'s clock: host (default) or instructions' })
+      .option('clock', recordingClockOption('a whole-boot recording\'s clock: host (default) or instructions ("steps" is the same count)'))
       .option('output', { alias: 'o', type: 'string', describe: 'output file (default: stdout)' })
       .option('tracks', { type: 'boolean', default: true, describe: 'chrome: add stages, markers, initcalls and host phases from console.log/profile.json beside the trace' })
       .option('min-dur-us', { type: 'number', describe: 'chrome: leave out calls shorter than this many us (default: 0 for a text trace; for a whole-boot recording the smallest floor that keeps 300,000 calls)' })

@@ -5,7 +5,7 @@ import { traceOf } from '../export/run.js';
 import { TextSink } from '../export/sink.js';
 import { flameSvg } from '../report/flame-svg.js';
 import { readTrace } from '../trace/reader.js';
-import { readOptions, inputPositional } from './options.js';
+import { readOptions, inputPositional, numberOption } from './options.js';
 
 interface Args {
   trace: string;
@@ -20,9 +20,9 @@ export const flamegraphCommand: CommandModule<object, Args> = {
   command: 'flamegraph <trace>',
   describe: 'a standalone SVG flame graph of the rebuilt call stacks (width = inclusive time)',
   builder: (y) =>
-    inputPositional(y, 'trace', 'trace file, .gz, - for stdin, or a capture folder')
+    numberOption(inputPositional(y, 'trace', 'trace file, .gz, - for stdin, or a capture folder'), 'width', { integer: true, min: 0, aboveMin: true, default: 1200, unit: 'of pixels', describe: 'image width in pixels' })
       .option('output', { alias: 'o', type: 'string', describe: 'SVG file to write (default: stdout)' })
-      .option('width', { type: 'number', default: 1200, describe: 'image width in pixels' })
+      
       .option('icicle', { type: 'boolean', default: false, describe: 'outermost frame at the top' })
       .option('title', { type: 'string', describe: 'title (default: the trace file name)' })
       .option('strict', { type: 'boolean', default: false, describe: 'stop at the first malformed line' }) as never,

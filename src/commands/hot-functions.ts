@@ -3,9 +3,10 @@ import { HotFunctions, type HotFunctionRow } from '../../analyzers/hot-functions
 import { CallStacks } from '../../analyzers/call-stacks.js';
 import { tee, withInclusive } from '../../analyzers/inclusive.js';
 import { readTrace } from '../trace/reader.js';
-import { showUs, writeRows, type Column } from '../output/write.js';
+import { writeRows, type Column } from '../output/write.js';
+import { recordingPath } from '../trace/recording/read.js';
 import { announceClock, readOptions, topOption, traceOptions, type TraceArgs } from './options.js';
-import { hotFunctionColumns } from '../output/columns.js';
+import { hotFunctionColumns, showTime, unitHeading } from '../output/columns.js';
 
 interface Args extends TraceArgs {
   top: number;
@@ -26,8 +27,8 @@ export const hotFunctionsCommand: CommandModule<object, Args> = {
     stacks?.finish();
     const rows: Array<HotFunctionRow & { inclusive_us?: number }> = analyzer.rows(result.functions, args.top);
     await writeRows(stacks ? withInclusive(rows, stacks) : rows, [
-      ...(hotFunctionColumns(clock.unit) as Column<HotFunctionRow & { inclusive_us?: number }>[]),
-      ...(stacks ? [{ key: 'inclusive_us' as const, header: `inclusive (${clock.unit})`, show: showUs }] : []),
+      ...(hotFunctionColumns(clock.unit, recordingPath(args.trace) !== null ? 'records' : 'lines') as Column<HotFunctionRow & { inclusive_us?: number }>[]),
+      ...(stacks ? [{ key: 'inclusive_us' as const, header: `inclusive (${unitHeading(clock.unit)})`, show: showTime(clock.unit) }] : []),
     ], args.format);
   },
 };

@@ -3,6 +3,7 @@ import { Initcalls, type InitcallResult, type InitcallRow, type InitcallSummary 
 import { UserError } from '../errors.js';
 import { showUs, writeRows, type Column } from '../output/write.js';
 import { consoleOptions, readConsole, type ConsoleArgs } from './console-input.js';
+import { topOption } from './options.js';
 
 interface Args extends ConsoleArgs {
   top: number;
@@ -14,7 +15,7 @@ export const initcallsCommand: CommandModule<object, Args> = {
   command: 'initcalls <console>',
   describe: 'initcall_debug: each initcall and probe with the kernel\'s own duration, longest first',
   builder: (y) =>
-    consoleOptions(y).option('top', { type: 'number', default: 30, describe: 'show the N longest (0 = all)' }) as never,
+    topOption(consoleOptions(y), 30, 'show the N longest') as never,
   handler: async (args) => {
     const analyzer = new Initcalls();
     const read = await readConsole(args.console, analyzer);
@@ -29,7 +30,7 @@ export const initcallsCommand: CommandModule<object, Args> = {
       { key: 'duration_us', header: 'duration (us)', show: (v, row) => (v === null ? (row.ret === null ? 'unfinished' : 'unusable') : int(v)) },
       { key: 'ret', header: 'ret', show: int },
       { key: 'depth', header: 'depth', show: int },
-      { key: 'pid', header: 'pid', show: int },
+      { key: 'pid', header: 'pid', show: (v) => (typeof v === 'number' ? String(v) : '') }, // an id: no thousands separators
     ];
     // Uncertain figures carry both figures and a note; the columns appear only when some row has them.
     if (shown.some((r) => r.stamps_us !== undefined)) columns.push({ key: 'stamps_us', header: 'stamps (us)', show: int });

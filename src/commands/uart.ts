@@ -1,9 +1,10 @@
 import type { CommandModule } from 'yargs';
-import { DEFAULT_GAP_US, UartCost } from '../../analyzers/uart.js';
+import { DEFAULT_GAP_US, UartCost, fitMeaningful, fitNote } from '../../analyzers/uart.js';
 import { describeClocks } from '../../analyzers/console-lines.js';
 import { UserError } from '../errors.js';
 import { writeRows } from '../output/write.js';
 import { consoleOptions, readConsole, requireTimedLines, type ConsoleArgs } from './console-input.js';
+import { numberOption } from './options.js';
 
 interface Args extends ConsoleArgs {
   'gap-us': number;
@@ -16,13 +17,8 @@ export const uartCommand: CommandModule<object, Args> = {
   command: 'uart <console>',
   describe: 'per-character cost of the serial console, fitted from host line stamps within bursts',
   builder: (y) =>
-    consoleOptions(y).option('gap-us', {
-      type: 'number',
-      default: DEFAULT_GAP_US,
-      describe: 'lines further apart than this (us) start a new burst',
-    }) as never,
+    numberOption(consoleOptions(y), 'gap-us', { integer: false, min: 0, aboveMin: true, default: DEFAULT_GAP_US, unit: 'of microseconds', describe: 'lines further apart than this (us) start a new burst' }) as never,
   handler: async (args) => {
-    if (!(args['gap-us'] > 0)) throw new UserError(`--gap-us ${args['gap-us']}: must be a positive number of microseconds`);
     const analyzer = new UartCost({ gapUs: args['gap-us'] });
     const read = await readConsole(args.console, analyzer);
     requireTimedLines(args.console, read);
@@ -38,5 +34,7 @@ export const uartCommand: CommandModule<object, Args> = {
       { key: 'added_us', header: 'added (us)', show: num(3) },
       { key: 'lines', header: 'lines', show: num(0) },
     ], args.format);
+    // On stderr, so CSV/JSON stay one shape; the figures are still printed (clamped at 0) for whoever wants them.
+    if (!fitMeaningful(result.row)) process.stderr.write(`boot-trace: ${args.console === '-' ? '<stdin>' : args.console}: ${fitNote(result.row)}\n`);
   },
 };

@@ -28,12 +28,14 @@ export class ChromeTraceWriter implements StackListener {
   shortCalls = 0;
 
   /**
-   * @param minDur calls shorter than this (us, or steps) are left out: their time shows as their caller's
-   *   self time, and their callees are shorter still (docs/call-stacks.md, "Exports"). 0 keeps every call.
+   * @param minDur calls shorter than this (us, or the count clock's unit) are left out: their time shows as
+   *   their caller's self time, and their callees are shorter still (docs/call-stacks.md, "Exports"). 0 keeps
+   *   every call.
    */
   constructor(private readonly out: TextSink, private readonly names: string[], processName: string, clock: Clock, private readonly minDur = 0) {
-    const floor = minDur > 0 ? { min_dur_us: minDur, left_out: `calls shorter than ${minDur} ${clock.unit === 'steps' ? 'steps' : 'us'} are left out: their time is their caller's` } : {};
-    const other = { clock: clock.kind, unit: clock.unit === 'steps' ? 'ts and dur count instruction steps, not microseconds' : 'microseconds', meaning: clock.description, ...(clock.warning ? { warning: clock.warning } : {}), ...floor, exporter: 'boot-trace' };
+    const unit = clock.unit === 'us' ? 'us' : clock.label;
+    const floor = minDur > 0 ? { min_dur_us: minDur, left_out: `calls shorter than ${minDur} ${unit} are left out: their time is their caller's` } : {};
+    const other = { clock: clock.kind, unit: clock.unit === 'us' ? 'microseconds' : `ts and dur count ${clock.label}, not microseconds`, meaning: clock.description, ...(clock.warning ? { warning: clock.warning } : {}), ...floor, exporter: 'boot-trace' };
     out.write(`{"displayTimeUnit":"ms","otherData":${JSON.stringify(other)},"traceEvents":[\n`);
     this.meta(GUEST, 0, 'process_name', processName);
     this.meta(GUEST, TRACKS.stacks, 'thread_name', 'vCPU 0 call stacks');

@@ -10,7 +10,7 @@ import { CallStacks, type StackListener } from '../../analyzers/call-stacks.js';
 import { tee } from '../../analyzers/inclusive.js';
 import { Syscalls } from '../../analyzers/syscalls.js';
 import { readTrace, type ReadOptions } from '../trace/reader.js';
-import { traceClock, type Clock } from '../output/clock.js';
+import { clockByKind, traceClock, type Clock } from '../output/clock.js';
 import type { TraceVisitor } from '../trace/parser.js';
 import { findCaptureFiles as captureFiles } from '../../capture/output/folder.js';
 import { readProfile } from '../../capture/output/profile.js';
@@ -70,7 +70,8 @@ export async function exportTrace(input: string, format: ExportFormat, o: Export
   let chrome: ChromeTraceWriter | undefined;
   let speedscope: SpeedscopeWriter | undefined;
   const tracks: string[] = [];
-  const clock = traceClock(trace);
+  // A recording read on its instructions clock counts instructions (docs/clocks.md), whatever its folder says.
+  const clock = o.clock === 'instructions' ? clockByKind('instructions') : traceClock(trace);
   if (clock.warning && format !== 'collapsed') o.warn?.(`boot-trace: ${name}: ${clock.warning}`);
   const recording = trace !== '-' && recordingPath(trace) !== null;
   const sampled = format === 'speedscope' && (o.speedscope ?? (recording ? 'sampled' : 'evented')) === 'sampled';
@@ -156,9 +157,9 @@ function addSyscalls(chrome: ChromeTraceWriter, syscalls: Syscalls, tracks: stri
 async function addCaptureTracks(chrome: ChromeTraceWriter, trace: string, clock: Clock, tracks: string[], warn?: (line: string) => void): Promise<void> {
   const files = captureFiles(trace);
   const profile = files.profile ? readProfile(files.profile) : undefined;
-  if (clock.unit === 'steps') {
+  if (clock.unit !== 'us') {
     // The trace counts instructions; console and host phases are in microseconds: they would not line up.
-    warn?.(`boot-trace: ${trace}: the trace's clock is instruction steps, so console and host tracks are left out`);
+    warn?.(`boot-trace: ${trace}: the trace's clock counts guest instructions, so console and host tracks are left out`);
     return;
   }
   if (files.console) {

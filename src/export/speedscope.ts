@@ -28,9 +28,9 @@ export class SpeedscopeWriter implements StackListener {
   private readonly unit: 'microseconds' | 'none';
 
   constructor(private readonly out: TextSink, private readonly names: string[], private profileName: string, clock: Clock) {
-    this.unit = clock.unit === 'steps' ? 'none' : 'microseconds';
+    this.unit = clock.unit === 'us' ? 'microseconds' : 'none';
     if (clock.kind === 'host-stepping') this.profileName += ' (host time while single-stepping, not boot time)';
-    else if (clock.unit === 'steps') this.profileName += ' (instruction steps, not time)';
+    else if (clock.unit !== 'us') this.profileName += ` (${clock.label}, not time)`;
   }
 
   open(fn: number, t: number): void {

@@ -13,7 +13,7 @@ import { decodeRecords, openRecording } from '../trace/recording/decode.js';
 import type { RecordingClock } from '../trace/recording/format.js';
 import { AddressNames, recordingPath, warnIfCut } from '../trace/recording/read.js';
 import { TextSink } from './sink.js';
-import { clockByKind, type Clock } from '../output/clock.js';
+import { clockByKind, clockOf, type Clock } from '../output/clock.js';
 
 const BLOCK = 1 << 20;
 
@@ -80,6 +80,7 @@ export function exportText(input: string, o: TextExportOptions): { lines: number
     }, (done, total, count) => progress.update(done, total, count));
     out.writeBytes(block.subarray(0, n));
     progress.done();
+    if (records === 0 && rec.cut) throw new UserError(`${path}: recording cut short before its first record (${rec.cut}): no record could be read`);
     warnIfCut(rec, o.warn ?? ((l) => process.stderr.write(l + '\n')), records);
     out.close();
   } catch (err) {
@@ -87,5 +88,5 @@ export function exportText(input: string, o: TextExportOptions): { lines: number
     out.abort();
     throw err;
   }
-  return { lines, events: lines, stacks: 0, bytes: out.bytes, tracks: [], clock: clockByKind(clock === 'host' ? 'host-running' : 'instructions') };
+  return { lines, events: lines, stacks: 0, bytes: out.bytes, tracks: [], clock: clock === 'host' ? clockOf({ profile: { mode: 'trace', clock: 'host' }, granularity: rec.header.granularity }) : clockByKind('instructions') };
 }

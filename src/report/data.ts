@@ -93,7 +93,7 @@ export async function gatherReport(input: string, o: ReportOptions = {}): Promis
       console: clockOf({ profile, of: 'console' }),
     },
   };
-  data.stepClock = data.clock.trace.unit === 'steps';
+  data.stepClock = data.clock.trace.unit !== 'us';
   if (files.trace) data.trace = await gatherTrace(files.trace, o);
   if (files.console) data.console = await gatherConsole(files.console);
   return data;

@@ -22,7 +22,7 @@ export interface FlameOptions {
   icicle?: boolean;
   /** A whole SVG document with its XML declaration, styles and script (for a .svg file); else an inline <svg>. */
   standalone?: boolean;
-  /** What the widths measure, for the footer ("host us while stepping", "instruction steps"); default "time". */
+  /** What the widths measure, for the footer ("host us while stepping", "guest instructions"); default "time". */
   unitLabel?: string;
   /** Formats a width's value for tooltips (default formatUs). */
   format?: (v: number) => string;

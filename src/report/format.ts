@@ -13,6 +13,17 @@ export function formatUs(us: number): string {
   return `${a >= 100 ? Math.round(us) : us.toFixed(a >= 10 ? 1 : 2)} us`;
 }
 
+/**
+ * A formatter for the ticks of one time axis: every tick in the same unit (s, ms or us, from the span's
+ * largest magnitude) with the decimals the tick step needs, so an axis never reads "0.00 us ... 500 ms".
+ */
+export function axisFormat(t0: number, t1: number, step: number): (us: number) => string {
+  const a = Math.max(Math.abs(t0), Math.abs(t1));
+  const [div, unit] = a >= 1e6 ? [1e6, 's'] : a >= 1e3 ? [1e3, 'ms'] : [1, 'us'];
+  const decimals = Math.min(6, Math.max(0, -Math.floor(Math.log10(step / div) + 1e-9)));
+  return (us) => `${(us / div).toFixed(decimals)} ${unit}`;
+}
+
 /** A byte count: "80.0 MiB". */
 export function formatBytes(b: number): string {
   if (b >= 1 << 30) return `${(b / 2 ** 30).toFixed(2)} GiB`;

@@ -12,6 +12,8 @@ import { timelineSvg, type TimelineLane } from './timeline-svg.js';
 import { scriptElement } from './interactive.js';
 import { KERNEL_THUNK } from '../../analyzers/call-stacks.js';
 import type { Profile } from '../../capture/output/profile.js';
+import type { Clock } from '../output/clock.js';
+import { fitMeaningful, fitNote } from '../../analyzers/uart.js';
 
 const COLOURS = {
   phases: '#5b6f95', trace: '#8a8f98', stages: '#2f9e6e', markers: '#e07b22', initcalls: '#1f8a9e',
@@ -68,7 +70,10 @@ const text = (s: string): string => escapeXml(s);
 /** "reason at rip (symbol): detail", leaving out what the capture did not record (QEMU runs have no RIP). */
 export function exitText(exit: { reason?: string | null; rip?: string | null; symbol?: string | null; detail?: string | null }): string {
   const where = exit.rip ? ` at ${exit.rip}${exit.symbol ? ` (${exit.symbol})` : ''}` : exit.symbol ? ` in ${exit.symbol}` : '';
-  return `${exit.reason ?? 'stopped'}${where}${exit.detail ? `: ${exit.detail}` : ''}`;
+  const reason = exit.reason ?? 'stopped';
+  // A detail that starts with the reason ("interrupted (SIGINT)") says it once.
+  if (exit.detail && exit.detail.toLowerCase().startsWith(reason.toLowerCase())) return `${exit.detail.slice(0, reason.length)}${where}${exit.detail.slice(reason.length)}`;
+  return `${reason}${where}${exit.detail ? `: ${exit.detail}` : ''}`;
 }
 
 /** One or two sentences on what was measured: engine, mode, kernel, the traced window, how it ended. */
@@ -79,15 +84,16 @@ export function measuredText(d: ReportData): string {
   if (p) {
     const engine = p.engine === 'qemu' ? `QEMU${p.qemu?.accel ? ` (${p.qemu.accel.toUpperCase()})` : ''}` : p.engine === 'kvm' ? "boot-trace's KVM VMM" : String(p.engine ?? 'an unknown engine');
     const kernel = basename(String(p.setup?.kernel.path ?? p.kernel ?? 'a kernel'));
-    const mode = p.mode === 'step' ? 'single-stepped' : p.mode === 'run' ? 'run freely' : `captured (${String(p.mode)} mode)`;
+    const mode = p.mode === 'step' ? 'single-stepped' : p.mode === 'run' ? 'run freely' : p.mode === 'trace' ? 'booted whole and recorded by the TCG plugin' : `captured (${String(p.mode)} mode)`;
     parts.push(`${kernel} ${mode} under ${engine}`);
     if (t && p.mode === 'step') {
       const from = p.step?.trace_from ? `from ${p.step.trace_from.spec}` : 'from its first instruction';
       parts.push(`${int(t.events)} instructions traced ${from}`);
     }
+    if (t && p.mode === 'trace') parts.push(`${int(t.events)} records${p.trace?.granularity ? ` at ${p.trace.granularity} granularity` : ''}`);
     if (p.exit) parts.push(`ended by ${exitText(p.exit)}`);
   } else if (t) {
-    parts.push(`a trace of ${int(t.events)} lines (${basename(t.path)})`);
+    parts.push(`a trace of ${int(t.events)} ${recordWord(t.path)} (${basename(t.path)})`);
   }
   const sentence = parts.join('; ');
   const clocks: string[] = [];
@@ -95,6 +101,9 @@ export function measuredText(d: ReportData): string {
   if (d.console && d.console.events.lines > 0) clocks.push(`console times are ${d.clock.console.description}`);
   return `Measured: ${sentence}.${clocks.length ? ` ${clocks.join('; ').replace(/^./, (c) => c.toUpperCase())}.` : ''}`;
 }
+
+/** What one trace event is called: a record of a whole-boot recording, a line of a text trace. */
+const recordWord = (path: string): string => (/\.bin$/.test(path) ? 'records' : 'lines');
 
 /** How many initcalls get a lane of their own, longest first. */
 export const NAMED_INITCALLS = 30;
@@ -105,9 +114,9 @@ export function renderReport(d: ReportData): string {
   const p = d.profile;
   const t = d.trace;
   const c = d.console;
-  const steps = d.clock.trace.unit === 'steps';
+  const steps = d.clock.trace.unit !== 'us';
   /** A time on the trace's clock. */
-  const tt = (v: number): string => (steps ? `${int(Math.round(v))} steps` : formatUs(v));
+  const tt = (v: number): string => (steps ? `${int(Math.round(v))} ${d.clock.trace.unit === 'blocks' ? 'blocks' : 'instructions'}` : formatUs(v));
   const stepping = (clock: { kind: string }): string => (clock.kind === 'host-stepping' ? ' (stepping time)' : '');
 
   // Headline figures.
@@ -116,9 +125,10 @@ export function renderReport(d: ReportData): string {
   else if (c && c.events.lines > 0) cards.push([formatUs(c.events.end), `to the last console line${stepping(d.clock.console)}`]);
   if (p?.phases_us.total !== undefined) cards.push([formatUs(p.phases_us.total), 'VMM total (host)']);
   if (p?.exit?.reason) cards.push([String(p.exit.reason), `exit${p.exit.symbol ? ' in ' + p.exit.symbol : ''}`]);
-  if (t) cards.push([int(t.events), 'trace lines']);
+  if (t) cards.push([int(t.events), `trace ${recordWord(t.path)}`]);
   if (t && t.hot[0]) cards.push([t.hot[0].function, `hottest: ${tt(t.hot[0].time_us)} self (${t.hot[0].percent}%)`]);
-  if (c && 'us_per_char' in c.uart) cards.push([`${c.uart.us_per_char.toFixed(2)} us/char`, `UART cost, ${formatUs(c.uart.added_us)} in all`]);
+  // The UART figure is headlined only when its fit means something (analyzers/uart.ts fitMeaningful).
+  if (c && 'us_per_char' in c.uart && fitMeaningful(c.uart)) cards.push([`${c.uart.us_per_char.toFixed(2)} us/char`, `UART cost, ${formatUs(c.uart.added_us)} in all`]);
   if (typeof p?.peak_rss_mib === 'number') cards.push([formatBytes(p.peak_rss_mib * 1024 * 1024), 'VMM peak RSS']);
 
   // Timeline lanes on the host clock; the trace's own lanes join them unless the trace counts steps.
@@ -132,16 +142,18 @@ export function renderReport(d: ReportData): string {
     if (c.events.initcalls.length) host.push({ name: 'initcalls', colour: COLOURS.initcalls, maxRows: 4, items: c.events.initcalls.map((s) => ({ start: s.start, end: s.end, label: s.name, tip: s.usecs !== undefined ? `kernel says ${s.usecs} usecs` : undefined })) });
   }
   if (t && t.events > 0) {
-    traceLanes.push({ name: 'single-step trace', colour: COLOURS.trace, maxRows: 1, items: [{ start: t.start, end: t.end, label: `${basename(t.path)}: ${int(t.events)} lines` }] });
+    const lane = p?.mode === 'trace' ? 'whole-boot recording' : p?.mode === 'step' ? 'single-step trace' : 'trace';
+    traceLanes.push({ name: lane, colour: COLOURS.trace, maxRows: 1, items: [{ start: t.start, end: t.end, label: `${basename(t.path)}: ${int(t.events)} ${recordWord(t.path)}` }] });
     if (t.syscalls.length) traceLanes.push({ name: 'system calls', colour: COLOURS.syscalls, maxRows: 3, items: t.syscalls.map((s) => ({ start: s.time_us, end: s.time_us + (s.duration_us ?? 0), label: s.syscall, tip: s.user_address ? `from ${s.user_address}` : undefined })) });
     const firsts = t.milestones.map((m) => ({ start: m.first_us, label: m.function }));
     if (t.firstUser !== null) firsts.push({ start: t.firstUser, label: 'first user instruction' });
     if (firsts.length) traceLanes.push({ name: 'first calls', colour: COLOURS.milestones, maxRows: 4, guides: true, items: firsts });
   }
-  const hostAxis = `${d.clock.console.kind === 'host-stepping' ? 'host microseconds while single-stepping' : 'microseconds since the VM was created (host clock)'}`;
+  const hostAxis = d.clock.console.kind === 'host-stepping' ? 'host microseconds while single-stepping'
+    : d.clock.console.kind === 'host-whole-boot' ? 'microseconds since QEMU started (host clock, QEMU TCG)' : 'microseconds since the VM was created (host clock)';
   parts.push(`<section><h2>Timeline</h2><div class="scroll">${timelineSvg(steps ? host : [...host, ...traceLanes], { title: 'boot timeline', axisLabel: hostAxis })}</div>`);
   if (steps && traceLanes.length) {
-    parts.push(`<p class="note">The trace was captured with the steps clock: its lanes are drawn against instruction counts.</p><div class="scroll">${timelineSvg(traceLanes, { unit: 'steps', title: 'trace timeline' })}</div>`);
+    parts.push(`<p class="note">The trace's times are guest instruction counts: its lanes are drawn against instructions.</p><div class="scroll">${timelineSvg(traceLanes, { unit: 'steps', title: 'trace timeline' })}</div>`);
   }
   if (!host.length && !traceLanes.length) parts.push('<p class="note">Nothing timed to show.</p>');
   parts.push('</section>');
@@ -163,7 +175,7 @@ export function renderReport(d: ReportData): string {
   if (t) {
     const s = t.stacks.counts;
     parts.push(`<section><h2>Where the traced time goes (icicle: callers above callees, width = inclusive time)</h2><div class="scroll">${flameSvg(t.stacks.trie, t.names, { width: 1290, icicle: true, format: tt, unitLabel: d.clock.trace.label })}</div>`);
-    parts.push(`<p class="note">Call stacks rebuilt from the single-step trace (docs/call-stacks.md): ${int(s.calls)} calls, ${int(s.returns)} returns, ${int(s.replaced)} tail calls or unseen callers, deepest stack ${s.maxDepthSeen}${s.thunkLines ? `, ${int(s.thunkLines)} lines in kernel thunks folded into their callers` : ''}. Click a frame to zoom; search above.</p></section>`);
+    parts.push(`<p class="note">Call stacks rebuilt from the ${p?.mode === 'trace' ? 'whole-boot recording' : p?.mode === 'step' ? 'single-step trace' : 'trace'} (docs/call-stacks.md): ${int(s.calls)} calls, ${int(s.returns)} returns, ${int(s.replaced)} tail calls or unseen callers, deepest stack ${s.maxDepthSeen}${s.thunkLines ? `, ${int(s.thunkLines)} ${recordWord(t.path)} in kernel thunks folded into their callers` : ''}. Click a frame to zoom; search above.</p></section>`);
   }
 
   const tables: string[] = [];
@@ -230,7 +242,7 @@ export function renderReport(d: ReportData): string {
   if (c) {
     if ('us_per_char' in c.uart) {
       const u = c.uart;
-      figures.push(['UART cost', `${u.us_per_char.toFixed(2)} us/char (95% ${u.ci95_low.toFixed(2)}-${u.ci95_high.toFixed(2)}), ${formatUs(u.added_us)} for ${int(u.chars)} chars`]);
+      figures.push(['UART cost', fitMeaningful(u) ? `${u.us_per_char.toFixed(2)} us/char (95% ${u.ci95_low.toFixed(2)}-${u.ci95_high.toFixed(2)}), ${formatUs(u.added_us)} for ${int(u.chars)} chars` : `not measured: ${fitNote(u)}`]);
       if (u.lines_per_ms !== null) figures.push(['UART lines/ms', u.lines_per_ms.toFixed(2)]);
     } else figures.push(['UART cost', c.uart.error]);
     figures.push(['console lines', int(c.events.lines)]);
@@ -243,7 +255,9 @@ export function renderReport(d: ReportData): string {
   }
   if (tables.length) parts.push(`<div class="grid">${tables.join('\n')}</div>`);
 
-  const warnings = [...new Set([t ? d.clock.trace.warning : null, c && c.events.lines > 0 ? d.clock.console.warning : null].filter((w): w is string => w !== null))];
+  // "Not boot time" only for clocks that are not (stepping time, instruction counts); other caveats are notes.
+  const clocks = [t ? d.clock.trace : null, c && c.events.lines > 0 ? d.clock.console : null].filter((k): k is Clock => k !== null && k.warning !== null);
+  const warnings = [...new Map(clocks.map((k) => [k.warning!, k.bootTime ? 'Note' : 'Not boot time'])).entries()];
   const sources = [t ? basename(t.path) : null, c ? basename(c.path) : null, p ? 'profile.json' : null].filter(Boolean).join(', ');
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -253,7 +267,7 @@ export function renderReport(d: ReportData): string {
 <header><h1>${escapeXml(d.title)}</h1><p>${escapeXml(d.dir)}: ${escapeXml(sources)}${p?.kernel ? ` &middot; kernel ${escapeXml(String(p.kernel))}` : ''}${p?.cmdline ? ` &middot; <code>${escapeXml(String(p.cmdline))}</code>` : ''} &middot; made by boot-trace</p></header>
 <main>
 <p class="what" id="measured">${escapeXml(measuredText(d))}</p>
-${warnings.map((w) => `<p class="warn"><b>Not boot time:</b> ${escapeXml(w)}.</p>`).join('\n')}
+${warnings.map(([w, title]) => `<p class="warn"><b>${title}:</b> ${escapeXml(w)}.</p>`).join('\n')}
 <div class="cards">${cards.map(([v, l]) => `<div class="card"><b>${escapeXml(v)}</b><span>${escapeXml(l)}</span></div>`).join('')}</div>
 <div class="tools"><input class="search" type="search" placeholder="search functions, initcalls, markers (regular expression)" aria-label="search"><span>timeline: drag to zoom, double-click to zoom out &middot; flame graph: click a frame to zoom</span></div>
 ${parts.join('\n')}

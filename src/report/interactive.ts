@@ -33,6 +33,14 @@ export const INTERACTIVE_JS = String.raw`
     return (a >= 100 ? Math.round(us) : us.toFixed(a >= 10 ? 1 : 2)) + ' us';
   }
 
+  // One unit for every tick of an axis, as format.ts axisFormat does on the server side.
+  function fmtAxis(us, t0, t1, step) {
+    var a = Math.max(Math.abs(t0), Math.abs(t1));
+    var div = a >= 1e6 ? 1e6 : a >= 1e3 ? 1e3 : 1, unit = a >= 1e6 ? ' s' : a >= 1e3 ? ' ms' : ' us';
+    var decimals = Math.min(6, Math.max(0, -Math.floor(Math.log10(step / div) + 1e-9)));
+    return (us / div).toFixed(decimals) + unit;
+  }
+
   // ---- flame graphs -------------------------------------------------------------------------------
   function Flame(svg) {
     this.svg = svg;
@@ -161,7 +169,7 @@ export const INTERACTIVE_JS = String.raw`
       line.setAttribute('x1', px); line.setAttribute('x2', px); line.setAttribute('y1', '20'); line.setAttribute('y2', bottom); line.setAttribute('stroke', '#e4e4e0');
       var label = doc.createElementNS(NS, 'text');
       label.setAttribute('x', px); label.setAttribute('y', '16'); label.setAttribute('text-anchor', 'middle'); label.setAttribute('fill', '#666');
-      label.textContent = steps ? Math.round(t).toLocaleString('en-US') + ' steps' : fmtUs(t);
+      label.textContent = steps ? Math.round(t).toLocaleString('en-US') + ' instructions' : fmtAxis(t, t0, t1, step);
       axis.appendChild(line); axis.appendChild(label);
     }
   };

@@ -9,7 +9,7 @@
  * so the zoom of interactive.ts only moves groups and redraws the axis.
  */
 import { max, minIndex } from 'd3-array';
-import { escapeXml, formatUs } from './format.js';
+import { axisFormat, escapeXml, formatUs } from './format.js';
 
 export interface TimelineItem {
   start: number;
@@ -67,7 +67,7 @@ export function timelineSvg(lanes: TimelineLane[], o: TimelineOptions = {}): str
   if (t1 <= t0) t1 = t0 + 1;
   const chartW = width - LABEL_W - RIGHT;
   const x = (t: number): number => LABEL_W + ((t - t0) / (t1 - t0)) * chartW;
-  const fmt = (t: number): string => (o.unit === 'steps' ? `${Math.round(t).toLocaleString('en-US')} steps` : formatUs(t));
+  const fmt = (t: number): string => (o.unit === 'steps' ? `${Math.round(t).toLocaleString('en-US')} instructions` : formatUs(t));
 
   // Rows per lane, greedily: an item goes in the first row whose last item ends (in pixels) before it.
   const placed = shown.map((lane) => {
@@ -78,8 +78,8 @@ export function timelineSvg(lanes: TimelineLane[], o: TimelineOptions = {}): str
     const items = drawn.map((item) => {
       const px0 = x(item.start);
       const labelW = 8 + item.label.length * CHAR_W;
-      // An instant's label goes to the left of its mark when it would run off the right edge.
-      const flip = item.end === undefined && px0 + labelW > width - 4;
+      // An instant's label goes to the left of its mark when it would run past the items' clip (right edge of the chart + 6).
+      const flip = item.end === undefined && px0 + labelW > LABEL_W + chartW + 6;
       const markEnd = item.end !== undefined ? Math.max(px0 + 1, x(item.end)) : px0 + 5;
       const px1 = item.end !== undefined ? markEnd : flip ? px0 + 5 : px0 + labelW;
       const left = flip ? px0 - labelW : px0 - 5;
@@ -107,10 +107,12 @@ export function timelineSvg(lanes: TimelineLane[], o: TimelineOptions = {}): str
   // Axis and grid (interactive.ts redraws this group when zooming).
   out.push(`<g class="axis" data-bottom="${height - 20}">`);
   const step = niceStep((t1 - t0) / 10);
+  // One unit for every tick (format.ts axisFormat); counts as whole numbers.
+  const tick = o.unit === 'steps' ? fmt : axisFormat(t0, t1, step);
   for (let t = Math.ceil(t0 / step) * step; t <= t1 + 1e-9; t += step) {
     const px = x(t).toFixed(1);
     out.push(`<line x1="${px}" y1="${AXIS_H - 6}" x2="${px}" y2="${height - 20}" stroke="#e4e4e0"/>`);
-    out.push(`<text x="${px}" y="${AXIS_H - 10}" text-anchor="middle" fill="#666">${escapeXml(fmt(t))}</text>\n`);
+    out.push(`<text x="${px}" y="${AXIS_H - 10}" text-anchor="middle" fill="#666">${escapeXml(tick(t))}</text>\n`);
   }
   out.push('</g>\n');
 
@@ -149,7 +151,7 @@ export function timelineSvg(lanes: TimelineLane[], o: TimelineOptions = {}): str
     y += laneH + LANE_GAP;
   }
   out.push(lanesOut.join(''), `<g clip-path="url(#${clipId})">\n`, itemsOut.join(''), '</g>\n');
-  const axisLabel = o.axisLabel ?? (o.unit === 'steps' ? 'instruction steps' : 'microseconds since the VM was created (host clock)');
+  const axisLabel = o.axisLabel ?? (o.unit === 'steps' ? 'guest instructions' : 'microseconds since the VM was created (host clock)');
   out.push(`<text x="${LABEL_W}" y="${height - 6}" fill="#777" font-size="10">${escapeXml(axisLabel)}; hover any bar or marker for its name and times; drag to zoom, double-click to zoom out</text>\n`);
   out.push('</svg>\n');
   return out.join('');

@@ -62,7 +62,6 @@ export function qemuTraceEngine(s: QemuTraceSettings = {}): CaptureEngine {
     defaultCmdline: QEMU_DEFAULT_CMDLINE,
     check(r) {
       if (r.blockIrq) throw new UserError('--block-irq applies to step mode');
-      if (r.clock === 'steps') throw new UserError('--clock steps applies to step mode; a trace-mode recording has both clocks (analyzers: --clock host|instructions)');
       if (r.granularity !== undefined && !(GRANULARITIES as readonly string[]).includes(r.granularity)) {
         throw new UserError(`--granularity ${r.granularity}: unknown; give ${GRANULARITIES.join(', ')}`);
       }

@@ -124,10 +124,14 @@ export function openRecording(path: string): Recording {
       }
     };
     const first = (type: number): FrameInfo | undefined => frames.find((f) => f.type === type);
+    // A file cut before a frame it must have is truncated (copied or written only in part), not corrupt.
+    const missing = (what: string): UserError => new UserError(cut
+      ? `${path}: recording cut short before its ${what} (${cut}; ${size.toLocaleString('en-US')} bytes): nothing can be read from it`
+      : `${path}: corrupt recording: no ${what}`);
     const header = json<RecordingHeader>(first(FRAME.header));
-    if (!header) throw new UserError(`${path}: corrupt recording: no header frame`);
+    if (!header) throw missing('header frame');
     const kernelSymbols = text(first(FRAME.symbols), 'text');
-    if (kernelSymbols === null) throw new UserError(`${path}: corrupt recording: no symbol frame`);
+    if (kernelSymbols === null) throw missing('symbol frame');
     const modules = frames.filter((f) => f.type === FRAME.modules).map((f) => text(f, 'text')!).join('');
     const pluginEnd = json<PluginEnd>(first(FRAME.pluginEnd));
     const sysFrame = first(FRAME.syscalls);

@@ -157,6 +157,8 @@ export function readRecordingTrace(
     visitor.event(t, fn[i]!, offset[i]!, bare[i]!);
   }, (done, total, n) => progress.update(done, total, n));
   progress.done();
+  // Cut before its first whole record frame: there is nothing to analyse, which is an error, not an empty table.
+  if (records === 0 && rec.cut) throw new UserError(`${path}: recording cut short before its first record (${rec.cut}): no record could be read`);
   warnIfCut(rec, warn, records);
   if (records === 0 && !rec.cut) {
     if (!rec.pluginEnd?.started) throw new UserError(`${path}: the recording has no records: its start (${JSON.stringify(rec.header.start)}) never ran`);
