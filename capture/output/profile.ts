@@ -10,8 +10,10 @@
  * the engine that adds that mode) and one part per engine (`kvm`, `qemu`), each present only where it applies.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { writeFileAtomic } from '../../src/atomic-write.js';
 import { messageOf, UserError } from '../../src/errors.js';
+import { PROFILE_FILE } from './folder.js';
 import { checkValue, PROFILE_SCHEMA, type Problem } from './profile-schema.js';
 
 export const PROFILE_FORMAT = 'boot-trace-profile';
@@ -225,6 +227,20 @@ export function readProfile(file: string): Profile {
     throw new UserError(`${file}: cannot read the capture profile (${(err as NodeJS.ErrnoException).code ?? messageOf(err)})`);
   }
   return parseProfile(text, file);
+}
+
+/**
+ * profile.json in `dir` as parsed JSON, or undefined when it is missing, unreadable or not a JSON object: for
+ * readers that only peek at a field or two (the clock of a trace beside it) and must not fail on a profile
+ * they cannot use. Not checked and not upgraded; use readProfile for the profile itself.
+ */
+export function peekProfile(dir: string): Record<string, unknown> | undefined {
+  try {
+    const p = JSON.parse(readFileSync(join(dir, PROFILE_FILE), 'utf8')) as unknown;
+    return p && typeof p === 'object' && !Array.isArray(p) ? (p as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** readProfile on text already read; `file` names it in errors. */

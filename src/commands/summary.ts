@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { FirstCalls } from '../../analyzers/first-calls.js';
@@ -19,6 +19,7 @@ const isDirectory = (p: string): boolean => {
     return false;
   }
 };
+import { peekProfile } from '../../capture/output/profile.js';
 import { captureSummaryLines } from './capture-summary.js';
 import { firstCallColumns, hotFunctionColumns, syscallSummaryColumns } from '../output/columns.js';
 import { firstRows, topOption } from './options.js';
@@ -26,12 +27,8 @@ import { clockOf, readTraceHeader, traceClock, type Clock } from '../output/cloc
 
 /** What the capture's times mean (src/output/clock.ts), and the warning when they are not boot time. */
 function captureClockLines(dir: string): string[] {
-  let profile: Record<string, unknown> | undefined;
-  try {
-    profile = JSON.parse(readFileSync(join(dir, 'profile.json'), 'utf8')) as Record<string, unknown>;
-  } catch {
-    profile = undefined; // no profile (or captureSummaryLines already reported a bad one): the trace header decides
-  }
+  // No profile (or captureSummaryLines already reported a bad one): the trace header decides.
+  const profile = peekProfile(dir);
   const trace = join(dir, 'trace.log');
   const clocks: Array<[string, Clock]> = [['console', clockOf({ profile, of: 'console' })]];
   if (existsSync(trace)) clocks.push(['trace', clockOf({ header: readTraceHeader(trace), profile })]);

@@ -10,12 +10,13 @@
  * A trace without a header (the 2016 QEMU traces, other tools) is in microseconds, as the format says,
  * on a clock it does not name.
  */
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { constants, gunzipSync } from 'node:zlib';
 import { openRecording } from '../trace/recording/decode.js';
 import { recordingPath } from '../trace/recording/read.js';
 import { detectFile } from '../import/index.js';
+import { peekProfile } from '../../capture/output/profile.js';
 
 export type ClockKind = 'host-running' | 'host-stepping' | 'host-whole-boot' | 'instructions' | 'blocks' | 'unspecified';
 
@@ -185,14 +186,7 @@ export function traceClock(tracePath: string): Clock {
     }
   }
   const header = readTraceHeader(tracePath);
-  let profile: Record<string, unknown> | undefined;
-  if (tracePath !== '-' && /(^|\/)trace\.log(\.gz)?$/.test(tracePath)) {
-    try {
-      const p = JSON.parse(readFileSync(join(dirname(tracePath), 'profile.json'), 'utf8')) as unknown;
-      if (p && typeof p === 'object' && !Array.isArray(p)) profile = p as Record<string, unknown>;
-    } catch {
-      // no profile beside it, or not ours: the header alone decides
-    }
-  }
+  // No profile beside it, or not ours: the header alone decides.
+  const profile = tracePath !== '-' && /(^|\/)trace\.log(\.gz)?$/.test(tracePath) ? peekProfile(dirname(tracePath)) : undefined;
   return clockOf({ header, profile });
 }
