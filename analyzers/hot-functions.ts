@@ -6,7 +6,7 @@
  * does not (a delta lost to time going backwards would otherwise leave the span smaller than the sum).
  */
 import type { FunctionTable } from '../src/trace/functions.js';
-import type { TraceVisitor } from '../src/trace/parser.js';
+import type { MergingVisitor, RangeVisitor } from '../src/trace/range-part.js';
 import { roundUs } from '../src/output/write.js';
 
 export interface HotFunctionRow {
@@ -16,7 +16,24 @@ export interface HotFunctionRow {
   lines: number;
 }
 
-export class HotFunctions implements TraceVisitor {
+/**
+ * What a parse worker sends for one range (HotFunctionsRange): the self time and line count of each
+ * function the range names, by the worker's function ids in the order the range first met them; and the
+ * range's first and last events, for the time between it and its neighbours.
+ */
+export interface HotFunctionsPart {
+  ids: Int32Array<ArrayBuffer>;
+  time: Float64Array<ArrayBuffer>;
+  lines: Float64Array<ArrayBuffer>;
+  /** The range's first timestamp: the previous range's last line runs until then. */
+  firstT: number;
+  /** The range's last line (worker id; -1: the range had no event) and its timestamp. */
+  lastFn: number;
+  lastT: number;
+}
+
+export class HotFunctions implements MergingVisitor {
+  readonly rangeKind = 'hot-functions';
   private time = new Float64Array(1024);
   private lines = new Float64Array(1024);
   private prevFn = -1;
@@ -33,6 +50,24 @@ export class HotFunctions implements TraceVisitor {
     this.lines[fn]!++;
     this.prevFn = fn;
     this.prevT = t;
+  }
+
+  /** A worker's range (HotFunctionsRange), next in file order. */
+  mergePart(part: unknown, ids: (local: number) => number): void {
+    const p = part as HotFunctionsPart;
+    if (p.lastFn < 0) return;
+    if (this.prevFn >= 0) {
+      const dt = p.firstT - this.prevT;
+      if (dt > 0) this.time[this.prevFn]! += dt;
+    }
+    for (let k = 0; k < p.ids.length; k++) {
+      const fn = ids(p.ids[k]!);
+      if (fn >= this.time.length) this.grow(fn);
+      this.time[fn]! += p.time[k]!;
+      this.lines[fn]! += p.lines[k]!;
+    }
+    this.prevFn = ids(p.lastFn);
+    this.prevT = p.lastT;
   }
 
   /** Rows sorted by self time, then by name; `top` 0 keeps all. */
@@ -61,6 +96,67 @@ export class HotFunctions implements TraceVisitor {
     const lines = new Float64Array(size);
     time.set(this.time);
     lines.set(this.lines);
+    this.time = time;
+    this.lines = lines;
+  }
+}
+
+/**
+ * HotFunctions' half in a parse worker (src/trace/range-part.ts): the same accounting over one range at a
+ * time, keeping which functions the range touched so that its part carries only those.
+ */
+export class HotFunctionsRange implements RangeVisitor {
+  private time = new Float64Array(1024);
+  private lines = new Float64Array(1024);
+  /** Per function id: the number of the range that last touched it (ranges count from 1). */
+  private stamp = new Int32Array(1024);
+  private range = 1;
+  private touched: number[] = [];
+  private prevFn = -1;
+  private prevT = 0;
+  private firstT = 0;
+
+  event(t: number, fn: number): void {
+    if (fn >= this.stamp.length) this.grow(fn);
+    if (this.stamp[fn] !== this.range) {
+      this.stamp[fn] = this.range;
+      this.touched.push(fn);
+      this.time[fn] = 0;
+      this.lines[fn] = 0;
+    }
+    const prev = this.prevFn;
+    if (prev >= 0) {
+      const dt = t - this.prevT;
+      if (dt > 0) this.time[prev]! += dt;
+    } else this.firstT = t;
+    this.lines[fn]!++;
+    this.prevFn = fn;
+    this.prevT = t;
+  }
+
+  takePart(): { part: HotFunctionsPart; transfer: ArrayBuffer[] } {
+    const n = this.touched.length;
+    const ids = Int32Array.from(this.touched);
+    const time = new Float64Array(n);
+    const lines = new Float64Array(n);
+    for (let k = 0; k < n; k++) {
+      time[k] = this.time[ids[k]!]!;
+      lines[k] = this.lines[ids[k]!]!;
+    }
+    const part: HotFunctionsPart = { ids, time, lines, firstT: this.firstT, lastFn: this.prevFn, lastT: this.prevT };
+    this.range++;
+    this.touched = [];
+    this.prevFn = -1;
+    return { part, transfer: [ids.buffer, time.buffer, lines.buffer] };
+  }
+
+  private grow(fn: number): void {
+    const size = Math.max(fn + 1, this.stamp.length * 2);
+    const stamp = new Int32Array(size), time = new Float64Array(size), lines = new Float64Array(size);
+    stamp.set(this.stamp);
+    time.set(this.time);
+    lines.set(this.lines);
+    this.stamp = stamp;
     this.time = time;
     this.lines = lines;
   }

@@ -32,6 +32,19 @@ describe('parallel reader', () => {
     }
   });
 
+  it('gives one thread\'s output for the analyzers whose range halves run in the workers (range-part.ts)', () => {
+    for (const file of samples) {
+      for (const command of [['hot-functions', '--top', '0'], ['first-calls'], ['syscalls'], ['syscalls', '--summary']]) {
+        const args = [...command, sample(file), '--format', 'csv'];
+        const want = runCli(args, { env: { BOOT_TRACE_PARALLEL_MIN: '1e18' } });
+        for (const range of ['7', '64']) {
+          const got = runCli(args, { env: { BOOT_TRACE_PARALLEL_MIN: '1', BOOT_TRACE_PARALLEL_RANGE: range } });
+          expect([got.status, got.stdout, got.stderr], `${command.join(' ')} ${file} in ${range}-byte ranges`).toEqual([want.status, want.stdout, want.stderr]);
+        }
+      }
+    }
+  });
+
   it('stops at the first malformed line with --strict, naming the same line', () => {
     const got = runCli(['hot-functions', sample('with-malformed.log'), '--strict'], { env: { BOOT_TRACE_PARALLEL_MIN: '1', BOOT_TRACE_PARALLEL_RANGE: '16' } });
     expect(got.status).toBe(1);

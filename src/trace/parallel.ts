@@ -19,10 +19,16 @@ import type { ParseResponse } from './parse-worker.js';
 import type { MalformedCode } from './malformed.js';
 import { emptyCounts, TraceParser, type ParseCounts, type TraceVisitor } from './parser.js';
 import { CTL_CURSOR, CTL_STATES, RANGE_FREE, RANGE_MAIN, RangeReader, type WorkerSetup } from './range.js';
+import { isMerging } from './range-part.js';
 
-/** A worker claims ranges from LEAD past the main thread's, in a window of WINDOW_PER_WORKER per worker. */
+/**
+ * A worker claims ranges from LEAD past the main thread's, in a window of WINDOW_PER_WORKER per worker: an
+ * event batch is ~3.6 MB per 8 MiB range, so few are kept; an analyzer's part (range-part.ts) is small, so a
+ * worker may run further ahead, and never idles while the main thread catches up.
+ */
 const LEAD = 3;
 const WINDOW_PER_WORKER = 2;
+const PART_WINDOW_PER_WORKER = 8;
 
 export interface ParallelOptions {
   name: string;
@@ -57,10 +63,12 @@ export async function readParallel(path: string, functions: FunctionTable, visit
   const counts = emptyCounts();
   const ranges = Math.ceil(o.size / o.rangeBytes);
   const threads = Math.max(2, o.workers);
+  // An analyzer that merges parts has its range half run in the workers (range-part.ts); any other gets every event.
+  const merging = isMerging(visitor) ? visitor : null;
   const control = new Int32Array(new SharedArrayBuffer(4 * (CTL_STATES + ranges)));
   const setup: WorkerSetup = {
     path, reportLimit: o.reportLimit + 1, control: control.buffer as SharedArrayBuffer, ranges, rangeBytes: o.rangeBytes, size: o.size,
-    lead: LEAD, window: WINDOW_PER_WORKER * (threads - 1),
+    lead: LEAD, window: (merging ? PART_WINDOW_PER_WORKER : WINDOW_PER_WORKER) * (threads - 1), ...(merging ? { kind: merging.rangeKind } : {}),
   };
   const workerUrl = new URL('./parse-worker.js', import.meta.url);
   const workers = Array.from({ length: threads - 1 }, () => new Worker(workerUrl, { workerData: setup }));
@@ -131,7 +139,7 @@ export async function readParallel(path: string, functions: FunctionTable, visit
     return c.events > 0 ? parser.lastTime : lastT;
   }
 
-  /** Replays a worker's batch into the visitor; returns the last timestamp. */
+  /** Replays a worker's batch into the visitor, or merges its part; returns the last timestamp. */
   function replay(res: ParseResponse, w: number): number {
     let map = maps[w]!;
     const known = names[w]!;
@@ -141,6 +149,7 @@ export async function readParallel(path: string, functions: FunctionTable, visit
       maps[w] = map = bigger;
     }
     for (const [line, text, code] of res.malformedLines) o.onMalformed(counts.lines + line, text, code, counts);
+    if (res.batch === null) return merge(res, w);
     const { t, fn, offset, addr, count } = res.batch;
     if (counts.events === 0 && count > 0) counts.firstEventLine = counts.lines + res.firstEventLine;
     let last = lastT, backwards = 0;
@@ -159,6 +168,27 @@ export async function readParallel(path: string, functions: FunctionTable, visit
     workers[w]!.postMessage(res.batch, [res.batch.t.buffer, res.batch.fn.buffer, res.batch.offset.buffer, res.batch.addr.buffer] as ArrayBuffer[]);
     add(res, count, backwards);
     return last;
+  }
+
+  /** Merges a worker's part into the analyzer (range-part.ts); returns the last timestamp. */
+  function merge(res: ParseResponse, w: number): number {
+    const map = maps[w]!;
+    const known = names[w]!;
+    if (counts.events === 0 && res.events > 0) counts.firstEventLine = counts.lines + res.firstEventLine;
+    // Time going backwards: at the seam with the range before (the worker cannot see it), then within the range.
+    let backwards = res.backwards;
+    if (res.events > 0 && res.firstT < lastT) {
+      backwards++;
+      if (counts.backwards === 0) counts.firstBackwardsLine = counts.lines + res.firstEventLine;
+    }
+    if (res.backwards > 0 && counts.backwards === 0 && !(res.firstT < lastT)) counts.firstBackwardsLine = counts.lines + res.firstBackwardsLine;
+    merging!.mergePart(res.part, (local) => {
+      let id = map[local]!;
+      if (id < 0) id = map[local] = functions.idOf(known[local]!);
+      return id;
+    });
+    add(res, res.events, backwards);
+    return res.events > 0 ? res.lastT : lastT;
   }
 
   function add(c: Omit<ParseCounts, 'events' | 'backwards' | 'firstBackwardsLine' | 'firstEventLine'>, events: number, backwards: number): void {

@@ -10,12 +10,23 @@ import { closeSync, openSync } from 'node:fs';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { EventRecorder, type EventBatch } from './events.js';
 import { FunctionTable } from './functions.js';
-import { TraceParser } from './parser.js';
+import { TraceParser, type TraceVisitor } from './parser.js';
 import { CTL_CURSOR, CTL_STATES, RANGE_FREE, RANGE_WORKER, RangeReader, type WorkerSetup } from './range.js';
+import { rangeVisitorFactory } from './range-kinds.js';
+import type { RangeVisitor } from './range-part.js';
 
 export interface ParseResponse {
   index: number;
-  batch: EventBatch;
+  /** The range's events (no setup.kind), or null. */
+  batch: EventBatch | null;
+  /** The analyzer's part for the range (setup.kind: range-part.ts), or null. */
+  part: unknown;
+  events: number;
+  /** The range's first and last timestamps (when events > 0). */
+  firstT: number;
+  lastT: number;
+  /** Times going backwards within the range (its first event is never counted: the main thread checks the seam). */
+  backwards: number;
   /** [local id, name] for names this worker had not sent before. */
   names: [number, string][];
   lines: number;
@@ -36,17 +47,22 @@ const fd = openSync(setup.path, 'r');
 const reader = new RangeReader(fd);
 const functions = new FunctionTable();
 const recorder = new EventRecorder(0);
+/** The analyzer's range half when the main thread's analyzer merges parts (range-part.ts). */
+const rangeVisitor: RangeVisitor | null = setup.kind ? (await rangeVisitorFactory(setup.kind))(functions) : null;
 let namesSent = 2; // ids 0 and 1 are the same fixed buckets everywhere
 /** Batches the main thread has replayed and handed back, for reuse. */
 const spare: EventBatch[] = [];
 
-function parseRange(index: number): ParseResponse {
-  for (let m; (m = receiveMessageOnPort(parentPort as MessagePort)); ) spare.push(m.message as EventBatch);
-  recorder.adopt(spare.pop() ?? new EventRecorder(1 << 16).take());
+function parseRange(index: number): { res: ParseResponse; transfer: ArrayBuffer[] } {
+  const visitor: TraceVisitor = rangeVisitor ?? recorder;
+  if (!rangeVisitor) {
+    for (let m; (m = receiveMessageOnPort(parentPort as MessagePort)); ) spare.push(m.message as EventBatch);
+    recorder.adopt(spare.pop() ?? new EventRecorder(1 << 16).take());
+  }
   const start = index * setup.rangeBytes;
   const data = reader.read(start, Math.min(setup.size, start + setup.rangeBytes));
   const malformedLines: [number, string, number][] = [];
-  const parser = new TraceParser(functions, recorder, (line, text, code) => {
+  const parser = new TraceParser(functions, visitor, (line, text, code) => {
     if (malformedLines.length < setup.reportLimit) malformedLines.push([line, text, code]);
   });
   if (data.length > 0) {
@@ -56,11 +72,18 @@ function parseRange(index: number): ParseResponse {
   const names: [number, string][] = [];
   for (; namesSent < functions.size; namesSent++) names.push([namesSent, functions.names[namesSent]!]);
   const c = parser.counts;
-  return {
-    index, batch: recorder.take(), names, lines: c.lines, comments: c.comments, blank: c.blank,
+  let batch: EventBatch | null = null, part: unknown = null, transfer: ArrayBuffer[];
+  if (rangeVisitor) ({ part, transfer } = rangeVisitor.takePart());
+  else {
+    batch = recorder.take();
+    transfer = [batch.t.buffer, batch.fn.buffer, batch.offset.buffer, batch.addr.buffer] as ArrayBuffer[];
+  }
+  const res: ParseResponse = {
+    index, batch, part, events: c.events, firstT: parser.firstTime, lastT: parser.lastTime, backwards: c.backwards, names, lines: c.lines, comments: c.comments, blank: c.blank,
     malformed: c.malformed, malformedByCode: c.malformedByCode, malformedLines, firstEventLine: c.firstEventLine,
     firstBackwardsLine: c.firstBackwardsLine,
   };
+  return { res, transfer };
 }
 
 /**
@@ -85,7 +108,7 @@ for (;;) {
     Atomics.wait(control, CTL_CURSOR, cursor, 100);
     continue;
   }
-  const res = parseRange(index);
-  parentPort!.postMessage(res, [res.batch.t.buffer, res.batch.fn.buffer, res.batch.offset.buffer, res.batch.addr.buffer] as ArrayBuffer[]);
+  const { res, transfer } = parseRange(index);
+  parentPort!.postMessage(res, transfer);
 }
 closeSync(fd);

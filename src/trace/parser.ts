@@ -75,6 +75,7 @@ export class TraceParser {
   /** While a line longer than maxLineBytes is being skipped: its first bytes, for the warning. */
   private longHead: Buffer | null = null;
   private lastT = -Infinity;
+  private firstT = NaN;
   /** A DataView over the chunk being parsed. */
   private view: DataView = new DataView(new ArrayBuffer(0));
 
@@ -100,6 +101,11 @@ export class TraceParser {
   /** The timestamp of the last event parsed (-Infinity before the first). */
   get lastTime(): number {
     return this.lastT;
+  }
+
+  /** The timestamp of the first event parsed (NaN before it). */
+  get firstTime(): number {
+    return this.firstT;
   }
 
   /**
@@ -307,7 +313,10 @@ export class TraceParser {
 
     if (t < this.lastT && counts.backwards++ === 0) counts.firstBackwardsLine = counts.lines;
     this.lastT = t;
-    if (counts.events++ === 0) counts.firstEventLine = counts.lines;
+    if (counts.events++ === 0) {
+      counts.firstEventLine = counts.lines;
+      this.firstT = t;
+    }
     this.visitor.event(t, fn, offset, addr);
     return i + 1;
   }

@@ -6,6 +6,7 @@
  */
 import { readSync } from 'node:fs';
 import { MAX_LINE_BYTES } from './malformed.js';
+import type { RangeKind } from './range-part.js';
 
 const LF = 10;
 
@@ -29,6 +30,8 @@ export interface WorkerSetup {
   /** A worker claims ranges from `lead` past the main thread's cursor, `window` of them. */
   lead: number;
   window: number;
+  /** The analyzer's range half to run (range-part.ts); without it the worker sends every event. */
+  kind?: RangeKind;
 }
 
 /** Reads ranges of one open file into one growing buffer (the caller parses each before the next read). */
