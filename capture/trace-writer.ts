@@ -27,14 +27,18 @@ const MAX_LINE = 4096;
 export const HOST_CLOCK_DECIMALS = 1;
 
 export type Describe = (addr: bigint) => string;
-/** Asked once per distinct address: should event() report it (true) every time it is reached? */
-export type Classify = (addr: bigint) => boolean;
+/**
+ * Asked once per distinct address: flags (a small non-negative int) that event() returns every time the
+ * address is reached, so that a caller's per-address facts cost no lookup of their own (the KVM run loop
+ * keeps whether it is a HLT, and its instruction class for the step watchdog: run-loop.ts addressFlags).
+ */
+export type Classify = (addr: bigint) => number;
 
 interface Tail {
   /** High half of the address this entry is for (the map is keyed by the low half). */
   hi: number;
   bytes: Buffer;
-  flagged: boolean;
+  flags: number;
   /** Its place in tailList. */
   index: number;
 }
@@ -54,14 +58,17 @@ export class TraceWriter {
   private readonly tailList: Tail[] = [];
   /**
    * The direct-mapped cache in front of `tails`, 4 int32 per slot: low half, high half, tail index (-1: empty),
-   * classify() answer (1/0). One cache line per step instead of a Map lookup and two objects.
+   * classify() flags. One cache line per step instead of a Map lookup and two objects: right after KVM_RUN
+   * the caches are cold, and each line a step touches costs more than the work on it (docs/performance.md).
    */
   private readonly cache = new Int32Array(SLOTS * 4).fill(-1);
-  /** Events recorded and not yet formatted: timestamps, and tail indexes (~index: host clock, one decimal). */
-  private readonly pendingT = new Float64Array(BATCH);
-  private readonly pendingTail = new Int32Array(BATCH);
+  /**
+   * Events recorded and not yet formatted, two doubles each: the timestamp, and the tail index (~index: host
+   * clock, one decimal). One array, written in order, so a step touches one more cache line every 4 steps.
+   */
+  private readonly pendingEvents = new Float64Array(BATCH * 2);
   private pending = 0;
-  /** Lines written. */
+  /** Lines formatted (flush() formats every line recorded). */
   lines = 0;
   /** Bytes written to the file so far (flushed). */
   bytes = 0;
@@ -81,9 +88,9 @@ export class TraceWriter {
   /**
    * One event at address hi:lo (the two 32-bit halves of the 64-bit address, as read from kvm_run without
    * making a BigInt). `t` is either an integer (steps clock) or microseconds (host clock, `decimals` 1).
-   * Returns the classify() answer for the address (false without a classifier).
+   * Returns the classify() flags of the address (0 without a classifier).
    */
-  event(t: number, decimals: number, hi: number, lo: number): boolean {
+  event(t: number, decimals: number, hi: number, lo: number): number {
     // As int32 (the cache's element type): callers pass the halves as read, unsigned.
     const lo32 = lo | 0, hi32 = hi | 0;
     const slot = (lo32 ^ (lo32 >>> 12)) & (SLOTS - 1);
@@ -97,27 +104,27 @@ export class TraceWriter {
       cache[slot * 4] = lo32;
       cache[slot * 4 + 1] = hi32;
       cache[slot * 4 + 2] = index;
-      cache[slot * 4 + 3] = tail.flagged ? 1 : 0;
+      cache[slot * 4 + 3] = tail.flags;
     }
     const n = this.pending;
-    this.pendingT[n] = t;
-    this.pendingTail[n] = decimals === 0 ? index : ~index;
-    this.lines++;
+    this.pendingEvents[2 * n] = t;
+    this.pendingEvents[2 * n + 1] = decimals === 0 ? index : ~index;
     this.pending = n + 1;
     if (n + 1 === BATCH) this.format();
-    return cache[slot * 4 + 3] === 1;
+    return cache[slot * 4 + 3]!;
   }
 
   /** Formats the recorded events into the output buffer (writing it out whenever FLUSH_BYTES have collected). */
   private format(): void {
     const count = this.pending;
     this.pending = 0;
+    this.lines += count;
     const buf = this.buf;
     const list = this.tailList;
     for (let k = 0; k < count; k++) {
       if (this.pos >= FLUSH_BYTES) this.flushBuffer();
-      const t = this.pendingT[k]!;
-      let index = this.pendingTail[k]!;
+      const t = this.pendingEvents[2 * k]!;
+      let index = this.pendingEvents[2 * k + 1]! | 0;
       let p = this.pos;
       if (index >= 0) p = writeUint(buf, p, t);
       else {
@@ -199,7 +206,7 @@ export class TraceWriter {
     const addr = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
     let text = ' ' + this.describe(addr) + '\n';
     if (text.length > MAX_LINE - 32) text = text.slice(0, MAX_LINE - 33) + '\n';
-    const t: Tail = { hi, bytes: Buffer.from(text, 'utf8'), flagged: this.classify ? this.classify(addr) : false, index: this.tailList.length };
+    const t: Tail = { hi, bytes: Buffer.from(text, 'utf8'), flags: this.classify ? this.classify(addr) : 0, index: this.tailList.length };
     this.tailList.push(t);
     if (first === undefined) this.tails.set(lo | 0, t);
     else this.others.set(otherKey, t);

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { writeIdentityPageTables } from '../capture/boot/page-tables.js';
 import { translate } from '../capture/boot/page-tables.js';
 import { HaltDetector, type HaltProbe } from '../capture/engines/kvm/debug/halt.js';
-import { classifyInsn } from '../capture/engines/kvm/debug/insn-class.js';
+import { classifyInsn, INSN_CLASSES } from '../capture/engines/kvm/debug/insn-class.js';
 import { translate64 } from '../capture/engines/kvm/debug/page-walk.js';
 import { StepWatchdog, toProfilePart, type RearmMode } from '../capture/engines/kvm/debug/step-watchdog.js';
 import { stepFallbackSummary } from '../capture/output/profile.js';
@@ -95,13 +95,21 @@ function code(map: Record<string, number[]>): (va: bigint) => number[] {
 
 type Event = { debug: bigint } | { io: bigint } | { mmio: bigint } | { probe: bigint };
 
-/** Feed `events` to a watchdog that started at `start`; the actions, in order. */
-function feed(mode: RearmMode, insns: Record<string, number[]>, start: bigint, events: Event[]): { actions: string[]; w: StepWatchdog } {
-  const w = new StepWatchdog(mode, code(insns));
+/**
+ * Feed `events` to a watchdog that started at `start`; the actions, in order. `given`: each DEBUG exit
+ * comes with its instruction's class, as the KVM run loop passes it from the trace writer's address cache
+ * (run-loop.ts addressFlags), instead of the watchdog looking it up.
+ */
+function feedWith(given: boolean, mode: RearmMode, insns: Record<string, number[]>, start: bigint, events: Event[]): { actions: string[]; w: StepWatchdog } {
+  const read = code(insns);
+  const w = new StepWatchdog(mode, read);
   w.start(Number(start >> 32n), Number(start & 0xffffffffn));
   let steps = 1;
   const actions = events.map((e) => {
-    if ('debug' in e) return w.onDebug(Number(e.debug >> 32n), Number(e.debug & 0xffffffffn), ++steps);
+    if ('debug' in e) {
+      const cls = given ? INSN_CLASSES.indexOf(classifyInsn(read(e.debug))) : -1;
+      return w.onDebug(Number(e.debug >> 32n), Number(e.debug & 0xffffffffn), ++steps, cls);
+    }
     if ('io' in e) return w.onOtherExit('io', e.io, steps);
     if ('mmio' in e) return w.onOtherExit('mmio', e.mmio, steps);
     return w.onOtherExit('other', e.probe, steps);
@@ -111,7 +119,9 @@ function feed(mode: RearmMode, insns: Record<string, number[]>, start: bigint, e
 
 const K = 0xffffffff81000000n;
 
-describe('StepWatchdog (exit sequences while single-stepping)', () => {
+describe.each([['the watchdog looks classes up', false], ['the run loop gives classes', true]] as const)('StepWatchdog (exit sequences while single-stepping; %s)', (_how, given) => {
+  const feed = (...a: [RearmMode, Record<string, number[]>, bigint, Event[]]) => feedWith(given, ...a);
+
   it('plain instructions, a rep string instruction and a probe at the announced RIP need nothing', () => {
     const { actions, w } = feed('auto', { [`0x${(K + 4n).toString(16)}`]: [0xf3, 0xa4] }, K, [
       { debug: K + 1n }, // nop

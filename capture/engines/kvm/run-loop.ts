@@ -24,6 +24,7 @@
  */
 import { decodeExit, handleExit, type ExitContext, type StopReason } from './exits.js';
 import { HaltDetector } from './debug/halt.js';
+import { classifyInsn, INSN_CLASSES, MAX_INSN_BYTES } from './debug/insn-class.js';
 import { translate64 } from './debug/page-walk.js';
 import { StepWatchdog, type RearmMode, type StepWatchdogCounts } from './debug/step-watchdog.js';
 import { SoftwareTrap } from './debug/sw-trap.js';
@@ -230,18 +231,19 @@ export function runLoop(o: LoopOptions): LoopResult {
         if (hi === untilHi && lo === untilLo) return stop('trace-until', `--trace-until reached at the first step`);
         continue;
       }
-      const atHlt = trace ? trace.event(hostClock ? (clock.now() - t0) * 1000 : steps, decimals, hi, lo) : false;
+      // One cache lookup gives the line's symbol, whether it is a HLT and its class (addressFlags).
+      const flags = trace ? trace.event(hostClock ? (clock.now() - t0) * 1000 : steps, decimals, hi, lo) : 0;
       steps++;
       if ((steps & (PROGRESS_EVERY - 1)) === 0) Atomics.store(control, CTRL_STEPS, steps);
       if (lo === untilLo && hi === untilHi) {
         const pc = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
         return stop('trace-until', `--trace-until address 0x${pc.toString(16)} reached`, pc);
       }
-      if (atHlt && haltedWithIrqsOff()) {
+      if ((flags & FLAG_HLT) !== 0 && haltedWithIrqsOff()) {
         const pc = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
         return stop('halt', 'HLT with interrupts off', pc);
       }
-      if (watchdog!.onDebug(hi, lo, steps) === 'rearm') rearm();
+      if (watchdog!.onDebug(hi, lo, steps, (flags >> FLAG_CLASS_SHIFT) - 1) === 'rearm') rearm();
       continue;
     }
     if (reason === K.KVM_EXIT_INTR) continue;
@@ -332,9 +334,18 @@ class RegsReader {
 const RIP_OFFSET = REG_NAMES.indexOf('rip') * 8;
 const RFLAGS_OFFSET = REG_NAMES.indexOf('rflags') * 8;
 
-/** True when the guest instruction at virtual `va` is a HLT (the opcode byte; HLT takes no prefixes). */
-export function isHlt(vcpu: KvmVcpu, mem: GuestMemory, va: bigint): boolean {
-  return byteAt(vcpu, mem, va) === HLT_OPCODE;
+/** addressFlags(): the instruction is a HLT (its opcode byte: HLT takes no prefixes). */
+export const FLAG_HLT = 1;
+/** addressFlags() >> FLAG_CLASS_SHIFT: 1 + the instruction's index in INSN_CLASSES (debug/insn-class.ts). */
+export const FLAG_CLASS_SHIFT = 1;
+
+/**
+ * What the step loop needs to know about the instruction at virtual `va`, read once per distinct address
+ * (the trace writer keeps it in its address cache): FLAG_HLT, and its class for the step watchdog.
+ */
+export function addressFlags(vcpu: KvmVcpu, mem: GuestMemory, va: bigint): number {
+  const bytes = readGuestBytes(vcpu, mem, va, MAX_INSN_BYTES);
+  return (bytes[0] === HLT_OPCODE ? FLAG_HLT : 0) | ((INSN_CLASSES.indexOf(classifyInsn(bytes)) + 1) << FLAG_CLASS_SHIFT);
 }
 
 /** Guest-physical address of virtual `va` through the vCPU's current page tables, or undefined. */

@@ -27,7 +27,7 @@ import {
   SERIAL_COM1_PORT,
   SERIAL_PORT_COUNT,
 } from '../../layout.js';
-import { isHlt, runLoop } from './run-loop.js';
+import { addressFlags, runLoop } from './run-loop.js';
 import { TraceWriter } from '../../trace-writer.js';
 import { buildVm } from './vm.js';
 import { selectSymbols, traceHeaderLines, type SymbolChoice } from '../step-trace.js';
@@ -85,7 +85,7 @@ function main(req: WorkerRequest): WorkerResult {
 
     let trace: TraceWriter | undefined;
     if (req.mode === 'step') {
-      trace = new TraceWriter(join(req.outDir, TRACE_FILE), describe, (addr) => isHlt(vcpu, built.mem, addr));
+      trace = new TraceWriter(join(req.outDir, TRACE_FILE), describe, (addr) => addressFlags(vcpu, built.mem, addr));
       const entry = BigInt(built.image.entry);
       trace.comment(
         traceHeaderLines({

@@ -17,6 +17,9 @@
 
 export type InsnClass = 'emulated' | 'tf-clear' | 'shadow' | 'branch' | 'plain';
 
+/** The classes by number, for callers that keep a class in an int (the trace writer's address cache). */
+export const INSN_CLASSES: readonly InsnClass[] = ['emulated', 'tf-clear', 'shadow', 'branch', 'plain'];
+
 /** Longest x86 instruction (bytes). */
 export const MAX_INSN_BYTES = 15;
 

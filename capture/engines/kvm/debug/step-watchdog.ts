@@ -16,7 +16,7 @@
  * Pure over the exit sequence it is fed (test/step-watchdog.test.ts); the run loop does the ioctls.
  */
 import type { KvmStepWatchdog } from '../../../output/profile.js';
-import { classifyInsn, MAX_INSN_BYTES, type InsnClass } from './insn-class.js';
+import { classifyInsn, INSN_CLASSES, MAX_INSN_BYTES, type InsnClass } from './insn-class.js';
 
 export type RearmMode = 'auto' | 'always';
 
@@ -51,6 +51,10 @@ export interface StepWatchdogCounts {
 
 export type StepAction = 'ok' | 'rearm';
 
+/** INSN_CLASSES indexes the fast path of onDebug() compares against. */
+const CLS_TF_CLEAR = INSN_CLASSES.indexOf('tf-clear');
+const CLS_PLAIN = INSN_CLASSES.indexOf('plain');
+
 const hex = (a: bigint): string => '0x' + a.toString(16);
 
 const toBig = (hi: number, lo: number): bigint => (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
@@ -60,10 +64,13 @@ const toBig = (hi: number, lo: number): bigint => (BigInt(hi >>> 0) << 32n) | Bi
  * costs no BigInt; classes are cached by the low half (with the high half checked), like trace-writer.ts.
  */
 export class StepWatchdog {
-  readonly counts: StepWatchdogCounts;
   /** The instruction the last DEBUG exit announced (about to run); expHi < 0: none yet. */
   private expHi = -1;
   private expLo = 0;
+  /** The announced instruction's class (an index into INSN_CLASSES) when the caller gave it; -1: look it up. */
+  private expCls = -1;
+  private readonly always: boolean;
+  readonly counts: StepWatchdogCounts;
   /**
    * Set by an exit between two DEBUG exits: what ran is known without looking at the instruction.
    * 'io': an IN/OUT exit with RIP at the instruction (KVM completes it on the next KVM_RUN);
@@ -79,12 +86,14 @@ export class StepWatchdog {
    */
   constructor(mode: RearmMode, private readonly readInsn: (va: bigint) => ArrayLike<number>) {
     this.counts = { mode, rearm_emulated: 0, rearm_tf_clear: 0, lost: 0, late: 0, rearm_always: 0, gaps: [] };
+    this.always = mode === 'always';
   }
 
   /** Stepping starts with hi:lo as the next instruction to run. */
   start(hi: number, lo: number): void {
     this.expHi = hi >>> 0;
     this.expLo = lo >>> 0;
+    this.expCls = -1;
     this.last = null;
   }
 
@@ -96,17 +105,31 @@ export class StepWatchdog {
     return cls;
   }
 
-  /** A DEBUG exit announced hi:lo as the next instruction; `steps` recorded so far. */
-  onDebug(hi: number, lo: number, steps: number): StepAction {
+  /**
+   * A DEBUG exit announced hi:lo as the next instruction; `steps` recorded so far. `cls`: that instruction's
+   * class as an index into INSN_CLASSES when the caller already has it (the run loop reads it from the trace
+   * writer's address cache, the one lookup a step makes), else -1 and the watchdog looks it up when needed.
+   */
+  onDebug(hi: number, lo: number, steps: number, cls = -1): StepAction {
     hi >>>= 0;
     lo >>>= 0;
     const prevHi = this.expHi;
     const prevLo = this.expLo;
+    const prevCls = this.expCls;
     this.expHi = hi;
     this.expLo = lo;
+    this.expCls = cls;
     const last = this.last;
     this.last = null;
-    if (this.counts.mode === 'always') {
+    // The common step, decided on ints alone: no other exit since the last DEBUG exit, the caller gave the
+    // class, and it is one that keeps TF. (Right after KVM_RUN every memory line a step touches is a cache
+    // miss: no string compares or array reads here; docs/performance.md, "Capture (KVM)".)
+    if (last === null && prevCls > CLS_TF_CLEAR && prevHi >= 0 && !this.always) {
+      if (prevCls !== CLS_PLAIN) return 'ok';
+      const d = lo - prevLo;
+      if (hi === prevHi && d >= 0 && d <= MAX_INSN_BYTES) return 'ok';
+    }
+    if (this.always) {
       this.counts.rearm_always++;
       return 'rearm';
     }
@@ -117,7 +140,7 @@ export class StepWatchdog {
       this.gap('lost', toBig(prevHi, prevLo), toBig(hi, lo), steps);
       return 'rearm';
     }
-    const ran = last ?? this.classOf(prevHi, prevLo);
+    const ran = last ?? (prevCls >= 0 ? INSN_CLASSES[prevCls]! : this.classOf(prevHi, prevLo));
     if (ran === 'emulated') {
       this.counts.rearm_emulated++;
       return 'rearm';
@@ -153,6 +176,7 @@ export class StepWatchdog {
         // I/O exit with RIP already past it): one instruction on, none lost so far.
         this.expHi = Number(rip >> 32n);
         this.expLo = Number(rip & 0xffffffffn);
+        this.expCls = -1;
         this.last = kind === 'io' ? 'io-done' : null;
         return 'ok';
       }
@@ -160,6 +184,7 @@ export class StepWatchdog {
         this.gap('lost', expected, rip, steps);
         this.expHi = Number(rip >> 32n);
         this.expLo = Number(rip & 0xffffffffn);
+        this.expCls = -1;
         action = 'rearm';
       }
     }
