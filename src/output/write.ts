@@ -182,9 +182,11 @@ export function renderTable<R extends object>(rows: readonly R[], columns: reado
 /** Rounds a microsecond figure for output: nanosecond resolution, no float noise like 0.30000000000000004. */
 export const roundUs = (v: number): number => Math.round(v * 1000) / 1000;
 /** Formats microseconds for a table: "1,234.567". */
-export const showUs = (v: unknown): string => (typeof v === 'number' ? US.format(v) : String(v ?? ''));
+export const showUs = (v: unknown): string => (typeof v === 'number' ? (US ??= new Intl.NumberFormat('en-US', { minimumFractionDigits: 3, maximumFractionDigits: 3 })).format(v) : String(v ?? ''));
 // One formatter, made once: Number.toLocaleString with options builds one per call (13 s for a 300 k-row table).
-const US = new Intl.NumberFormat('en-US', { minimumFractionDigits: 3, maximumFractionDigits: 3 });
-const COUNT = new Intl.NumberFormat('en-US');
+// Made on first use, not at load: the first Intl formatter loads ICU's locale data (~15 ms), which a CSV or
+// JSON output never needs (docs/performance.md, "CLI start").
+let US: Intl.NumberFormat | undefined;
+let COUNT: Intl.NumberFormat | undefined;
 /** Formats a count for a table: "1,234". */
-export const showCount = (v: unknown): string => (typeof v === 'number' ? COUNT.format(v) : String(v ?? ''));
+export const showCount = (v: unknown): string => (typeof v === 'number' ? (COUNT ??= new Intl.NumberFormat('en-US')).format(v) : String(v ?? ''));
