@@ -34,6 +34,19 @@ describe('CSV output', () => {
     expect(await ours(rows)).toBe(await theirs(rows));
   });
 
+  it('writes numbers as JavaScript does, on both sides of its 3-decimal fast path (csv.ts)', async () => {
+    const round = (v: number): number => Math.round(v * 1000) / 1000;
+    const numbers = [
+      0, -0, 0.001, 0.01, 0.1, 0.5, 1, 9, 10, 99.99, 100.1, 1000003.01, 1000072.125, 1234567.891, 2 ** 31, 2 ** 32 + 0.5,
+      3999999999999.999, 4e12, 4e12 + 0.5, 1e15, 1e21, 1.5e-7, 1e-7, 0.0005, 0.30000000000000004, -1.25, -0.001, 1 / 3, 2 / 3,
+      Number.MAX_SAFE_INTEGER, Number.MIN_VALUE,
+    ];
+    // Rounded as the analyzers round (roundUs), over several magnitudes.
+    for (let k = 0; k < 2000; k++) numbers.push(round(Math.exp(k / 60) * 0.37 + k / 7));
+    const rows: Row[] = numbers.map((v, i) => ({ name: `n${i}`, value: v, note: i % 2 === 0 ? v : String(v) }));
+    expect(await ours(rows)).toBe(await theirs(rows));
+  });
+
   it('writes the header line alone when there are no rows, as fast-csv does', async () => {
     expect(await ours([])).toBe(await theirs([]));
   });

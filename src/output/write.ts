@@ -4,6 +4,7 @@
  * Default: a table when stdout is a terminal, CSV when it is piped (machines read pipes).
  */
 import type { Writable } from 'node:stream';
+import { CsvEncoder } from './csv.js';
 
 export type OutputFormat = 'table' | 'csv' | 'json';
 export const OUTPUT_FORMATS: readonly OutputFormat[] = ['table', 'csv', 'json'];
@@ -39,6 +40,11 @@ export async function writeRows<R extends object>(
  */
 export interface RowWriter<R> {
   row(row: R): void;
+  /**
+   * Rows already encoded, as csvRows() encodes them (CSV only: a table needs the rows for its widths, and
+   * JSON's separators depend on the rows before). Lets a parse worker format its rows (src/trace/range-part.ts).
+   */
+  raw(csv: Uint8Array): void;
   end(): Promise<void>;
 }
 
@@ -54,7 +60,27 @@ export function rowWriter<R extends object>(columns: readonly Column<R>[], forma
     if (!keys) emptied.set(row, (keys = new Set()));
     keys.add(key);
   });
-  return { row: (r) => inner.row(guard(r)), end: () => inner.end() };
+  return { row: (r) => inner.row(guard(r)), raw: (csv) => inner.raw(csv), end: () => inner.end() };
+}
+
+/**
+ * The CSV lines rowWriter(columns, 'csv') writes for `rows` after its header, each starting with its newline,
+ * through the same value guard, as bytes: for a parse worker to encode its share of a long listing, which the
+ * main thread then writes with RowWriter.raw().
+ */
+export function csvRows<R extends object>(columns: readonly Column<R>[], rows: readonly R[], warn?: (line: string) => void): Uint8Array {
+  const guard = valueGuard(columns, warn);
+  const enc = new CsvEncoder(columns.map((c) => c.key));
+  for (const r of rows) enc.row(guard(r));
+  // Copied into memory of its own: a buffer from Node's pool shares its ArrayBuffer, which a transfer would take.
+  const blocks = enc.take();
+  const bytes = new Uint8Array(blocks.reduce((n, b) => n + b.length, 0));
+  let at = 0;
+  for (const b of blocks) {
+    bytes.set(b, at);
+    at += b.length;
+  }
+  return bytes;
 }
 
 /** Keys whose numbers are durations or shares of time: never negative. */
@@ -112,51 +138,45 @@ function formatWriter<R extends object>(columns: readonly Column<R>[], format: O
     return new Promise((resolve, reject) => out.write('', (err) => (err ? reject(err) : resolve())));
   };
 
+  const noRaw = (): never => {
+    throw new Error(`RowWriter.raw: formatted rows are CSV; this writer writes ${format}`);
+  };
   if (format === 'table') {
     const rows: R[] = [];
-    return { row: (r) => void rows.push(r), end: () => (push(renderTable(rows, columns)), finish()) };
+    return { row: (r) => void rows.push(r), raw: noRaw, end: () => (push(renderTable(rows, columns)), finish()) };
   }
   if (format === 'json') {
     // One object per line: still one JSON array, but greppable and diffable.
     let n = 0;
     return {
       row: (r) => push(`${n++ ? ',\n' : '[\n'}${JSON.stringify(r)}`),
+      raw: noRaw,
       end: () => (push(n ? '\n]\n' : '[]\n'), finish()),
     };
   }
-  // CSV: each row formatted as it comes, by fast-csv's rules (csvCell) but without its stream per row, which
+  // CSV: each row encoded as it comes, by fast-csv's rules (csv.ts) but without its stream per row, which
   // cost more than the analysis itself on a 200 k-row syscalls listing (docs/performance.md).
   // test/csv-output.test.ts holds the output byte for byte to fast-csv's.
-  push(columns.map((c) => csvCell(c.key)).join(','));
+  const enc = new CsvEncoder(columns.map((c) => c.key));
+  enc.header();
+  const written = (): void => {
+    for (const block of enc.full()) out.write(block);
+  };
   return {
     row: (r) => {
-      let line = '\n';
-      for (let i = 0; i < columns.length; i++) line += (i ? ',' : '') + csvCell(r[columns[i]!.key]);
-      push(line);
+      enc.row(r);
+      written();
     },
-    end: () => (push('\n'), finish()),
+    raw: (csv) => {
+      enc.bytes(csv);
+      written();
+    },
+    end: () => {
+      enc.newline();
+      for (const block of enc.take()) out.write(block);
+      return finish();
+    },
   };
-}
-
-/**
- * One CSV cell as fast-csv's formatter (headers given, defaults otherwise) writes it: NUL bytes dropped; quoted
- * when it holds a quote (doubled), a comma, CR, LF or '|' (fast-csv's escape pattern has a literal '|').
- */
-export function csvCell(value: unknown): string {
-  if (typeof value === 'number') return `${value}`;
-  const s = `${value ?? ''}`;
-  // One pass over the characters: most cells (names, hex addresses) need nothing done.
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 0 || c === 34 || c === 44 || c === 13 || c === 10 || c === 124) return quotedCell(s);
-  }
-  return s;
-}
-
-function quotedCell(value: string): string {
-  const s = value.replace(/\0/g, '');
-  if (s.includes('"')) return `"${s.replace(/"/g, '""')}"`;
-  return /[,\r\n|]/.test(s) ? `"${s}"` : s;
 }
 
 export function renderTable<R extends object>(rows: readonly R[], columns: readonly Column<R>[]): string {

@@ -48,7 +48,7 @@ const reader = new RangeReader(fd);
 const functions = new FunctionTable();
 const recorder = new EventRecorder(0);
 /** The analyzer's range half when the main thread's analyzer merges parts (range-part.ts). */
-const rangeVisitor: RangeVisitor | null = setup.kind ? (await rangeVisitorFactory(setup.kind))(functions) : null;
+const rangeVisitor: RangeVisitor | null = setup.kind ? (await rangeVisitorFactory(setup.kind))(functions, setup.kindOptions) : null;
 let namesSent = 2; // ids 0 and 1 are the same fixed buckets everywhere
 /** Batches the main thread has replayed and handed back, for reuse. */
 const spare: EventBatch[] = [];
