@@ -11,7 +11,7 @@
 import { USER, type FunctionTable } from '../src/trace/functions.js';
 import { EventRecorder, type EventBatch } from '../src/trace/events.js';
 import type { MergingVisitor, RangeVisitor } from '../src/trace/range-part.js';
-import { csvRows, roundUs } from '../src/output/write.js';
+import { roundUs } from '../src/output/write.js';
 
 export const SYSCALL_ENTRIES = ['entry_SYSCALL_64', 'entry_SYSCALL_compat', 'entry_INT80_compat', 'entry_SYSENTER_compat'];
 const HANDLER = /^(?:__x64_sys_|__ia32_sys_|__se_sys_|__do_sys_|sys_)(.+)$/;
@@ -78,24 +78,6 @@ export interface SyscallsPart {
   };
   /** The machine at the range's end (prevFn: a worker id). */
   tail: { open: SyscallRow | null; openStart: number; prevFn: number; lastT: number; lastUserAddr: number };
-  /** The calls as CSV rows (csvRows), when the main thread's analyzer asked for them (SyscallsRendering); else null. */
-  rendered: Uint8Array | null;
-}
-
-/**
- * A long listing's rows formatted where the calls are found: in CSV, a parse worker formats its share of the
- * rows (docs/performance.md: the main thread's CSV output was a third of its time on a 200 k-call trace).
- */
-export interface SyscallsRendering {
-  /** The CSV columns' keys, in order (src/output/columns.ts syscallColumns). */
-  keys: (keyof SyscallRow & string)[];
-  /** Takes the rows a worker formatted, in file order, between the rows of onCall (RowWriter.raw). */
-  write: (csv: Uint8Array) => void;
-}
-
-/** What SyscallsRange needs from the main thread's analyzer (Syscalls.rangeOptions). */
-export interface SyscallsRangeOptions {
-  csvKeys?: (keyof SyscallRow & string)[];
 }
 
 export class Syscalls implements MergingVisitor {
@@ -113,19 +95,8 @@ export class Syscalls implements MergingVisitor {
   private open: SyscallRow | null = null;
   private openStart = 0;
 
-  /**
-   * @param onCall receives each call as it ends (so a long trace's calls need not be kept); else they collect in `calls`.
-   * @param rendering with onCall writing CSV: the calls parse workers find come as formatted rows instead.
-   */
-  constructor(
-    private readonly functions: FunctionTable,
-    private readonly onCall?: (call: SyscallRow) => void,
-    private readonly rendering?: SyscallsRendering,
-  ) {}
-
-  get rangeOptions(): SyscallsRangeOptions {
-    return this.rendering ? { csvKeys: this.rendering.keys } : {};
-  }
+  /** @param onCall receives each call as it ends (so a long trace's calls need not be kept); else they collect in `calls`. */
+  constructor(private readonly functions: FunctionTable, private readonly onCall?: (call: SyscallRow) => void) {}
 
   event(t: number, fn: number, offset: number, addr: number): void {
     if (fn >= this.classified) this.classify();
@@ -182,13 +153,7 @@ export class Syscalls implements MergingVisitor {
     for (let i = 0; i < h.count; i++) this.event(h.t[i]!, ids(h.fn[i]!), h.offset[i]!, h.addr[i]!);
     if (!p.synced) return;
     const c = p.calls;
-    if (p.rendered !== null && this.rendering) {
-      for (let i = 0; i < c.count; i++) {
-        const d = c.duration[i]!;
-        this.addToTotals(c.names[c.name[i]!]!, Number.isNaN(d) ? null : d);
-      }
-      this.rendering.write(p.rendered);
-    } else for (let i = 0; i < c.count; i++) {
+    for (let i = 0; i < c.count; i++) {
       const d = c.duration[i]!, u = c.user[i]!;
       this.account({
         time_us: c.time[i]!, syscall: c.names[c.name[i]!]!, duration_us: Number.isNaN(d) ? null : d,
@@ -228,20 +193,16 @@ export class Syscalls implements MergingVisitor {
 
   /** Counts an ended call in the totals and hands it on (onCall) or keeps it. */
   private account(open: SyscallRow): void {
-    this.addToTotals(open.syscall, open.duration_us);
+    let s = this.totals.get(open.syscall);
+    if (!s) this.totals.set(open.syscall, (s = { syscall: open.syscall, count: 0, total_us: 0, mean_us: 0, max_us: null, untimed: 0 }));
+    s.count++;
+    if (open.duration_us === null) s.untimed++;
+    else {
+      s.total_us += open.duration_us;
+      s.max_us = Math.max(s.max_us ?? 0, open.duration_us);
+    }
     if (this.onCall) this.onCall(open);
     else this.calls.push(open);
-  }
-
-  private addToTotals(syscall: string, duration: number | null): void {
-    let s = this.totals.get(syscall);
-    if (!s) this.totals.set(syscall, (s = { syscall, count: 0, total_us: 0, mean_us: 0, max_us: null, untimed: 0 }));
-    s.count++;
-    if (duration === null) s.untimed++;
-    else {
-      s.total_us += duration;
-      s.max_us = Math.max(s.max_us ?? 0, duration);
-    }
   }
 
   /** Classifies function ids interned since the last call (names arrive as the reader meets them). */
@@ -278,16 +239,9 @@ export class SyscallsRange implements RangeVisitor {
   private synced = false;
   private readonly machine: Syscalls;
   private calls = new CallColumns();
-  /** The range's calls as rows, when they are to be formatted here (options.csvKeys). */
-  private rows: SyscallRow[] = [];
-  private readonly columns: { key: keyof SyscallRow & string; header: string }[] | null;
 
-  constructor(functions: FunctionTable, options: SyscallsRangeOptions = {}) {
-    this.columns = options.csvKeys ? options.csvKeys.map((key) => ({ key, header: key })) : null;
-    this.machine = new Syscalls(functions, (call) => {
-      this.calls.push(call, userAddressOf(call));
-      if (this.columns) this.rows.push(call);
-    });
+  constructor(functions: FunctionTable) {
+    this.machine = new Syscalls(functions, (call) => this.calls.push(call, userAddressOf(call)));
   }
 
   event(t: number, fn: number, offset: number, addr: number): void {
@@ -305,15 +259,13 @@ export class SyscallsRange implements RangeVisitor {
   takePart(): { part: SyscallsPart; transfer: ArrayBuffer[] } {
     const head = this.head.take();
     const calls = this.calls.take();
-    const rendered = this.columns ? csvRows(this.columns, this.rows) : null;
-    const part: SyscallsPart = { head, synced: this.synced, calls, tail: this.machine.tailState(), rendered };
-    this.rows = [];
+    const part: SyscallsPart = { head, synced: this.synced, calls, tail: this.machine.tailState() };
     this.synced = false;
     this.head = new EventRecorder(1024);
     this.calls = new CallColumns();
     return {
       part,
-      transfer: [...(rendered ? [rendered.buffer] : []), head.t.buffer, head.fn.buffer, head.offset.buffer, head.addr.buffer, calls.time.buffer, calls.duration.buffer, calls.flags.buffer, calls.user.buffer, calls.name.buffer] as ArrayBuffer[],
+      transfer: [head.t.buffer, head.fn.buffer, head.offset.buffer, head.addr.buffer, calls.time.buffer, calls.duration.buffer, calls.flags.buffer, calls.user.buffer, calls.name.buffer] as ArrayBuffer[],
     };
   }
 }

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { Syscalls, type SyscallRow, type SyscallsRendering } from '../../analyzers/syscalls.js';
+import { Syscalls, type SyscallRow } from '../../analyzers/syscalls.js';
 import { recordingPath } from '../trace/recording/read.js';
 import { readTrace } from '../trace/reader.js';
 import { rowWriter, writeRows, type Column } from '../output/write.js';
@@ -28,16 +28,12 @@ export const syscallsCommand: CommandModule<object, Args> = {
     const writer = args.summary ? null : rowWriter(columns, args.format);
     let written = 0;
     let analyzer: Syscalls | undefined;
-    // A full CSV listing: parse workers format their share of the rows (analyzers/syscalls.ts SyscallsRendering).
-    const rendering: SyscallsRendering | undefined = writer && args.format === 'csv' && args.top === 0 && !processes
-      ? { keys: columns.map((c) => c.key as keyof SyscallRow & string), write: (csv) => writer.raw(csv) }
-      : undefined;
     await readTrace(args.trace, (functions) => (analyzer = new Syscalls(functions, (call) => {
       if (writer && (args.top === 0 || written < args.top)) {
         writer.row(processes ? { ...call, process: processes.get(call.time_us) ?? '' } : call);
         written++;
       }
-    }, rendering)), { ...readOptions(args), ...(processes ? { processes } : {}) });
+    })), { ...readOptions(args), ...(processes ? { processes } : {}) });
     analyzer!.finish();
     if (writer) return writer.end();
     await writeRows(firstRows(analyzer!.summary(), args.top), syscallSummaryColumns(clock.unit), args.format);

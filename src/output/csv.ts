@@ -5,8 +5,8 @@
  * test/csv-output.test.ts holds it byte for byte to fast-csv's own formatter.
  *
  * Why bytes and not strings: a 200 k-row listing (syscalls) spent more time building and joining row strings
- * than parsing its trace; written as bytes into a block, a row costs a fraction of that, makes no garbage,
- * and a parse worker's rows can travel to the main thread as a transferred buffer (docs/performance.md).
+ * than parsing its trace; written as bytes into a block, a row costs a fraction of that and makes no garbage
+ * (docs/performance.md).
  */
 
 /** Bytes collected before a block is handed on. */
@@ -37,13 +37,6 @@ export class CsvEncoder {
       if (i) this.byte(44);
       this.cell((r as Record<string, unknown>)[keys[i]!]);
     }
-  }
-
-  /** Bytes already in this format (another encoder's take()). */
-  bytes(b: Uint8Array): void {
-    if (b.length === 0) return;
-    this.seal();
-    this.blocks.push(Buffer.from(b.buffer, b.byteOffset, b.length));
   }
 
   /** A line end of its own (the last line's). */

@@ -40,11 +40,6 @@ export async function writeRows<R extends object>(
  */
 export interface RowWriter<R> {
   row(row: R): void;
-  /**
-   * Rows already encoded, as csvRows() encodes them (CSV only: a table needs the rows for its widths, and
-   * JSON's separators depend on the rows before). Lets a parse worker format its rows (src/trace/range-part.ts).
-   */
-  raw(csv: Uint8Array): void;
   end(): Promise<void>;
 }
 
@@ -60,27 +55,7 @@ export function rowWriter<R extends object>(columns: readonly Column<R>[], forma
     if (!keys) emptied.set(row, (keys = new Set()));
     keys.add(key);
   });
-  return { row: (r) => inner.row(guard(r)), raw: (csv) => inner.raw(csv), end: () => inner.end() };
-}
-
-/**
- * The CSV lines rowWriter(columns, 'csv') writes for `rows` after its header, each starting with its newline,
- * through the same value guard, as bytes: for a parse worker to encode its share of a long listing, which the
- * main thread then writes with RowWriter.raw().
- */
-export function csvRows<R extends object>(columns: readonly Column<R>[], rows: readonly R[], warn?: (line: string) => void): Uint8Array {
-  const guard = valueGuard(columns, warn);
-  const enc = new CsvEncoder(columns.map((c) => c.key));
-  for (const r of rows) enc.row(guard(r));
-  // Copied into memory of its own: a buffer from Node's pool shares its ArrayBuffer, which a transfer would take.
-  const blocks = enc.take();
-  const bytes = new Uint8Array(blocks.reduce((n, b) => n + b.length, 0));
-  let at = 0;
-  for (const b of blocks) {
-    bytes.set(b, at);
-    at += b.length;
-  }
-  return bytes;
+  return { row: (r) => inner.row(guard(r)), end: () => inner.end() };
 }
 
 /** Keys whose numbers are durations or shares of time: never negative. */
@@ -138,19 +113,15 @@ function formatWriter<R extends object>(columns: readonly Column<R>[], format: O
     return new Promise((resolve, reject) => out.write('', (err) => (err ? reject(err) : resolve())));
   };
 
-  const noRaw = (): never => {
-    throw new Error(`RowWriter.raw: formatted rows are CSV; this writer writes ${format}`);
-  };
   if (format === 'table') {
     const rows: R[] = [];
-    return { row: (r) => void rows.push(r), raw: noRaw, end: () => (push(renderTable(rows, columns)), finish()) };
+    return { row: (r) => void rows.push(r), end: () => (push(renderTable(rows, columns)), finish()) };
   }
   if (format === 'json') {
     // One object per line: still one JSON array, but greppable and diffable.
     let n = 0;
     return {
       row: (r) => push(`${n++ ? ',\n' : '[\n'}${JSON.stringify(r)}`),
-      raw: noRaw,
       end: () => (push(n ? '\n]\n' : '[]\n'), finish()),
     };
   }
@@ -165,10 +136,6 @@ function formatWriter<R extends object>(columns: readonly Column<R>[], format: O
   return {
     row: (r) => {
       enc.row(r);
-      written();
-    },
-    raw: (csv) => {
-      enc.bytes(csv);
       written();
     },
     end: () => {

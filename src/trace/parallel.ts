@@ -68,7 +68,7 @@ export async function readParallel(path: string, functions: FunctionTable, visit
   const control = new Int32Array(new SharedArrayBuffer(4 * (CTL_STATES + ranges)));
   const setup: WorkerSetup = {
     path, reportLimit: o.reportLimit + 1, control: control.buffer as SharedArrayBuffer, ranges, rangeBytes: o.rangeBytes, size: o.size,
-    lead: LEAD, window: (merging ? PART_WINDOW_PER_WORKER : WINDOW_PER_WORKER) * (threads - 1), ...(merging ? { kind: merging.rangeKind, kindOptions: merging.rangeOptions } : {}),
+    lead: LEAD, window: (merging ? PART_WINDOW_PER_WORKER : WINDOW_PER_WORKER) * (threads - 1), ...(merging ? { kind: merging.rangeKind } : {}),
   };
   const workerUrl = new URL('./parse-worker.js', import.meta.url);
   const workers = Array.from({ length: threads - 1 }, () => new Worker(workerUrl, { workerData: setup }));

@@ -6,7 +6,8 @@
  * so a worker that gets little CPU (a loaded machine) holds nothing up but the one range it is parsing.
  * Function names are interned per worker; each name travels, once, with the first batch that used it.
  */
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { EventRecorder, type EventBatch } from './events.js';
 import { FunctionTable } from './functions.js';
@@ -42,13 +43,14 @@ export interface ParseResponse {
 }
 
 const setup = workerData as WorkerSetup;
+lowerOwnPriority();
 const control = new Int32Array(setup.control);
 const fd = openSync(setup.path, 'r');
 const reader = new RangeReader(fd);
 const functions = new FunctionTable();
 const recorder = new EventRecorder(0);
 /** The analyzer's range half when the main thread's analyzer merges parts (range-part.ts). */
-const rangeVisitor: RangeVisitor | null = setup.kind ? (await rangeVisitorFactory(setup.kind))(functions, setup.kindOptions) : null;
+const rangeVisitor: RangeVisitor | null = setup.kind ? (await rangeVisitorFactory(setup.kind))(functions) : null;
 let namesSent = 2; // ids 0 and 1 are the same fixed buckets everywhere
 /** Batches the main thread has replayed and handed back, for reuse. */
 const spare: EventBatch[] = [];
@@ -112,3 +114,19 @@ for (;;) {
   parentPort!.postMessage(res, transfer);
 }
 closeSync(fd);
+
+/**
+ * The worker is a helper: the main thread, and V8's compiler threads that optimize both threads' parsers,
+ * come first. With two cores and two threads parsing, the compiler threads otherwise wait for a core while
+ * both parsers run unoptimized (~100 ms per thread at the start, docs/performance.md); at nice 19 the main
+ * thread's start costs about half of that. Linux sets a nice value per thread, by its id (/proc/thread-self
+ * names it). Best effort: where there is no such file or call, the worker runs at the process's priority.
+ */
+function lowerOwnPriority(): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, 19);
+  } catch {
+    // not Linux, or /proc not mounted: nothing to lower
+  }
+}

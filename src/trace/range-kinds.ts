@@ -2,7 +2,6 @@
  * The range halves a parse worker can run (range-part.ts), by kind. Imported by the worker only, and
  * each analyzer only when asked for, so a worker loads just the one it runs.
  */
-import type { SyscallsRangeOptions } from '../../analyzers/syscalls.js';
 import type { RangeKind, RangeVisitorFactory } from './range-part.js';
 
 export async function rangeVisitorFactory(kind: RangeKind): Promise<RangeVisitorFactory> {
@@ -17,7 +16,7 @@ export async function rangeVisitorFactory(kind: RangeKind): Promise<RangeVisitor
     }
     case 'syscalls': {
       const { SyscallsRange } = await import('../../analyzers/syscalls.js');
-      return (functions, options) => new SyscallsRange(functions, options as SyscallsRangeOptions | undefined);
+      return (functions) => new SyscallsRange(functions);
     }
   }
 }

@@ -32,8 +32,6 @@ export interface RangeVisitor extends TraceVisitor {
 /** The main thread's side: the analyzer itself, which also takes the parts of the ranges workers parsed. */
 export interface MergingVisitor extends TraceVisitor {
   readonly rangeKind: RangeKind;
-  /** What the range half needs beyond the function table (structured-cloneable), passed to its factory. */
-  readonly rangeOptions?: unknown;
   /**
    * Adds the part of the next range in file order, as if its events had been passed to event() here.
    * `ids(local)`: the main table's id of a function id of the worker that made the part.
@@ -46,4 +44,4 @@ export function isMerging(v: TraceVisitor): v is MergingVisitor {
 }
 
 /** Makes a worker's range half for `kind`, over the worker's own function table. */
-export type RangeVisitorFactory = (functions: FunctionTable, options: unknown) => RangeVisitor;
+export type RangeVisitorFactory = (functions: FunctionTable) => RangeVisitor;

@@ -32,8 +32,6 @@ export interface WorkerSetup {
   window: number;
   /** The analyzer's range half to run (range-part.ts); without it the worker sends every event. */
   kind?: RangeKind;
-  /** The analyzer's rangeOptions for its range half. */
-  kindOptions?: unknown;
 }
 
 /** Reads ranges of one open file into one growing buffer (the caller parses each before the next read). */
