@@ -4,10 +4,9 @@
  * Errors a user can fix (UserError) print one line and exit 1; anything else is a bug and keeps its stack.
  */
 import { readFileSync } from 'node:fs';
-import yargs from 'yargs';
-import { hideBin } from 'yargs/helpers';
-import { loadCommands } from './commands/index.js';
+import { loadCommands, namedCommand } from './commands/index.js';
 import { UserError } from './errors.js';
+import { startEarlyParse } from './trace/early-start.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -16,7 +15,15 @@ function fail(message: string, code = 1): never {
   process.exit(code);
 }
 
-export async function main(argv: string[]): Promise<void> {
+/** `processArgv`: process.argv as it is (node, this script, then the words typed). */
+export async function main(processArgv: string[]): Promise<void> {
+  // Before yargs is loaded (imported here, not at the top, for that): an analyzer whose range half runs in
+  // parse workers gets them started now, on the core that would idle meanwhile (src/trace/early-start.ts).
+  const words = processArgv.slice(2);
+  const rangeKind = namedCommand(words)?.rangeKind;
+  if (rangeKind) startEarlyParse(words, rangeKind);
+  const [{ default: yargs }, { hideBin }] = await Promise.all([import('yargs'), import('yargs/helpers')]);
+  const argv = hideBin(processArgv);
   const commands = await loadCommands(argv);
   const parser = yargs(argv)
     .scriptName('boot-trace')
@@ -44,7 +51,7 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   fail(`cannot write output: ${err.message}`);
 });
 
-main(hideBin(process.argv)).catch((err: unknown) => {
+main(process.argv).catch((err: unknown) => {
   if (err instanceof UserError) fail(err.message, err.exitCode);
   // A closed pipe (boot-trace ... | head) is not an error.
   if ((err as NodeJS.ErrnoException)?.code === 'EPIPE') process.exit(0);

@@ -3,7 +3,7 @@
  * warnings of the sequential one, wherever range boundaries fall: ranges of 5, 7 and 13 bytes cut lines,
  * names and CRLFs at every place. Runs the compiled reader, since the worker is compiled JavaScript.
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ROOT, runCli, sample } from './helpers.js';
 
@@ -34,7 +34,8 @@ describe('parallel reader', () => {
 
   it('gives one thread\'s output for the analyzers whose range halves run in the workers (range-part.ts)', () => {
     for (const file of samples) {
-      for (const command of [['hot-functions', '--top', '0'], ['first-calls'], ['syscalls'], ['syscalls', '--summary']]) {
+      // --inclusive reads every event: the workers cli.ts started for hot-functions' range half are stopped and others started.
+      for (const command of [['hot-functions', '--top', '0'], ['hot-functions', '--top', '0', '--inclusive'], ['first-calls'], ['syscalls'], ['syscalls', '--summary']]) {
         const args = [...command, sample(file), '--format', 'csv'];
         const want = runCli(args, { env: { BOOT_TRACE_PARALLEL_MIN: '1e18' } });
         for (const range of ['7', '64']) {
@@ -43,6 +44,41 @@ describe('parallel reader', () => {
         }
       }
     }
+  });
+
+  it('adopts the workers cli.ts started before the command line was parsed only for the same file, analyzer and settings', async () => {
+    type Early = typeof import('../src/trace/early-start.js');
+    const { startEarlyParse, takeEarlyParse } = (await import(`${ROOT}/dist/src/trace/early-start.js`)) as Early;
+    const { stopWorkerGroup } = (await import(`${ROOT}/dist/src/trace/worker-group.js`)) as typeof import('../src/trace/worker-group.js');
+    const file = sample('2016-trace-excerpts.log');
+    const size = statSync(file).size;
+    process.env.BOOT_TRACE_PARALLEL_MIN = '1';
+    process.env.BOOT_TRACE_PARALLEL_RANGE = '64';
+    try {
+      const spec = { path: file, size, rangeBytes: 64, threads: 2, reportLimit: 6, kind: 'hot-functions' as const };
+      startEarlyParse(['--top', '5', file], 'hot-functions');
+      const group = takeEarlyParse(spec);
+      expect(group?.setup).toMatchObject({ path: file, size, rangeBytes: 64, kind: 'hot-functions' });
+      stopWorkerGroup(group!, group!.setup.ranges);
+      expect(takeEarlyParse(spec), 'taken once').toBeNull();
+      for (const other of [{ ...spec, kind: 'syscalls' as const }, { ...spec, kind: undefined }, { ...spec, reportLimit: 2 }, { ...spec, path: sample('syscalls.log') }]) {
+        startEarlyParse([file], 'hot-functions');
+        expect(takeEarlyParse(other), JSON.stringify(other)).toBeNull();
+      }
+      // Not the native format, not a file: nothing is started.
+      startEarlyParse([sample('import', readdirSync(sample('import')).find((f) => f.startsWith('perf'))!), 'hot-functions'], 'hot-functions');
+      expect(takeEarlyParse(spec)).toBeNull();
+    } finally {
+      process.env.BOOT_TRACE_PARALLEL_MIN = '';
+      process.env.BOOT_TRACE_PARALLEL_RANGE = '';
+    }
+  });
+
+  it('exits at once when the command fails before reading, with workers started early', () => {
+    const got = runCli(['hot-functions', sample('2016-trace-excerpts.log'), '--top', 'abc'], { env: { BOOT_TRACE_PARALLEL_MIN: '1', BOOT_TRACE_PARALLEL_RANGE: '64' }, timeoutMs: 30_000 });
+    expect(got.error).toBeUndefined();
+    expect(got.status).toBe(1);
+    expect(got.stderr.trim().split('\n')).toHaveLength(1);
   });
 
   it('stops at the first malformed line with --strict, naming the same line', () => {

@@ -5,6 +5,8 @@
  * Header comments settle it first (`# tracer: function_graph`). docs/trace-format.md lists the forms.
  */
 
+import { closeSync, openSync, readSync } from 'node:fs';
+
 export type FormatId =
   /** `<t> <symbol> [+ N] [in section S]` / `<t> <hex>`: the native 2016 format (src/trace/parser.ts). */
   | 'boot-trace'
@@ -114,4 +116,16 @@ function describeUnknown(lines: string[]): string {
   const shown = first.length > 60 ? `${first.slice(0, 60)}...` : first;
   if (PERF.test(first)) return `something like \`perf script\` output in a layout not read here (${JSON.stringify(shown)})`;
   return `text in no trace format read here; it starts ${JSON.stringify(shown)}`;
+}
+
+/** The format of a plain file, from its first DETECT_BYTES (the parallel reader takes only the native format). */
+export function detectFile(path: string): FormatId {
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(DETECT_BYTES);
+    const n = readSync(fd, head, 0, head.length, 0);
+    return detectFormat(head.subarray(0, n).toString('latin1')).format;
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -3,7 +3,6 @@
  * src/import/ is laid out); detect.ts decides which from the first DETECT_BYTES. The native 2016 format never
  * comes here: routeTraceInput hands its bytes straight to the native TraceParser, so the hot path is unchanged.
  */
-import { closeSync, openSync, readSync } from 'node:fs';
 import { UserError } from '../errors.js';
 import { LineSplitter } from '../../analyzers/console-lines.js';
 import type { FunctionTable } from '../trace/functions.js';
@@ -117,14 +116,4 @@ function lineTarget(entry: ImporterEntry, sink: ImportSink, counts: ParseCounts,
   };
 }
 
-/** The format of a plain file, from its first DETECT_BYTES (the parallel reader takes only the native format). */
-export function detectFile(path: string): FormatId {
-  const fd = openSync(path, 'r');
-  try {
-    const head = Buffer.alloc(DETECT_BYTES);
-    const n = readSync(fd, head, 0, head.length, 0);
-    return detectFormat(head.subarray(0, n).toString('latin1')).format;
-  } finally {
-    closeSync(fd);
-  }
-}
+export { detectFile } from './detect.js';

@@ -54,3 +54,6 @@ export function describeMalformed(code: MalformedCode): string {
   const name = MALFORMED_CODES[code]!;
   return `${name}: ${REASONS[name]}`;
 }
+
+/** How many malformed lines the reader reports on stderr before it only counts them (ReadOptions.reportLimit). */
+export const DEFAULT_REPORT_LIMIT = 5;

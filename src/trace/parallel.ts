@@ -12,23 +12,15 @@
  */
 import { closeSync, openSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import { UserError } from '../errors.js';
 import type { FunctionTable } from './functions.js';
 import type { ParseResponse } from './parse-worker.js';
 import type { MalformedCode } from './malformed.js';
 import { emptyCounts, TraceParser, type ParseCounts, type TraceVisitor } from './parser.js';
-import { CTL_CURSOR, CTL_STATES, RANGE_FREE, RANGE_MAIN, RangeReader, type WorkerSetup } from './range.js';
+import { CTL_CURSOR, CTL_STATES, RANGE_FREE, RANGE_MAIN, RangeReader } from './range.js';
+import { startWorkerGroup, stopWorkerGroup, type GroupSpec } from './worker-group.js';
+import { takeEarlyParse } from './early-start.js';
 import { isMerging } from './range-part.js';
-
-/**
- * A worker claims ranges from LEAD past the main thread's, in a window of WINDOW_PER_WORKER per worker: an
- * event batch is ~3.6 MB per 8 MiB range, so few are kept; an analyzer's part (range-part.ts) is small, so a
- * worker may run further ahead, and never idles while the main thread catches up.
- */
-const LEAD = 3;
-const WINDOW_PER_WORKER = 2;
-const PART_WINDOW_PER_WORKER = 8;
 
 export interface ParallelOptions {
   name: string;
@@ -53,6 +45,14 @@ export interface ParallelOptions {
  * parallel reader only adds its own cost (worker start, recording and replaying batches: ~40% more CPU
  * time, docs/performance.md).
  */
+/** The parallel reader's thresholds: files from this size (bytes) are read in ranges of this size. */
+export function parallelMinBytes(): number {
+  return Number(process.env.BOOT_TRACE_PARALLEL_MIN) || 32 << 20;
+}
+export function parallelRangeBytes(): number {
+  return Number(process.env.BOOT_TRACE_PARALLEL_RANGE) || 8 << 20;
+}
+
 export function workerCount(size: number, rangeBytes: number, forced = false): number {
   const cores = availableParallelism();
   const idle = forced ? cores : Math.round(cores - loadavg()[0]!) + 1;
@@ -65,33 +65,13 @@ export async function readParallel(path: string, functions: FunctionTable, visit
   const threads = Math.max(2, o.workers);
   // An analyzer that merges parts has its range half run in the workers (range-part.ts); any other gets every event.
   const merging = isMerging(visitor) ? visitor : null;
-  const control = new Int32Array(new SharedArrayBuffer(4 * (CTL_STATES + ranges)));
-  const setup: WorkerSetup = {
-    path, reportLimit: o.reportLimit + 1, control: control.buffer as SharedArrayBuffer, ranges, rangeBytes: o.rangeBytes, size: o.size,
-    lead: LEAD, window: (merging ? PART_WINDOW_PER_WORKER : WINDOW_PER_WORKER) * (threads - 1), ...(merging ? { kind: merging.rangeKind } : {}),
-  };
-  const workerUrl = new URL('./parse-worker.js', import.meta.url);
-  const workers = Array.from({ length: threads - 1 }, () => new Worker(workerUrl, { workerData: setup }));
-  // Per worker: its names by local id, and its local id -> our id (-1: not met yet in the replay).
-  const names = workers.map(() => ['[user]', '[unresolved]']);
+  // Workers started before the command line was parsed (early-start.ts) if they are parsing this very read.
+  const spec: GroupSpec = { path, size: o.size, rangeBytes: o.rangeBytes, threads, reportLimit: o.reportLimit + 1, ...(merging ? { kind: merging.rangeKind } : {}) };
+  const group = takeEarlyParse(spec) ?? startWorkerGroup(spec);
+  const { control, workers, names, pending } = group;
+  // Per worker: its local id -> our id (-1: not met yet in the replay).
   const maps = workers.map(() => Int32Array.from([0, 1]));
-  const pending = new Map<number, [ParseResponse, number]>();
   let lastT = -Infinity;
-  let failure: unknown = null;
-  let wake: (() => void) | null = null;
-
-  workers.forEach((worker, w) => {
-    worker.on('message', (res: ParseResponse) => {
-      // Names arrive in the order the worker met them, which is not the replay's order: keep them by local id.
-      for (const [local, name] of res.names) names[w]![local] = name;
-      pending.set(res.index, [res, w]);
-      wake?.();
-    });
-    worker.on('error', (err) => {
-      failure ??= err;
-      wake?.();
-    });
-  });
 
   const fd = openSync(path, 'r');
   const own = new RangeReader(fd);
@@ -104,9 +84,9 @@ export async function readParallel(path: string, functions: FunctionTable, visit
       } else {
         let got: [ParseResponse, number] | undefined;
         while (!(got = pending.get(index))) {
-          if (failure) throw failure;
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = null;
+          if (group.failure) throw group.failure;
+          await new Promise<void>((resolve) => (group.wake = resolve));
+          group.wake = null;
         }
         pending.delete(index);
         lastT = replay(got[0], got[1]);
@@ -114,12 +94,10 @@ export async function readParallel(path: string, functions: FunctionTable, visit
       o.onProgress(Math.min(o.size, (index + 1) * o.rangeBytes), counts.lines);
     }
   } finally {
-    Atomics.store(control, CTL_CURSOR, ranges);
-    Atomics.notify(control, CTL_CURSOR);
     closeSync(fd);
-    for (const worker of workers) void worker.terminate();
+    stopWorkerGroup(group, ranges);
   }
-  if (failure) throw new UserError(`${o.name}: parse worker failed: ${String(failure)}`);
+  if (group.failure) throw new UserError(`${o.name}: parse worker failed: ${String(group.failure)}`);
   return counts;
 
   /** Parses range `index` on this thread, straight into the visitor; returns the last timestamp. */

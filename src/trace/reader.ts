@@ -8,9 +8,9 @@ import { checkNotBinary, inputName, inputSize, looksBinary, openChunks } from '.
 import { UserError, messageOf } from '../errors.js';
 import { Progress } from '../progress.js';
 import { FunctionTable } from './functions.js';
-import { describeMalformed, MALFORMED_CODES, type MalformedCode } from './malformed.js';
+import { DEFAULT_REPORT_LIMIT, describeMalformed, MALFORMED_CODES, type MalformedCode } from './malformed.js';
 import { TraceParser, type ParseCounts, type TraceVisitor } from './parser.js';
-import { readParallel, workerCount } from './parallel.js';
+import { parallelMinBytes, parallelRangeBytes, readParallel, workerCount } from './parallel.js';
 import type { RecordingClock } from './recording/format.js';
 import { readRecordingTrace, recordingPath } from './recording/read.js';
 import { detectFile, routeTraceInput } from '../import/index.js';
@@ -64,7 +64,7 @@ export async function readTrace(
   if (options.clock === 'instructions') throw new UserError(`${inputName(input)}: --clock instructions needs a whole-boot recording; a text trace has one clock`);
   const name = inputName(input);
   const warn = options.warn ?? ((line: string) => process.stderr.write(line + '\n'));
-  const reportLimit = options.reportLimit ?? 5;
+  const reportLimit = options.reportLimit ?? DEFAULT_REPORT_LIMIT;
   const functions = new FunctionTable();
   const visitor = makeVisitor(functions);
   let reported = 0;
@@ -98,8 +98,8 @@ export async function readTrace(
 
   try {
     const size = input !== '-' && !input.endsWith('.gz') ? inputSize(input, 'trace file') : -1;
-    const rangeBytes = Number(process.env.BOOT_TRACE_PARALLEL_RANGE) || 8 << 20;
-    const minBytes = options.parallelMinBytes ?? (Number(process.env.BOOT_TRACE_PARALLEL_MIN) || 32 << 20);
+    const rangeBytes = parallelRangeBytes();
+    const minBytes = options.parallelMinBytes ?? parallelMinBytes();
     // A threshold given (tests, BOOT_TRACE_PARALLEL_MIN) means parallel whatever the machine's load.
     const forced = options.parallelMinBytes !== undefined || Boolean(process.env.BOOT_TRACE_PARALLEL_MIN);
     const threads = workerCount(size, rangeBytes, forced);

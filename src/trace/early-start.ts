@@ -1,0 +1,69 @@
+/**
+ * Parsing that starts before the command line is parsed. Loading yargs and the command's modules keeps the
+ * main thread busy for ~80-100 ms at start-up while the other core idles (docs/performance.md, "Trace
+ * analyzers"); for an analyzer whose range half runs in parse workers (range-part.ts), the workers need
+ * nothing from the command line but the file and the analyzer, so cli.ts starts them first and they parse
+ * ranges meanwhile. The reader adopts them when it reads that same file for that same analyzer with the
+ * same settings (worker-group.ts groupMatches, and the file unchanged); otherwise it stops them and starts
+ * its own, and the early work is lost, nothing else (e.g. `hot-functions --inclusive` reads every event).
+ *
+ * The guess uses the reader's own rules: a plain file in the native format, big enough for the parallel
+ * reader, and idle cores (parallel.ts workerCount). Until adopted the workers do not keep the process alive.
+ */
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { detectFile } from '../import/detect.js';
+import { DEFAULT_REPORT_LIMIT } from './malformed.js';
+import { parallelMinBytes, parallelRangeBytes, workerCount } from './parallel.js';
+import type { RangeKind } from './range-part.js';
+import { groupMatches, startWorkerGroup, stopWorkerGroup, type GroupSpec, type WorkerGroup } from './worker-group.js';
+
+let early: { group: WorkerGroup; path: string; mtimeMs: number } | null = null;
+
+/**
+ * Starts parse workers for the first of `args` (a command line's words after the command) that names a
+ * plain file the parallel reader would take, for analyzer `kind`. Does nothing when none does.
+ */
+export function startEarlyParse(args: readonly string[], kind: RangeKind): void {
+  for (const arg of args) {
+    if (arg.startsWith('-') || arg.endsWith('.gz')) continue;
+    let size: number, mtimeMs: number;
+    try {
+      const st = statSync(arg);
+      if (!st.isFile()) continue;
+      ({ size, mtimeMs } = st);
+    } catch {
+      continue; // an option's value or a command name, not a file
+    }
+    const rangeBytes = parallelRangeBytes();
+    const threads = workerCount(size, rangeBytes, Boolean(process.env.BOOT_TRACE_PARALLEL_MIN));
+    if (size < parallelMinBytes() || threads < 2 || detectFile(arg) !== 'boot-trace') return;
+    const path = resolve(arg);
+    const group = startWorkerGroup({ path, size, rangeBytes, threads, reportLimit: DEFAULT_REPORT_LIMIT + 1, kind });
+    for (const worker of group.workers) worker.unref();
+    early = { group, path, mtimeMs };
+    return;
+  }
+}
+
+/**
+ * The early workers, when they were started for exactly `spec` (its path resolved as given) and the file
+ * has not changed since; else null, and any early workers are stopped.
+ */
+export function takeEarlyParse(spec: GroupSpec): WorkerGroup | null {
+  const e = early;
+  early = null;
+  if (!e) return null;
+  let same = false;
+  try {
+    same = resolve(spec.path) === e.path && groupMatches(e.group, { ...spec, path: e.path }) && statSync(e.path).mtimeMs === e.mtimeMs;
+  } catch {
+    same = false; // the file went away: the reader will say so
+  }
+  if (!same) {
+    stopWorkerGroup(e.group, e.group.setup.ranges);
+    return null;
+  }
+  for (const worker of e.group.workers) worker.ref();
+  return e.group;
+}
