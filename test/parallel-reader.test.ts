@@ -3,7 +3,9 @@
  * warnings of the sequential one, wherever range boundaries fall: ranges of 5, 7 and 13 bytes cut lines,
  * names and CRLFs at every place. Runs the compiled reader, since the worker is compiled JavaScript.
  */
+import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ROOT, runCli, sample } from './helpers.js';
 
@@ -71,6 +73,20 @@ describe('parallel reader', () => {
     } finally {
       process.env.BOOT_TRACE_PARALLEL_MIN = '';
       process.env.BOOT_TRACE_PARALLEL_RANGE = '';
+    }
+  });
+
+  it('stays on one thread while other processes keep every core busy, whatever the load average says', async () => {
+    const { workerCount } = (await import(`${ROOT}/dist/src/trace/parallel.js`)) as typeof import('../src/trace/parallel.js');
+    const cores = availableParallelism();
+    // One CPU-bound process per core, each started and spinning before the count is taken.
+    const spinners = Array.from({ length: cores }, () => spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' }));
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(workerCount(1 << 30, 8 << 20)).toBe(1);
+      expect(workerCount(1 << 30, 8 << 20, true), 'forced').toBe(Math.min(cores, 8));
+    } finally {
+      for (const s of spinners) s.kill('SIGKILL');
     }
   });
 

@@ -10,7 +10,7 @@
  *
  * Memory stays bounded: a worker claims at most WINDOW ranges ahead of the main thread.
  */
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { UserError } from '../errors.js';
 import type { FunctionTable } from './functions.js';
@@ -35,16 +35,6 @@ export interface ParallelOptions {
   onProgress: (bytes: number, lines: number) => void;
 }
 
-/**
- * How many threads parse, the main thread included: one per core, never more than there are ranges (nor 8).
- * 1 means the parallel reader would gain nothing.
- *
- * Unless `forced`, cores other processes keep busy do not count: `idle` cores are the cores minus the
- * 1-minute load average, plus one for this process. Linux shares CPU time between sessions (autogroup),
- * not between threads, so on a machine whose cores are taken a second thread gets no more CPU, and the
- * parallel reader only adds its own cost (worker start, recording and replaying batches: ~40% more CPU
- * time, docs/performance.md).
- */
 /** The parallel reader's thresholds: files from this size (bytes) are read in ranges of this size. */
 export function parallelMinBytes(): number {
   return Number(process.env.BOOT_TRACE_PARALLEL_MIN) || 32 << 20;
@@ -53,10 +43,37 @@ export function parallelRangeBytes(): number {
   return Number(process.env.BOOT_TRACE_PARALLEL_RANGE) || 8 << 20;
 }
 
+/**
+ * How many threads parse, the main thread included: one per core, never more than there are ranges (nor 8).
+ * 1 means the parallel reader would gain nothing.
+ *
+ * Unless `forced`, cores that other processes keep busy do not count. Linux shares CPU time between
+ * sessions (autogroup), not between threads, so on a machine whose cores are taken a second thread gets no
+ * more CPU, and the parallel reader only adds its own cost (worker start, parts or event batches to pass:
+ * docs/performance.md). Busy means runnable now: /proc/loadavg's fourth field counts the scheduling
+ * entities runnable at the moment it is read (this thread among them); the least of a few reads, so that a
+ * thread that is runnable for an instant does not count, while a CPU-bound process always does. (The load
+ * averages lag by a minute: a command run just after another one would find the machine "busy" with it.)
+ * Where there is no /proc/loadavg, the 1-minute load average.
+ */
 export function workerCount(size: number, rangeBytes: number, forced = false): number {
   const cores = availableParallelism();
-  const idle = forced ? cores : Math.round(cores - loadavg()[0]!) + 1;
+  const idle = forced ? cores : cores - othersRunning();
   return Math.max(1, Math.min(cores, idle, Math.ceil(size / rangeBytes), 8));
+}
+
+/** Threads of other processes (or other threads of this one) runnable now; see workerCount(). */
+function othersRunning(): number {
+  let least = Infinity;
+  try {
+    for (let k = 0; k < 5; k++) {
+      const running = Number(/ (\d+)\//.exec(readFileSync('/proc/loadavg', 'latin1'))?.[1]);
+      if (Number.isInteger(running)) least = Math.min(least, running - 1);
+    }
+  } catch {
+    // not Linux
+  }
+  return Number.isFinite(least) ? Math.max(0, least) : Math.max(0, Math.round(loadavg()[0]!) - 1);
 }
 
 export async function readParallel(path: string, functions: FunctionTable, visitor: TraceVisitor, o: ParallelOptions): Promise<ParseCounts> {
