@@ -50,15 +50,18 @@ describe('parallel reader', () => {
 
   it('adopts the workers cli.ts started before the command line was parsed only for the same file, analyzer and settings', async () => {
     type Early = typeof import('../src/trace/early-start.js');
-    const { startEarlyParse, takeEarlyParse } = (await import(`${ROOT}/dist/src/trace/early-start.js`)) as Early;
+    const { startEarlyParse, takeEarlyParse, earlyParseThreads, discardEarlyParse } = (await import(`${ROOT}/dist/src/trace/early-start.js`)) as Early;
     const { stopWorkerGroup } = (await import(`${ROOT}/dist/src/trace/worker-group.js`)) as typeof import('../src/trace/worker-group.js');
     const file = sample('2016-trace-excerpts.log');
     const size = statSync(file).size;
     process.env.BOOT_TRACE_PARALLEL_MIN = '1';
     process.env.BOOT_TRACE_PARALLEL_RANGE = '64';
     try {
-      const spec = { path: file, size, rangeBytes: 64, threads: 2, reportLimit: 6, kind: 'hot-functions' as const };
+      const spec = { path: file, size, rangeBytes: 64, threads: Math.min(availableParallelism(), 8), reportLimit: 6, kind: 'hot-functions' as const };
       startEarlyParse(['--top', '5', file], 'hot-functions');
+      // The reader counts them as its own threads (else, runnable, they would look like a busy core).
+      expect(earlyParseThreads(file)).toBe(spec.threads);
+      expect(earlyParseThreads(sample('syscalls.log'))).toBeNull();
       const group = takeEarlyParse(spec);
       expect(group?.setup).toMatchObject({ path: file, size, rangeBytes: 64, kind: 'hot-functions' });
       stopWorkerGroup(group!, group!.setup.ranges);
@@ -67,6 +70,9 @@ describe('parallel reader', () => {
         startEarlyParse([file], 'hot-functions');
         expect(takeEarlyParse(other), JSON.stringify(other)).toBeNull();
       }
+      startEarlyParse([file], 'hot-functions');
+      discardEarlyParse();
+      expect(earlyParseThreads(file), 'discarded').toBeNull();
       // Not the native format, not a file: nothing is started.
       startEarlyParse([sample('import', readdirSync(sample('import')).find((f) => f.startsWith('perf'))!), 'hot-functions'], 'hot-functions');
       expect(takeEarlyParse(spec)).toBeNull();

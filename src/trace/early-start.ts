@@ -46,6 +46,17 @@ export function startEarlyParse(args: readonly string[], kind: RangeKind): void 
   }
 }
 
+/** The threads (the main one included) early workers were started with for the file at `path`, or null. */
+export function earlyParseThreads(path: string): number | null {
+  return early && resolve(path) === early.path ? early.group.workers.length + 1 : null;
+}
+
+/** Stops the early workers, if any (the reader reads on one thread, or not at all). */
+export function discardEarlyParse(): void {
+  if (early) stopWorkerGroup(early.group, early.group.setup.ranges);
+  early = null;
+}
+
 /**
  * The early workers, when they were started for exactly `spec` (its path resolved as given) and the file
  * has not changed since; else null, and any early workers are stopped.

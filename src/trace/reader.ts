@@ -11,6 +11,7 @@ import { FunctionTable } from './functions.js';
 import { DEFAULT_REPORT_LIMIT, describeMalformed, MALFORMED_CODES, type MalformedCode } from './malformed.js';
 import { TraceParser, type ParseCounts, type TraceVisitor } from './parser.js';
 import { parallelMinBytes, parallelRangeBytes, readParallel, workerCount } from './parallel.js';
+import { discardEarlyParse, earlyParseThreads } from './early-start.js';
 import type { RecordingClock } from './recording/format.js';
 import { readRecordingTrace, recordingPath } from './recording/read.js';
 import { detectFile, routeTraceInput } from '../import/index.js';
@@ -102,8 +103,11 @@ export async function readTrace(
     const minBytes = options.parallelMinBytes ?? parallelMinBytes();
     // A threshold given (tests, BOOT_TRACE_PARALLEL_MIN) means parallel whatever the machine's load.
     const forced = options.parallelMinBytes !== undefined || Boolean(process.env.BOOT_TRACE_PARALLEL_MIN);
-    const threads = workerCount(size, rangeBytes, forced);
+    // Workers started early for this file (early-start.ts) are this read's own: counted as busy cores they
+    // would keep it on one thread.
+    const threads = (size >= 0 ? earlyParseThreads(input) : null) ?? workerCount(size, rangeBytes, forced);
     parallel = size >= minBytes && size > 0 && threads > 1 && parallelWorkerBuilt() && detectFile(input) === 'boot-trace';
+    if (!parallel) discardEarlyParse();
     if (parallel) {
       checkNotBinary(input, 'boot trace');
       counts = await readParallel(input, functions, visitor, {
