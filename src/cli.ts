@@ -22,9 +22,9 @@ export async function main(processArgv: string[]): Promise<void> {
   const words = processArgv.slice(2);
   const rangeKind = namedCommand(words)?.rangeKind;
   if (rangeKind) startEarlyParse(words, rangeKind);
-  const [{ default: yargs }, { hideBin }] = await Promise.all([import('yargs'), import('yargs/helpers')]);
+  // The command's modules load alongside yargs (the named command's alone: the first word not an option).
+  const [{ default: yargs }, { hideBin }, commands] = await Promise.all([import('yargs'), import('yargs/helpers'), loadCommands(words)]);
   const argv = hideBin(processArgv);
-  const commands = await loadCommands(argv);
   const parser = yargs(argv)
     .scriptName('boot-trace')
     .usage('$0 <command> [options]\n\nWhere a Linux virtual machine\'s boot time goes.')

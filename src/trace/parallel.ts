@@ -119,14 +119,11 @@ export async function readParallel(path: string, functions: FunctionTable, visit
 
   /** Parses range `index` on this thread, straight into the visitor; returns the last timestamp. */
   function parseOwn(index: number): number {
-    const data = own.read(index * o.rangeBytes, Math.min(o.size, (index + 1) * o.rangeBytes));
     const before = counts.lines;
     const parser = new TraceParser(functions, visitor, (line, text, code) => o.onMalformed(before + line, text, code, counts));
     parser.resumeAfter(lastT);
-    if (data.length > 0) {
-      parser.push(data);
-      parser.end();
-    }
+    own.readLines(index * o.rangeBytes, Math.min(o.size, (index + 1) * o.rangeBytes), (chunk) => parser.push(chunk));
+    parser.end();
     const c = parser.counts;
     if (counts.events === 0 && c.events > 0) counts.firstEventLine = before + c.firstEventLine;
     if (counts.backwards === 0 && c.backwards > 0) counts.firstBackwardsLine = before + c.firstBackwardsLine;

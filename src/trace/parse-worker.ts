@@ -62,15 +62,12 @@ function parseRange(index: number): { res: ParseResponse; transfer: ArrayBuffer[
     recorder.adopt(spare.pop() ?? new EventRecorder(1 << 16).take());
   }
   const start = index * setup.rangeBytes;
-  const data = reader.read(start, Math.min(setup.size, start + setup.rangeBytes));
   const malformedLines: [number, string, number][] = [];
   const parser = new TraceParser(functions, visitor, (line, text, code) => {
     if (malformedLines.length < setup.reportLimit) malformedLines.push([line, text, code]);
   });
-  if (data.length > 0) {
-    parser.push(data);
-    parser.end();
-  }
+  reader.readLines(start, Math.min(setup.size, start + setup.rangeBytes), (chunk) => parser.push(chunk));
+  parser.end();
   const names: [number, string][] = [];
   for (; namesSent < functions.size; namesSent++) names.push([namesSent, functions.names[namesSent]!]);
   const c = parser.counts;

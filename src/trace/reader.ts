@@ -11,6 +11,7 @@ import { FunctionTable } from './functions.js';
 import { DEFAULT_REPORT_LIMIT, describeMalformed, MALFORMED_CODES, type MalformedCode } from './malformed.js';
 import { TraceParser, type ParseCounts, type TraceVisitor } from './parser.js';
 import { parallelMinBytes, parallelRangeBytes, readParallel, workerCount } from './parallel.js';
+import { READ_CHUNK } from './range.js';
 import { discardEarlyParse, earlyParseThreads } from './early-start.js';
 import type { RecordingClock } from './recording/format.js';
 import { readRecordingTrace, recordingPath } from './recording/read.js';
@@ -50,7 +51,8 @@ export interface ReadResult extends ParseCounts {
   clock?: RecordingClock;
 }
 
-const DEFAULT_CHUNK = 1 << 22;
+/** Read size of the sequential reader: read(2)'s copy stays in L2 for the parse (range.ts READ_CHUNK). */
+const DEFAULT_CHUNK = READ_CHUNK;
 /** A file whose first this-many content lines are all malformed is not a trace at all. */
 const GIVE_UP_AFTER = 1000;
 
