@@ -192,12 +192,32 @@ export function runLoop(o: LoopOptions): LoopResult {
   let requested = Atomics.load(control, CTRL_STOP);
   const halts = new HaltDetector();
   let stepping = o.mode === 'step' && !windowed;
+  const stepper = o.mode === 'step' ? new Stepper(vcpu, control, trace, watchdog!, stepFlags, { hostClock, t0, maxSteps, untilHi, untilLo }) : null;
   for (;;) {
     if (requested !== STOP_NONE) return requestedStop(requested, stop, o, halts);
     if (stepping && steps >= maxSteps) return stop('max-steps', `--max-steps ${maxSteps} reached`);
 
-    const err = vcpu.runOnce();
-    exits++;
+    let err: number;
+    if (stepping) {
+      // The steps themselves, until an exit that is not a step's DEBUG exit or a stop condition (Stepper).
+      stepper!.steps = steps;
+      stepper!.exits = exits;
+      const end = stepper!.run();
+      steps = stepper!.steps;
+      exits = stepper!.exits;
+      if (end === STEP_MAX) return stop('max-steps', `--max-steps ${maxSteps} reached`);
+      if (end === STEP_UNTIL || end === STEP_HLT) {
+        const pc = (BigInt(stepper!.hi >>> 0) << 32n) | BigInt(stepper!.lo >>> 0);
+        if (end === STEP_UNTIL) return stop('trace-until', `--trace-until address 0x${pc.toString(16)} reached`, pc);
+        if (haltedWithIrqsOff()) return stop('halt', 'HLT with interrupts off', pc);
+        if (watchdog!.onDebug(stepper!.hi, stepper!.lo, steps, (stepper!.flags >> FLAG_CLASS_SHIFT) - 1) === 'rearm') rearm();
+        continue;
+      }
+      err = stepper!.err; // STEP_EXIT: this KVM_RUN's outcome is handled below
+    } else {
+      err = vcpu.runOnce();
+      exits++;
+    }
     if (err !== 0) {
       // EINTR/EAGAIN: a kick from the main thread (or a stray signal, then the flags are still clear).
       requested = Atomics.load(control, CTRL_STOP);
@@ -214,36 +234,21 @@ export function runLoop(o: LoopOptions): LoopResult {
     const reason = run.getUint32(RUN.exitReason, true);
 
     if (reason === K.KVM_EXIT_DEBUG) {
+      // Stepping, the Stepper takes every DEBUG exit: here the vCPU runs free to --trace-from, and a DEBUG exit
+      // is the breakpoint (anything else: go on). Its instruction has not executed yet (an execute
+      // breakpoint is a fault), so it is the first line.
       const lo = run.getUint32(RUN.debugPc, true);
       const hi = run.getUint32(RUN.debugPc + 4, true);
-      if (!stepping) {
-        // Free running to --trace-from: a DEBUG exit is the breakpoint (anything else: go on). Its
-        // instruction has not executed yet (an execute breakpoint is a fault), so it is the first line.
-        if (!windowed || hi !== fromHi || lo !== fromLo) continue;
-        stepping = true;
-        traceFromBy = 'hw';
-        trap?.restore(o.mem); // the breakpoint fired before the trap's OUT ran: the original code goes back
-        vcpu.setGuestDebug(stepFlags); // disarms the breakpoint, so stepping over it does not hit it again
-        watchdog!.start(hi, lo);
-        windowStartUs = (clock.now() - t0) * 1000;
-        trace?.event(hostClock ? windowStartUs : 0, decimals, hi, lo);
-        steps = 1;
-        if (hi === untilHi && lo === untilLo) return stop('trace-until', `--trace-until reached at the first step`);
-        continue;
-      }
-      // One cache lookup gives the line's symbol, whether it is a HLT and its class (addressFlags).
-      const flags = trace ? trace.event(hostClock ? (clock.now() - t0) * 1000 : steps, decimals, hi, lo) : 0;
-      steps++;
-      if ((steps & (PROGRESS_EVERY - 1)) === 0) Atomics.store(control, CTRL_STEPS, steps);
-      if (lo === untilLo && hi === untilHi) {
-        const pc = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
-        return stop('trace-until', `--trace-until address 0x${pc.toString(16)} reached`, pc);
-      }
-      if ((flags & FLAG_HLT) !== 0 && haltedWithIrqsOff()) {
-        const pc = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
-        return stop('halt', 'HLT with interrupts off', pc);
-      }
-      if (watchdog!.onDebug(hi, lo, steps, (flags >> FLAG_CLASS_SHIFT) - 1) === 'rearm') rearm();
+      if (stepping || !windowed || hi !== fromHi || lo !== fromLo) continue;
+      stepping = true;
+      traceFromBy = 'hw';
+      trap?.restore(o.mem); // the breakpoint fired before the trap's OUT ran: the original code goes back
+      vcpu.setGuestDebug(stepFlags); // disarms the breakpoint, so stepping over it does not hit it again
+      watchdog!.start(hi, lo);
+      windowStartUs = (clock.now() - t0) * 1000;
+      trace?.event(hostClock ? windowStartUs : 0, decimals, hi, lo);
+      steps = 1;
+      if (hi === untilHi && lo === untilLo) return stop('trace-until', `--trace-until reached at the first step`);
       continue;
     }
     if (reason === K.KVM_EXIT_INTR) continue;
@@ -329,6 +334,81 @@ class RegsReader {
     return this.buf.readBigUInt64LE(offset);
   }
 }
+
+/** Stepper.run() outcomes. */
+const STEP_EXIT = 0, STEP_MAX = 1, STEP_UNTIL = 2, STEP_HLT = 3;
+
+/**
+ * Step mode's hot path: KVM_RUN, and for each step's DEBUG exit its trace line, progress and watchdog
+ * check, until any other outcome, which runLoop handles: a KVM_RUN error or another exit (STEP_EXIT),
+ * --max-steps (STEP_MAX), the --trace-until address (STEP_UNTIL) or a HLT (STEP_HLT: runLoop looks at
+ * RFLAGS.IF, then does this step's watchdog check). A function of its own, small and running every one of
+ * its paths each step, so V8 optimizes it within the first steps and never drops that code for a rare path
+ * of runLoop (the first halt probe, a stop): in one function, runLoop's optimized code was thrown away twice
+ * per demo boot and the first 10,000 steps ran at half speed (docs/performance.md, "Capture (KVM)").
+ */
+class Stepper {
+  steps = 0;
+  exits = 0;
+  /** KVM_RUN's result at STEP_EXIT. */
+  err = 0;
+  /** The last step's address halves and addressFlags() (STEP_UNTIL, STEP_HLT). */
+  hi = 0;
+  lo = 0;
+  flags = 0;
+  private readonly kvmRun: DataView;
+  private readonly clock = performance;
+
+  constructor(
+    private readonly vcpu: KvmVcpu,
+    private readonly control: Int32Array,
+    private readonly trace: TraceWriter | undefined,
+    private readonly watchdog: StepWatchdog,
+    private readonly stepFlags: number,
+    private readonly o: { hostClock: boolean; t0: number; maxSteps: number; untilHi: number; untilLo: number },
+  ) {
+    this.kvmRun = vcpu.run;
+  }
+
+  run(): number {
+    const { vcpu, kvmRun: run, trace, watchdog, control, clock } = this;
+    const { hostClock, t0, maxSteps, untilHi, untilLo } = this.o;
+    const decimals = hostClock ? 1 : 0;
+    let steps = this.steps;
+    let exits = this.exits;
+    for (;;) {
+      if (steps >= maxSteps) return this.end(STEP_MAX, steps, exits);
+      const err = vcpu.runOnce();
+      exits++;
+      if (err !== 0 || run.getUint32(RUN_EXIT_REASON, true) !== K.KVM_EXIT_DEBUG) {
+        this.err = err;
+        return this.end(STEP_EXIT, steps, exits);
+      }
+      const lo = run.getUint32(RUN_DEBUG_PC, true);
+      const hi = run.getUint32(RUN_DEBUG_PC + 4, true);
+      // One cache lookup gives the line's symbol, whether it is a HLT and its class (addressFlags).
+      const flags = trace ? trace.event(hostClock ? (clock.now() - t0) * 1000 : steps, decimals, hi, lo) : 0;
+      steps++;
+      if ((steps & (PROGRESS_EVERY - 1)) === 0) Atomics.store(control, CTRL_STEPS, steps);
+      if ((lo === untilLo && hi === untilHi) || (flags & FLAG_HLT) !== 0) {
+        this.hi = hi;
+        this.lo = lo;
+        this.flags = flags;
+        return this.end(lo === untilLo && hi === untilHi ? STEP_UNTIL : STEP_HLT, steps, exits);
+      }
+      if (watchdog.onDebug(hi, lo, steps, (flags >> FLAG_CLASS_SHIFT) - 1) === 'rearm') vcpu.setGuestDebug(this.stepFlags);
+    }
+  }
+
+  private end(outcome: number, steps: number, exits: number): number {
+    this.steps = steps;
+    this.exits = exits;
+    return outcome;
+  }
+}
+
+const RUN_EXIT_REASON = RUN.exitReason;
+const RUN_DEBUG_PC = RUN.debugPc;
 
 /** Byte offsets of rip and rflags in struct kvm_regs. */
 const RIP_OFFSET = REG_NAMES.indexOf('rip') * 8;
