@@ -246,6 +246,7 @@ export function runLoop(o: LoopOptions): LoopResult {
       vcpu.setGuestDebug(stepFlags); // disarms the breakpoint, so stepping over it does not hit it again
       watchdog!.start(hi, lo);
       windowStartUs = (clock.now() - t0) * 1000;
+      cr3CacheOf(vcpu).invalidate(); // the vCPU ran free until now
       trace?.event(hostClock ? windowStartUs : 0, decimals, hi, lo);
       steps = 1;
       if (hi === untilHi && lo === untilLo) return stop('trace-until', `--trace-until reached at the first step`);
@@ -269,6 +270,7 @@ export function runLoop(o: LoopOptions): LoopResult {
       vcpu.setGuestDebug(stepFlags);
       watchdog!.start(fromHi, fromLo);
       windowStartUs = (clock.now() - t0) * 1000;
+      cr3CacheOf(vcpu).invalidate(); // the vCPU ran free until now
       trace?.event(hostClock ? windowStartUs : 0, decimals, fromHi, fromLo);
       steps = 1;
       if (fromHi === untilHi && fromLo === untilLo) return stop('trace-until', `--trace-until reached at the first step`);
@@ -374,8 +376,12 @@ class Stepper {
     const { vcpu, kvmRun: run, trace, watchdog, control, clock } = this;
     const { hostClock, t0, maxSteps, untilHi, untilLo } = this.o;
     const decimals = hostClock ? 1 : 0;
+    const cr3 = cr3CacheOf(vcpu);
     let steps = this.steps;
     let exits = this.exits;
+    // Whatever ran before this call (another exit's handling, lost steps) may have switched page tables.
+    cr3.invalidate();
+    let prevFlags = 0;
     for (;;) {
       if (steps >= maxSteps) return this.end(STEP_MAX, steps, exits);
       const err = vcpu.runOnce();
@@ -386,6 +392,9 @@ class Stepper {
       }
       const lo = run.getUint32(RUN_DEBUG_PC, true);
       const hi = run.getUint32(RUN_DEBUG_PC + 4, true);
+      // Only an instruction KVM emulates (a MOV to CR3 among them) or one that leaves stepping can have
+      // switched page tables since CR3 was read (Cr3Cache).
+      if ((prevFlags >> FLAG_CLASS_SHIFT) - 1 <= CLS_TF_CLEAR) cr3.invalidate();
       // One cache lookup gives the line's symbol, whether it is a HLT and its class (addressFlags).
       const flags = trace ? trace.event(hostClock ? (clock.now() - t0) * 1000 : steps, decimals, hi, lo) : 0;
       steps++;
@@ -396,7 +405,11 @@ class Stepper {
         this.flags = flags;
         return this.end(lo === untilLo && hi === untilHi ? STEP_UNTIL : STEP_HLT, steps, exits);
       }
-      if (watchdog.onDebug(hi, lo, steps, (flags >> FLAG_CLASS_SHIFT) - 1) === 'rearm') vcpu.setGuestDebug(this.stepFlags);
+      if (watchdog.onDebug(hi, lo, steps, (flags >> FLAG_CLASS_SHIFT) - 1) === 'rearm') {
+        vcpu.setGuestDebug(this.stepFlags);
+        cr3.invalidate(); // steps may have been lost
+      }
+      prevFlags = flags;
     }
   }
 
@@ -419,12 +432,46 @@ export const FLAG_HLT = 1;
 /** addressFlags() >> FLAG_CLASS_SHIFT: 1 + the instruction's index in INSN_CLASSES (debug/insn-class.ts). */
 export const FLAG_CLASS_SHIFT = 1;
 
+/** INSN_CLASSES index of 'tf-clear': classes up to it (and 'emulated') make the Stepper read CR3 again. */
+const CLS_TF_CLEAR = INSN_CLASSES.indexOf('tf-clear');
+
+/**
+ * The guest's CR3, read with KVM_GET_SREGS once and kept while the Stepper sees only instructions that
+ * cannot change it: KVM_GET_SREGS costs ~40 us on the software-backed KVM here (docs/kvm-facts.md), and step
+ * mode reads guest code at every address it meets for the first time (addressFlags). CR3 changes only
+ * through a MOV to CR3, which KVM emulates ('emulated' in debug/insn-class.ts), or where steps were lost;
+ * the Stepper forgets the value after either, and whenever it hands an exit to runLoop.
+ */
+class Cr3Cache {
+  private value = -1n;
+
+  constructor(private readonly vcpu: KvmVcpu) {}
+
+  get(): bigint {
+    if (this.value < 0n) this.value = this.vcpu.getSregs().readBigUInt64LE(SREGS.cr3);
+    return this.value;
+  }
+
+  invalidate(): void {
+    this.value = -1n;
+  }
+}
+
+const cr3Caches = new WeakMap<KvmVcpu, Cr3Cache>();
+
+function cr3CacheOf(vcpu: KvmVcpu): Cr3Cache {
+  let c = cr3Caches.get(vcpu);
+  if (!c) cr3Caches.set(vcpu, (c = new Cr3Cache(vcpu)));
+  return c;
+}
+
 /**
  * What the step loop needs to know about the instruction at virtual `va`, read once per distinct address
- * (the trace writer keeps it in its address cache): FLAG_HLT, and its class for the step watchdog.
+ * (the trace writer keeps it in its address cache): FLAG_HLT, and its class for the step watchdog. Reads
+ * through the CR3 the Stepper keeps (Cr3Cache).
  */
 export function addressFlags(vcpu: KvmVcpu, mem: GuestMemory, va: bigint): number {
-  const bytes = readGuestBytes(vcpu, mem, va, MAX_INSN_BYTES);
+  const bytes = readGuestBytes(vcpu, mem, va, MAX_INSN_BYTES, cr3CacheOf(vcpu).get());
   return (bytes[0] === HLT_OPCODE ? FLAG_HLT : 0) | ((INSN_CLASSES.indexOf(classifyInsn(bytes)) + 1) << FLAG_CLASS_SHIFT);
 }
 
@@ -434,19 +481,27 @@ export function physicalAddress(vcpu: KvmVcpu, mem: GuestMemory, va: bigint): nu
   return pa !== undefined && pa >= mem.gpa && pa < mem.gpa + mem.size ? pa : undefined;
 }
 
-/** Up to `n` guest bytes at virtual `va` (stops at the first unmapped byte; one walk per page). */
-export function readGuestBytes(vcpu: KvmVcpu, mem: GuestMemory, va: bigint, n: number): number[] {
+/**
+ * Up to `n` guest bytes at virtual `va` (stops at the first unmapped byte; one walk per page), through the
+ * page tables at `knownCr3` when the caller has it, else the vCPU's CR3 now (KVM_GET_SREGS).
+ */
+export function readGuestBytes(vcpu: KvmVcpu, mem: GuestMemory, va: bigint, n: number, knownCr3?: bigint): number[] {
   const out: number[] = [];
   const read = physReader(mem);
   const view = memViews.get(mem)!; // physReader made it
-  const cr3 = vcpu.getSregs().readBigUInt64LE(SREGS.cr3);
-  let pa: number | undefined;
-  for (let i = 0; i < n; i++) {
-    const a = va + BigInt(i);
-    if (pa === undefined || (a & 0xfffn) === 0n) pa = translate64(read, cr3, a);
-    else pa++;
-    if (pa === undefined || pa < mem.gpa || pa >= mem.gpa + mem.size) break;
-    out.push(view.getUint8(pa - mem.gpa));
+  const cr3 = knownCr3 ?? vcpu.getSregs().readBigUInt64LE(SREGS.cr3);
+  // One walk per page the bytes touch (two at most for an instruction), the rest in plain numbers: this
+  // runs once per distinct address in step mode, early, before V8 has optimized it.
+  let i = 0;
+  while (i < n) {
+    const pa = translate64(read, cr3, va + BigInt(i));
+    if (pa === undefined) break;
+    const inPage = Math.min(n - i, 4096 - (pa & 0xfff));
+    for (let k = 0; k < inPage; k++) {
+      if (pa + k < mem.gpa || pa + k >= mem.gpa + mem.size) return out;
+      out.push(view.getUint8(pa + k - mem.gpa));
+    }
+    i += inPage;
   }
   return out;
 }
