@@ -130,8 +130,8 @@ export async function run(): Promise<string> {
       'within the same round. DuckDB (`@duckdb/node-api`, all cores) reads the trace as a one-column CSV and splits',
       'each line (bench/duckdb-trace.ts); syscalls has no SQL of its own here and is set against the self-time query.',
       'The boot-trace commands run as a user runs them: the reader uses worker threads on a file of 32 MiB or more',
-      `when the machine has an idle core (load averages over 1, 5 and 15 minutes ${loadavg().map((l) => fmt(l, 1)).join(' / ')} at the end of this run, ${availableParallelism()} cores);`,
-      '"parallel reader forced" shows the parallel reader whatever the load.',
+      `when no other process keeps a core busy (threads runnable at start, /proc/loadavg; ${availableParallelism()} cores; load averages`,
+      `${loadavg().map((l) => fmt(l, 1)).join(' / ')} at the end of this run); "parallel reader forced" shows the parallel reader whatever the load.`,
       '',
       '| ratio (same round) | per round | min | median | target | |',
       '|---|---|---:|---:|---|---|',
@@ -172,8 +172,8 @@ export async function run(): Promise<string> {
       ...(['hot', 'first', 'sys', 'hotSeq', 'hotPar'] as const).map((key) =>
         `| ${CONTESTANTS.find((c) => c.key === key)!.label} | ${fmt(rss10(key), 0)} | ${fmt(at40[key]!.maxRssMB, 0)} | ${fmt(at40[key]!.seconds, 1)} |`),
       '',
-      'Target: <= 200 MB at 10 M and 40 M lines. Memory is the read buffers (a range per thread, the event batches',
-      "of a worker's claim window) plus one entry per distinct function name; it does not grow with the number of lines.",
+      'Target: <= 200 MB at 10 M and 40 M lines. Memory is the read buffers (256 KiB per thread), the parts or event',
+      "batches of a worker's claim window, and one entry per distinct function name; it does not grow with the number of lines.",
     ];
     return lines.join('\n');
   } finally {
