@@ -4,6 +4,8 @@
  * This is the 2016 traces' per-function accounting, done in one pass with arrays indexed by function id.
  * Percent is of the summed self time: last - first when time only goes forward, and never above 100 when it
  * does not (a delta lost to time going backwards would otherwise leave the span smaller than the sum).
+ * Sums are kept exact (addExact), so they do not depend on the order of the additions: the parallel reader
+ * adds a range's subtotals where one thread adds each delta, and both must give the same figures.
  */
 import type { FunctionTable } from '../src/trace/functions.js';
 import type { MergingVisitor, RangeVisitor } from '../src/trace/range-part.js';
@@ -23,7 +25,9 @@ export interface HotFunctionRow {
  */
 export interface HotFunctionsPart {
   ids: Int32Array<ArrayBuffer>;
+  /** Self time as an exact sum time + timeLo (addExact). */
   time: Float64Array<ArrayBuffer>;
+  timeLo: Float64Array<ArrayBuffer>;
   lines: Float64Array<ArrayBuffer>;
   /** The range's first timestamp: the previous range's last line runs until then. */
   firstT: number;
@@ -34,7 +38,9 @@ export interface HotFunctionsPart {
 
 export class HotFunctions implements MergingVisitor {
   readonly rangeKind = 'hot-functions';
+  /** Self time per function id, as the exact sum time[id] + timeLo[id] (addExact). */
   private time = new Float64Array(1024);
+  private timeLo = new Float64Array(1024);
   private lines = new Float64Array(1024);
   private prevFn = -1;
   private prevT = 0;
@@ -45,7 +51,7 @@ export class HotFunctions implements MergingVisitor {
     if (prev >= 0) {
       const dt = t - this.prevT;
       // Time going backwards (reported by the reader) counts as no time at all.
-      if (dt > 0) this.time[prev]! += dt;
+      if (dt > 0) addExact(this.time, this.timeLo, prev, dt);
     }
     this.lines[fn]!++;
     this.prevFn = fn;
@@ -58,12 +64,13 @@ export class HotFunctions implements MergingVisitor {
     if (p.lastFn < 0) return;
     if (this.prevFn >= 0) {
       const dt = p.firstT - this.prevT;
-      if (dt > 0) this.time[this.prevFn]! += dt;
+      if (dt > 0) addExact(this.time, this.timeLo, this.prevFn, dt);
     }
     for (let k = 0; k < p.ids.length; k++) {
       const fn = ids(p.ids[k]!);
       if (fn >= this.time.length) this.grow(fn);
-      this.time[fn]! += p.time[k]!;
+      addExact(this.time, this.timeLo, fn, p.time[k]!);
+      addExact(this.time, this.timeLo, fn, p.timeLo[k]!);
       this.lines[fn]! += p.lines[k]!;
     }
     this.prevFn = ids(p.lastFn);
@@ -73,12 +80,12 @@ export class HotFunctions implements MergingVisitor {
   /** Rows sorted by self time, then by name; `top` 0 keeps all. */
   rows(functions: FunctionTable, top = 0): HotFunctionRow[] {
     let total = 0;
-    for (let id = 0; id < this.time.length; id++) total += this.time[id]!;
+    for (let id = 0; id < this.time.length; id++) total += this.time[id]! + this.timeLo[id]!;
     const rows: HotFunctionRow[] = [];
     for (let id = 0; id < functions.size; id++) {
       const lines = id < this.lines.length ? this.lines[id]! : 0;
       if (lines === 0) continue;
-      const time = this.time[id]!;
+      const time = this.time[id]! + this.timeLo[id]!;
       rows.push({
         function: functions.names[id]!,
         time_us: roundUs(time),
@@ -93,10 +100,13 @@ export class HotFunctions implements MergingVisitor {
   private grow(fn: number): void {
     const size = Math.max(fn + 1, this.time.length * 2);
     const time = new Float64Array(size);
+    const timeLo = new Float64Array(size);
     const lines = new Float64Array(size);
     time.set(this.time);
+    timeLo.set(this.timeLo);
     lines.set(this.lines);
     this.time = time;
+    this.timeLo = timeLo;
     this.lines = lines;
   }
 }
@@ -107,6 +117,7 @@ export class HotFunctions implements MergingVisitor {
  */
 export class HotFunctionsRange implements RangeVisitor {
   private time = new Float64Array(1024);
+  private timeLo = new Float64Array(1024);
   private lines = new Float64Array(1024);
   /** Per function id: the number of the range that last touched it (ranges count from 1). */
   private stamp = new Int32Array(1024);
@@ -122,12 +133,13 @@ export class HotFunctionsRange implements RangeVisitor {
       this.stamp[fn] = this.range;
       this.touched.push(fn);
       this.time[fn] = 0;
+      this.timeLo[fn] = 0;
       this.lines[fn] = 0;
     }
     const prev = this.prevFn;
     if (prev >= 0) {
       const dt = t - this.prevT;
-      if (dt > 0) this.time[prev]! += dt;
+      if (dt > 0) addExact(this.time, this.timeLo, prev, dt);
     } else this.firstT = t;
     this.lines[fn]!++;
     this.prevFn = fn;
@@ -138,26 +150,45 @@ export class HotFunctionsRange implements RangeVisitor {
     const n = this.touched.length;
     const ids = Int32Array.from(this.touched);
     const time = new Float64Array(n);
+    const timeLo = new Float64Array(n);
     const lines = new Float64Array(n);
     for (let k = 0; k < n; k++) {
       time[k] = this.time[ids[k]!]!;
+      timeLo[k] = this.timeLo[ids[k]!]!;
       lines[k] = this.lines[ids[k]!]!;
     }
-    const part: HotFunctionsPart = { ids, time, lines, firstT: this.firstT, lastFn: this.prevFn, lastT: this.prevT };
+    const part: HotFunctionsPart = { ids, time, timeLo, lines, firstT: this.firstT, lastFn: this.prevFn, lastT: this.prevT };
     this.range++;
     this.touched = [];
     this.prevFn = -1;
-    return { part, transfer: [ids.buffer, time.buffer, lines.buffer] };
+    return { part, transfer: [ids.buffer, time.buffer, timeLo.buffer, lines.buffer] };
   }
 
   private grow(fn: number): void {
     const size = Math.max(fn + 1, this.stamp.length * 2);
-    const stamp = new Int32Array(size), time = new Float64Array(size), lines = new Float64Array(size);
+    const stamp = new Int32Array(size), time = new Float64Array(size), timeLo = new Float64Array(size), lines = new Float64Array(size);
     stamp.set(this.stamp);
     time.set(this.time);
+    timeLo.set(this.timeLo);
     lines.set(this.lines);
     this.stamp = stamp;
     this.time = time;
+    this.timeLo = timeLo;
     this.lines = lines;
   }
+}
+
+/**
+ * hi[id] + lo[id] += x, exactly: Knuth's TwoSum gives each addition's rounding error, which lo collects.
+ * Deltas of the timestamps of one trace are multiples of a common quantum (the ulp of the smallest
+ * timestamps), so lo's own additions are exact too for any trace whose times span fewer than 2^53 quanta
+ * below the largest total: then hi + lo is the exact sum, whatever the order of the additions, and rounds to
+ * the same double (D. Knuth, TAOCP vol. 2, 4.2.2; the same error-free transformation as Shewchuk's).
+ */
+function addExact(hi: Float64Array, lo: Float64Array, id: number, x: number): void {
+  const a = hi[id]!;
+  const s = a + x;
+  const b = s - a;
+  lo[id]! += a - (s - b) + (x - b);
+  hi[id] = s;
 }

@@ -3,11 +3,13 @@
  * warnings of the sequential one, wherever range boundaries fall: ranges of 5, 7 and 13 bytes cut lines,
  * names and CRLFs at every place. Runs the compiled reader, since the worker is compiled JavaScript.
  */
-import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT, runCli, sample } from './helpers.js';
+import { CLI, ROOT, runCli, sample } from './helpers.js';
+import { onPath } from './preconditions.js';
 
 type ReadTrace = typeof import('../src/trace/reader.js').readTrace;
 const { readTrace } = (await import(`${ROOT}/dist/src/trace/reader.js`)) as { readTrace: ReadTrace };
@@ -93,6 +95,27 @@ describe('parallel reader', () => {
       expect(workerCount(1 << 30, 8 << 20, true), 'forced').toBe(Math.min(cores, 8));
     } finally {
       for (const s of spinners) s.kill('SIGKILL');
+    }
+  });
+
+  it('says in one line that a trace cannot be opened, when the early start met it first (as a user who cannot read it)', (ctx) => {
+    const hasRunuser = onPath('runuser');
+    if (process.getuid?.() !== 0 || !hasRunuser) ctx.skip(`needs root and runuser to run the CLI as nobody (uid ${process.getuid?.()}, runuser ${hasRunuser ? 'found' : 'missing'})`);
+    const asNobody = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, CLI, '--version'], { encoding: 'utf8', timeout: 30_000 });
+    if (asNobody.status !== 0) ctx.skip(`user nobody cannot run ${CLI} (a checkout only root can read): ${asNobody.stderr.trim().split('\n')[0]}`);
+    const dir = mkdtempSync(join(tmpdir(), 'boot-trace-noread-'));
+    try {
+      chmodSync(dir, 0o755);
+      const file = join(dir, 'trace.log');
+      copyFileSync(sample('2016-trace-excerpts.log'), file);
+      chmodSync(file, 0o000);
+      const got = spawnSync('runuser', ['-u', 'nobody', '--', process.execPath, CLI, 'hot-functions', file], {
+        encoding: 'utf8', env: { ...process.env, BOOT_TRACE_PARALLEL_MIN: '1', BOOT_TRACE_PARALLEL_RANGE: '64' }, timeout: 30_000,
+      });
+      expect(got.status, got.stderr).toBe(1);
+      expect(got.stderr.trim().split('\n')).toEqual([`boot-trace: ${file}: cannot open: permission denied`]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -8,7 +8,7 @@
  * the same share. The Chrome export is also checked the way viewers compute: every call's ts + dur in
  * float64 ends within its caller's.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -18,7 +18,7 @@ import { readTrace } from '../src/trace/reader.js';
 import { CHROMIUM, NO_CHROMIUM, loadPage } from './browser.js';
 import { kvmMissing } from './capture-helpers.js';
 import { defaultKernelMissing } from './preconditions.js';
-import { ROOT, runCli } from './helpers.js';
+import { ROOT, runCli, sample } from './helpers.js';
 
 const RELEASE = join(ROOT, 'node_modules', 'speedscope', 'dist', 'release', 'index.html');
 const noSpeedscope = existsSync(RELEASE) ? null : 'speedscope not installed (npm ci installs the dev dependency)';
@@ -115,6 +115,26 @@ async function checkAllExports(dir: string, expectHot: number): Promise<void> {
 }
 
 describe("exports in speedscope's own release (headless Chromium)", () => {
+  it('a capture with stages and host phases of no length: two BOOT_TIME markers stamped at once, phases of 0 us', (ctx) => {
+    const missing = (CHROMIUM ? null : NO_CHROMIUM) ?? noSpeedscope;
+    if (missing) ctx.skip(missing);
+    // The host stamps lines as it reads them from the serial port: two read in one go share a stamp (seen on
+    // a whole boot under load: ready and workload_done). The stage between them has no length, nor have the
+    // sample's rootfs_load and boot_params phases.
+    const dir = join(work, 'same-stamp');
+    cpSync(sample('stacks', 'capture'), dir, { recursive: true });
+    const consoleLog = join(dir, 'console.log');
+    writeFileSync(consoleLog, readFileSync(consoleLog, 'utf8') + '2590.0 BOOT_TIME:workload_done:2200000\n');
+    const file = join(dir, 'export.json');
+    const r = runCli(['export', dir, '--to', 'chrome', '-o', file]);
+    expect(r.status, r.stderr).toBe(0);
+    const events = (JSON.parse(readFileSync(file, 'utf8')) as { traceEvents: Array<{ cat?: string; name: string; ph: string }> }).traceEvents;
+    expect(events.filter((e) => e.cat === 'marker').map((e) => e.name)).toContain('workload_done');
+    const page = openInSpeedscope(file);
+    expect(page.dom.includes('Something went wrong')).toBe(false);
+    expect(page.console.filter((l) => /Tried to end|Error|Uncaught/.test(l))).toEqual([]);
+  });
+
   it('a 200,000-step KVM window of the Debian cloud kernel from start_kernel', async (ctx) => {
     const missing = (CHROMIUM ? null : NO_CHROMIUM) ?? noSpeedscope ?? noKvm ?? noKernel;
     if (missing) ctx.skip(missing);

@@ -80,9 +80,14 @@ export class ChromeTraceWriter implements StackListener {
     this.raw(JSON.stringify({ name: kind, ph: 'M', pid, tid, args: { name } }));
   }
 
-  /** A span on a track. */
+  /**
+   * A span on a track. One of no length on the grid (a host phase of 0 us, two BOOT_TIME markers the host
+   * stamped at once) is written as an instant: a zero-length complete event that starts where the span
+   * before it ends makes viewers end the wrong frame (speedscope: "Tried to end ... when ... was on the top").
+   */
   span(pid: number, tid: number, cat: string, name: string, start: number, dur: number, args?: Record<string, unknown>): void {
     const ts = onGrid(start), te = onGrid(start + Math.max(0, dur));
+    if (te === ts) return this.instant(pid, tid, cat, name, start, args);
     this.raw(JSON.stringify({ name, cat, ph: 'X', ts, dur: te - ts, pid, tid, ...(args ? { args } : {}) }));
   }
 

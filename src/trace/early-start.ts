@@ -18,30 +18,53 @@ import { parallelMinBytes, parallelRangeBytes, workerCount } from './parallel.js
 import type { RangeKind } from './range-part.js';
 import { groupMatches, startWorkerGroup, stopWorkerGroup, type GroupSpec, type WorkerGroup } from './worker-group.js';
 
-let early: { group: WorkerGroup; path: string; mtimeMs: number } | null = null;
+/** The file as it was when the early workers started: the reader adopts them only for that same file. */
+interface FileId {
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+}
+
+let early: { group: WorkerGroup; path: string; file: FileId } | null = null;
+
+const fileId = (path: string): FileId => {
+  const { dev, ino, size, mtimeMs } = statSync(path);
+  return { dev, ino, size, mtimeMs };
+};
+const sameFile = (a: FileId, b: FileId): boolean => a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
 
 /**
  * Starts parse workers for the first of `args` (a command line's words after the command) that names a
- * plain file the parallel reader would take, for analyzer `kind`. Does nothing when none does.
+ * plain file the parallel reader would take, for analyzer `kind`. Does nothing when none does. Never throws:
+ * it is a guess, and whatever is wrong with the file (unreadable, gone) the reader says in its own words.
  */
 export function startEarlyParse(args: readonly string[], kind: RangeKind): void {
+  try {
+    guess(args, kind);
+  } catch {
+    discardEarlyParse();
+  }
+}
+
+function guess(args: readonly string[], kind: RangeKind): void {
   for (const arg of args) {
     if (arg.startsWith('-') || arg.endsWith('.gz')) continue;
-    let size: number, mtimeMs: number;
+    let file: FileId;
     try {
-      const st = statSync(arg);
-      if (!st.isFile()) continue;
-      ({ size, mtimeMs } = st);
+      if (!statSync(arg).isFile()) continue;
+      file = fileId(arg);
     } catch {
       continue; // an option's value or a command name, not a file
     }
+    const size = file.size;
     const rangeBytes = parallelRangeBytes();
     const threads = workerCount(size, rangeBytes, Boolean(process.env.BOOT_TRACE_PARALLEL_MIN));
     if (size < parallelMinBytes() || threads < 2 || detectFile(arg) !== 'boot-trace') return;
     const path = resolve(arg);
     const group = startWorkerGroup({ path, size, rangeBytes, threads, reportLimit: DEFAULT_REPORT_LIMIT + 1, kind });
     for (const worker of group.workers) worker.unref();
-    early = { group, path, mtimeMs };
+    early = { group, path, file };
     return;
   }
 }
@@ -59,7 +82,8 @@ export function discardEarlyParse(): void {
 
 /**
  * The early workers, when they were started for exactly `spec` (its path resolved as given) and the file
- * has not changed since; else null, and any early workers are stopped.
+ * is the same one, unchanged (device, inode, size, modification time); else null, and any early workers
+ * are stopped.
  */
 export function takeEarlyParse(spec: GroupSpec): WorkerGroup | null {
   const e = early;
@@ -67,7 +91,7 @@ export function takeEarlyParse(spec: GroupSpec): WorkerGroup | null {
   if (!e) return null;
   let same = false;
   try {
-    same = resolve(spec.path) === e.path && groupMatches(e.group, { ...spec, path: e.path }) && statSync(e.path).mtimeMs === e.mtimeMs;
+    same = resolve(spec.path) === e.path && groupMatches(e.group, { ...spec, path: e.path }) && sameFile(fileId(e.path), e.file);
   } catch {
     same = false; // the file went away: the reader will say so
   }

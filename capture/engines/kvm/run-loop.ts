@@ -192,6 +192,18 @@ export function runLoop(o: LoopOptions): LoopResult {
   let requested = Atomics.load(control, CTRL_STOP);
   const halts = new HaltDetector();
   let stepping = o.mode === 'step' && !windowed;
+  /** The first step of the --trace-from window, at hi:lo; a stop when that is the --trace-until address too. */
+  const startWindow = (by: 'hw' | 'sw', hi: number, lo: number): LoopResult | null => {
+    stepping = true;
+    traceFromBy = by;
+    vcpu.setGuestDebug(stepFlags);
+    watchdog!.start(hi, lo);
+    windowStartUs = (clock.now() - t0) * 1000;
+    cr3CacheOf(vcpu).invalidate(); // the vCPU ran free until now
+    trace?.event(hostClock ? windowStartUs : 0, decimals, hi, lo);
+    steps = 1;
+    return hi === untilHi && lo === untilLo ? stop('trace-until', '--trace-until reached at the first step') : null;
+  };
   const stepper = o.mode === 'step' ? new Stepper(vcpu, control, trace, watchdog!, stepFlags, { hostClock, t0, maxSteps, untilHi, untilLo }) : null;
   for (;;) {
     if (requested !== STOP_NONE) return requestedStop(requested, stop, o, halts);
@@ -240,16 +252,9 @@ export function runLoop(o: LoopOptions): LoopResult {
       const lo = run.getUint32(RUN.debugPc, true);
       const hi = run.getUint32(RUN.debugPc + 4, true);
       if (stepping || !windowed || hi !== fromHi || lo !== fromLo) continue;
-      stepping = true;
-      traceFromBy = 'hw';
       trap?.restore(o.mem); // the breakpoint fired before the trap's OUT ran: the original code goes back
-      vcpu.setGuestDebug(stepFlags); // disarms the breakpoint, so stepping over it does not hit it again
-      watchdog!.start(hi, lo);
-      windowStartUs = (clock.now() - t0) * 1000;
-      cr3CacheOf(vcpu).invalidate(); // the vCPU ran free until now
-      trace?.event(hostClock ? windowStartUs : 0, decimals, hi, lo);
-      steps = 1;
-      if (hi === untilHi && lo === untilLo) return stop('trace-until', `--trace-until reached at the first step`);
+      const end = startWindow('hw', hi, lo); // (its KVM_SET_GUEST_DEBUG disarms the breakpoint too)
+      if (end) return end;
       continue;
     }
     if (reason === K.KVM_EXIT_INTR) continue;
@@ -265,15 +270,8 @@ export function runLoop(o: LoopOptions): LoopResult {
       const r = vcpu.getRegs();
       r.rip = trap.linear;
       vcpu.setRegs(r);
-      stepping = true;
-      traceFromBy = 'sw';
-      vcpu.setGuestDebug(stepFlags);
-      watchdog!.start(fromHi, fromLo);
-      windowStartUs = (clock.now() - t0) * 1000;
-      cr3CacheOf(vcpu).invalidate(); // the vCPU ran free until now
-      trace?.event(hostClock ? windowStartUs : 0, decimals, fromHi, fromLo);
-      steps = 1;
-      if (fromHi === untilHi && fromLo === untilLo) return stop('trace-until', `--trace-until reached at the first step`);
+      const end = startWindow('sw', fromHi, fromLo);
+      if (end) return end;
       continue;
     }
     if (stepping && (exit.io || exit.mmio)) {
