@@ -36,16 +36,20 @@ export interface HotFunctionsPart {
   lastT: number;
 }
 
-export class HotFunctions implements MergingVisitor {
-  readonly rangeKind = 'hot-functions';
+/**
+ * Self time and lines per function id, line by line: what HotFunctions and its range half (HotFunctionsRange)
+ * both count.
+ */
+abstract class SelfTimes {
   /** Self time per function id, as the exact sum time[id] + timeLo[id] (addExact). */
-  private time = new Float64Array(1024);
-  private timeLo = new Float64Array(1024);
-  private lines = new Float64Array(1024);
-  private prevFn = -1;
-  private prevT = 0;
+  protected time = new Float64Array(1024);
+  protected timeLo = new Float64Array(1024);
+  protected lines = new Float64Array(1024);
+  protected prevFn = -1;
+  protected prevT = 0;
 
-  event(t: number, fn: number): void {
+  /** A line of function `fn` at `t`: the line before it gets the time until `t`. */
+  protected count(t: number, fn: number): void {
     if (fn >= this.time.length) this.grow(fn);
     const prev = this.prevFn;
     if (prev >= 0) {
@@ -56,6 +60,28 @@ export class HotFunctions implements MergingVisitor {
     this.lines[fn]!++;
     this.prevFn = fn;
     this.prevT = t;
+  }
+
+  /** Makes room for function id `fn` (and at least twice the ids there were). */
+  protected grow(fn: number): void {
+    const size = Math.max(fn + 1, this.time.length * 2);
+    const time = new Float64Array(size);
+    const timeLo = new Float64Array(size);
+    const lines = new Float64Array(size);
+    time.set(this.time);
+    timeLo.set(this.timeLo);
+    lines.set(this.lines);
+    this.time = time;
+    this.timeLo = timeLo;
+    this.lines = lines;
+  }
+}
+
+export class HotFunctions extends SelfTimes implements MergingVisitor {
+  readonly rangeKind = 'hot-functions';
+
+  event(t: number, fn: number): void {
+    this.count(t, fn);
   }
 
   /** A worker's range (HotFunctionsRange), next in file order. */
@@ -96,35 +122,17 @@ export class HotFunctions implements MergingVisitor {
     rows.sort((a, b) => b.time_us - a.time_us || b.lines - a.lines || (a.function < b.function ? -1 : 1));
     return top > 0 ? rows.slice(0, top) : rows;
   }
-
-  private grow(fn: number): void {
-    const size = Math.max(fn + 1, this.time.length * 2);
-    const time = new Float64Array(size);
-    const timeLo = new Float64Array(size);
-    const lines = new Float64Array(size);
-    time.set(this.time);
-    timeLo.set(this.timeLo);
-    lines.set(this.lines);
-    this.time = time;
-    this.timeLo = timeLo;
-    this.lines = lines;
-  }
 }
 
 /**
  * HotFunctions' half in a parse worker (src/trace/range-part.ts): the same accounting over one range at a
  * time, keeping which functions the range touched so that its part carries only those.
  */
-export class HotFunctionsRange implements RangeVisitor {
-  private time = new Float64Array(1024);
-  private timeLo = new Float64Array(1024);
-  private lines = new Float64Array(1024);
+export class HotFunctionsRange extends SelfTimes implements RangeVisitor {
   /** Per function id: the number of the range that last touched it (ranges count from 1). */
   private stamp = new Int32Array(1024);
   private range = 1;
   private touched: number[] = [];
-  private prevFn = -1;
-  private prevT = 0;
   private firstT = 0;
 
   event(t: number, fn: number): void {
@@ -136,14 +144,8 @@ export class HotFunctionsRange implements RangeVisitor {
       this.timeLo[fn] = 0;
       this.lines[fn] = 0;
     }
-    const prev = this.prevFn;
-    if (prev >= 0) {
-      const dt = t - this.prevT;
-      if (dt > 0) addExact(this.time, this.timeLo, prev, dt);
-    } else this.firstT = t;
-    this.lines[fn]!++;
-    this.prevFn = fn;
-    this.prevT = t;
+    if (this.prevFn < 0) this.firstT = t;
+    this.count(t, fn);
   }
 
   takePart(): { part: HotFunctionsPart; transfer: ArrayBuffer[] } {
@@ -164,17 +166,11 @@ export class HotFunctionsRange implements RangeVisitor {
     return { part, transfer: [ids.buffer, time.buffer, timeLo.buffer, lines.buffer] };
   }
 
-  private grow(fn: number): void {
-    const size = Math.max(fn + 1, this.stamp.length * 2);
-    const stamp = new Int32Array(size), time = new Float64Array(size), timeLo = new Float64Array(size), lines = new Float64Array(size);
+  protected override grow(fn: number): void {
+    super.grow(fn);
+    const stamp = new Int32Array(this.time.length);
     stamp.set(this.stamp);
-    time.set(this.time);
-    timeLo.set(this.timeLo);
-    lines.set(this.lines);
     this.stamp = stamp;
-    this.time = time;
-    this.timeLo = timeLo;
-    this.lines = lines;
   }
 }
 
