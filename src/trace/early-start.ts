@@ -28,11 +28,12 @@ interface FileId {
 
 let early: { group: WorkerGroup; path: string; file: FileId } | null = null;
 
-const fileId = (path: string): FileId => {
-  const { dev, ino, size, mtimeMs } = statSync(path);
-  return { dev, ino, size, mtimeMs };
+/** The file at `path` (null when it is not a plain file: a folder, a device). */
+const fileId = (path: string): FileId | null => {
+  const st = statSync(path);
+  return st.isFile() ? { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs } : null;
 };
-const sameFile = (a: FileId, b: FileId): boolean => a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
+const sameFile = (a: FileId | null, b: FileId): boolean => a !== null && a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
 
 /**
  * Starts parse workers for the first of `args` (a command line's words after the command) that names a
@@ -50,13 +51,13 @@ export function startEarlyParse(args: readonly string[], kind: RangeKind): void 
 function guess(args: readonly string[], kind: RangeKind): void {
   for (const arg of args) {
     if (arg.startsWith('-') || arg.endsWith('.gz')) continue;
-    let file: FileId;
+    let file: FileId | null;
     try {
-      if (!statSync(arg).isFile()) continue;
       file = fileId(arg);
     } catch {
       continue; // an option's value or a command name, not a file
     }
+    if (!file) continue;
     const size = file.size;
     const rangeBytes = parallelRangeBytes();
     const threads = workerCount(size, rangeBytes, Boolean(process.env.BOOT_TRACE_PARALLEL_MIN));

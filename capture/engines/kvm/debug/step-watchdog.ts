@@ -57,6 +57,16 @@ const CLS_PLAIN = INSN_CLASSES.indexOf('plain');
 
 const hex = (a: bigint): string => '0x' + a.toString(16);
 
+/**
+ * Whether hi:lo is at most one instruction after prevHi:prevLo: same high half, 0..15 bytes further (a carry
+ * into the high half is not worth a case; 0 is the same instruction again: each iteration of a rep-prefixed
+ * string instruction traps).
+ */
+const oneInsnOn = (prevHi: number, prevLo: number, hi: number, lo: number): boolean => {
+  const d = lo - prevLo;
+  return hi === prevHi && d >= 0 && d <= MAX_INSN_BYTES;
+};
+
 const toBig = (hi: number, lo: number): bigint => (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 
 /**
@@ -125,9 +135,7 @@ export class StepWatchdog {
     // class, and it is one that keeps TF. (Right after KVM_RUN every memory line a step touches is a cache
     // miss: no string compares or array reads here; docs/performance.md, "Capture (KVM)".)
     if (last === null && prevCls > CLS_TF_CLEAR && prevHi >= 0 && !this.always) {
-      if (prevCls !== CLS_PLAIN) return 'ok';
-      const d = lo - prevLo;
-      if (hi === prevHi && d >= 0 && d <= MAX_INSN_BYTES) return 'ok';
+      if (prevCls !== CLS_PLAIN || oneInsnOn(prevHi, prevLo, hi, lo)) return 'ok';
     }
     if (this.always) {
       this.counts.rearm_always++;
@@ -149,14 +157,9 @@ export class StepWatchdog {
       this.counts.rearm_tf_clear++;
       return 'rearm';
     }
-    if (ran === 'plain' || ran === 'io') {
-      // One instruction on: same high half, 1..15 bytes further (a carry into the high half is not worth a
-      // case), or the same instruction again (each iteration of a rep-prefixed string instruction traps).
-      const d = lo - prevLo;
-      if (hi !== prevHi || d < 0 || d > MAX_INSN_BYTES) {
-        this.gap('late', toBig(prevHi, prevLo), toBig(hi, lo), steps);
-        return 'rearm';
-      }
+    if ((ran === 'plain' || ran === 'io') && !oneInsnOn(prevHi, prevLo, hi, lo)) {
+      this.gap('late', toBig(prevHi, prevLo), toBig(hi, lo), steps);
+      return 'rearm';
     }
     return 'ok';
   }
