@@ -66,7 +66,7 @@ describe('parallel reader', () => {
       expect(earlyParseThreads(sample('syscalls.log'))).toBeNull();
       const group = takeEarlyParse(spec);
       expect(group?.setup).toMatchObject({ path: file, size, rangeBytes: 64, kind: 'hot-functions' });
-      stopWorkerGroup(group!, group!.setup.ranges);
+      stopWorkerGroup(group!);
       expect(takeEarlyParse(spec), 'taken once').toBeNull();
       for (const other of [{ ...spec, kind: 'syscalls' as const }, { ...spec, kind: undefined }, { ...spec, reportLimit: 2 }, { ...spec, path: sample('syscalls.log') }]) {
         startEarlyParse([file], 'hot-functions');

@@ -77,7 +77,7 @@ export function earlyParseThreads(path: string): number | null {
 
 /** Stops the early workers, if any (the reader reads on one thread, or not at all). */
 export function discardEarlyParse(): void {
-  if (early) stopWorkerGroup(early.group, early.group.setup.ranges);
+  if (early) stopWorkerGroup(early.group);
   early = null;
 }
 
@@ -97,7 +97,7 @@ export function takeEarlyParse(spec: GroupSpec): WorkerGroup | null {
     same = false; // the file went away: the reader will say so
   }
   if (!same) {
-    stopWorkerGroup(e.group, e.group.setup.ranges);
+    stopWorkerGroup(e.group);
     return null;
   }
   for (const worker of e.group.workers) worker.ref();

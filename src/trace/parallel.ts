@@ -112,7 +112,7 @@ export async function readParallel(path: string, functions: FunctionTable, visit
     }
   } finally {
     closeSync(fd);
-    stopWorkerGroup(group, ranges);
+    stopWorkerGroup(group);
   }
   if (group.failure) throw new UserError(`${o.name}: parse worker failed: ${String(group.failure)}`);
   return counts;

@@ -78,8 +78,9 @@ export function groupMatches(group: WorkerGroup, spec: GroupSpec): boolean {
 }
 
 /** Ends the group's workers (they may be mid-range: their work is thrown away). */
-export function stopWorkerGroup(group: WorkerGroup, cursorEnd: number): void {
-  Atomics.store(group.control, CTL_CURSOR, cursorEnd);
+export function stopWorkerGroup(group: WorkerGroup): void {
+  // The cursor past the last range: a worker waiting for it to move wakes and ends.
+  Atomics.store(group.control, CTL_CURSOR, group.setup.ranges);
   Atomics.notify(group.control, CTL_CURSOR);
   for (const worker of group.workers) void worker.terminate();
 }
