@@ -11,6 +11,6 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 if [ ! -f "$root/dist/capture/nested/main.js" ]; then
-  (cd "$root" && npx tsc -p .) >&2
+  (cd "$root" && npm run build) >&2
 fi
 exec node "$root/dist/capture/nested/main.js" "$@"

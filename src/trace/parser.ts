@@ -8,6 +8,7 @@
  *   11409436.4899973 7fb95ab3cd20
  */
 import { FunctionTable, UNRESOLVED, USER } from './functions.js';
+import { LineScanner, scannerFor, STOP_END, STOP_FULL, STOP_NEW_NAME } from './line-scanner.js';
 import {
   BAD_OFFSET, BAD_SYMBOL, BAD_TIMESTAMP, LINE_TOO_LONG, MALFORMED_CODES, MAX_LINE_BYTES, MAX_OFFSET, MAX_TIMESTAMP,
   MISSING_SECTION, MISSING_SYMBOL, OFFSET_RANGE, TIMESTAMP_RANGE, UNEXPECTED_TEXT, type MalformedCode,
@@ -78,6 +79,10 @@ export class TraceParser {
   private firstT = NaN;
   /** A DataView over the chunk being parsed. */
   private view: DataView = new DataView(new ArrayBuffer(0));
+  /** Lines the fast path parsed (the rest went through parseLine). */
+  fastLines = 0;
+  /** The WebAssembly fast path (shared by the parsers of one FunctionTable), or null to parse every line here. */
+  private readonly scanner: LineScanner | null;
 
   /**
    * @param maxLineBytes longest line read, in bytes before its LF (docs/trace-format.md); a longer line is
@@ -88,7 +93,11 @@ export class TraceParser {
     private readonly visitor: TraceVisitor,
     private readonly onMalformed: MalformedHandler,
     readonly maxLineBytes: number = MAX_LINE_BYTES,
-  ) {}
+    /** false: parse every line in TypeScript (the reference the fast path is tested against). */
+    fastPath = true,
+  ) {
+    this.scanner = fastPath ? scannerFor(functions) : null;
+  }
 
   /**
    * Continues a trace whose earlier lines another parser read (the parallel reader's ranges): `t` is the
@@ -164,12 +173,72 @@ export class TraceParser {
     }
   }
 
-  /** Parses the complete lines in buf[start, end), which ends with a newline. */
+  /**
+   * Parses the complete lines in buf[start, end), which ends with a newline: through the fast path when
+   * there is one, which stops at each line it does not parse itself; parseLine parses that one.
+   */
   private parseLines(buf: Buffer, start: number, end: number): void {
     // One DataView per chunk: the name lookup compares four bytes at a time through it (functions.ts).
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.length);
+    const sc = this.scanner;
     let s = start;
-    while (s < end) s = this.parseLine(buf, s);
+    if (sc === null) {
+      while (s < end) s = this.parseLine(buf, s);
+      return;
+    }
+    while (s < end) {
+      // A piece that fits the fast path's input region and ends with an LF.
+      let pieceEnd = end;
+      if (end - s > sc.capacity) {
+        pieceEnd = buf.lastIndexOf(LF, s + sc.capacity - 1) + 1;
+        if (pieceEnd <= s) {
+          s = this.parseLine(buf, s);
+          continue;
+        }
+      }
+      sc.input.set(buf.subarray(s, pieceEnd));
+      // Offsets in the scanner's memory are offsets in buf plus `base`.
+      const base = sc.inputBase - s;
+      const memEnd = pieceEnd + base;
+      let m = sc.inputBase;
+      while (m < memEnd) {
+        const n = sc.scan(m, memEnd, this.maxLineBytes);
+        if (n > 0) this.deliver(sc, n);
+        const status = sc.status;
+        m = status[0]!;
+        const why = status[1]!;
+        if (why === STOP_END || why === STOP_FULL) continue;
+        if (why === STOP_NEW_NAME) {
+          const hash = status[2]!, nameStart = status[3]!, nameEnd = status[4]!;
+          const id = this.functions.internHashed(sc.bytes, nameStart, nameEnd, hash);
+          if (sc.learn(nameStart, nameEnd, hash, id)) continue;
+        }
+        // A line the fast path does not parse (or a name its cache has no room for): parsed here.
+        m = this.parseLine(buf, m - base) + base;
+      }
+      s = pieceEnd;
+    }
+  }
+
+  /** Counts the fast path's n events as parseLine counts its own, and hands them to the visitor. */
+  private deliver(sc: LineScanner, n: number): void {
+    const counts = this.counts;
+    const visitor = this.visitor;
+    this.fastLines += n;
+    const time = sc.time, fn = sc.fn, offset = sc.offset, addr = sc.addr;
+    let lastT = this.lastT;
+    for (let k = 0; k < n; k++) {
+      const t = time[k]!;
+      const line = ++counts.lines;
+      if (t < lastT && counts.backwards++ === 0) counts.firstBackwardsLine = line;
+      lastT = t;
+      if (counts.events++ === 0) {
+        counts.firstEventLine = line;
+        this.firstT = t;
+      }
+      this.lastT = t;
+      visitor.event(t, fn[k]!, offset[k]!, addr[k]!);
+    }
   }
 
   /**

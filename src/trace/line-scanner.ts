@@ -1,0 +1,97 @@
+/**
+ * The host side of the reader's WebAssembly fast path (wasm/line-scanner.ts, built by `npm run build` into
+ * dist/src/trace/wasm/line-scanner.wasm): one instance per TraceParser, its memory's fixed regions as typed
+ * arrays. What the fast path accepts, and why it exists, is in wasm/line-scanner.ts and docs/performance.md.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** Why a scan stopped: it reached the end; a line it does not parse; a name it has not cached; its output is full. */
+export const STOP_END = 0, STOP_OTHER = 1, STOP_NEW_NAME = 2, STOP_FULL = 3;
+
+interface Exports {
+  memory: WebAssembly.Memory;
+  INPUT: WebAssembly.Global; INPUT_BYTES: WebAssembly.Global; EVENTS: WebAssembly.Global;
+  OUT_TIME: WebAssembly.Global; OUT_FN: WebAssembly.Global; OUT_OFFSET: WebAssembly.Global; OUT_ADDR: WebAssembly.Global;
+  STATUS: WebAssembly.Global; MEMORY_BYTES: WebAssembly.Global;
+  setTail(a: bigint, b: bigint, c: number): void;
+  scan(start: number, end: number, maxLineBytes: number): number;
+  learn(start: number, end: number, hash: number, id: number): number;
+}
+
+let compiled: WebAssembly.Module | undefined;
+
+/**
+ * The compiled module, compiled once per thread. Run from the sources (vitest), the build's copy is used.
+ * @throws Error naming the file when the build has not made it
+ */
+function wasmModule(): WebAssembly.Module {
+  if (compiled) return compiled;
+  const here = new URL('./wasm/line-scanner.wasm', import.meta.url);
+  const built = new URL('../../dist/src/trace/wasm/line-scanner.wasm', import.meta.url);
+  const file = [here, built].map((u) => fileURLToPath(u)).find((f) => existsSync(f));
+  if (!file) throw new Error(`${fileURLToPath(here)}: the trace reader's WebAssembly fast path is missing; run \`npm run build\``);
+  compiled = new WebAssembly.Module(readFileSync(file));
+  return compiled;
+}
+
+const TAIL = Buffer.from(' in section .text\n', 'latin1');
+
+/** One instance of the fast path: copy lines to `input`, scan, read the events from the columns. */
+export class LineScanner {
+  private readonly wasm: Exports;
+  /** Where lines are copied to be scanned (offset INPUT of the memory) and its capacity in bytes. */
+  readonly input: Uint8Array;
+  readonly inputBase: number;
+  readonly capacity: number;
+  /** The event columns of the last scan (time in us, function id, offset or -1, bare address or 0). */
+  readonly time: Float64Array;
+  readonly fn: Int32Array;
+  readonly offset: Int32Array;
+  readonly addr: Float64Array;
+  /** [0] where the scan stopped (a memory offset), [1] why, [2] a new name's hash, [3] its start, [4] its end. */
+  readonly status: Int32Array;
+  /** The whole memory, for handing a new name's bytes to the FunctionTable. */
+  readonly bytes: Uint8Array;
+
+  constructor() {
+    this.wasm = new WebAssembly.Instance(wasmModule(), {}).exports as unknown as Exports;
+    const w = this.wasm;
+    const buffer = w.memory.buffer;
+    if (buffer.byteLength < (w.MEMORY_BYTES.value as number)) throw new Error('line-scanner.wasm: its memory is smaller than its layout');
+    const g = (x: WebAssembly.Global): number => x.value as number;
+    this.inputBase = g(w.INPUT);
+    this.capacity = g(w.INPUT_BYTES);
+    this.input = new Uint8Array(buffer, this.inputBase, this.capacity);
+    const events = g(w.EVENTS);
+    this.time = new Float64Array(buffer, g(w.OUT_TIME), events);
+    this.fn = new Int32Array(buffer, g(w.OUT_FN), events);
+    this.offset = new Int32Array(buffer, g(w.OUT_OFFSET), events);
+    this.addr = new Float64Array(buffer, g(w.OUT_ADDR), events);
+    this.status = new Int32Array(buffer, g(w.STATUS), 8);
+    this.bytes = new Uint8Array(buffer);
+    w.setTail(TAIL.readBigUInt64LE(0), TAIL.readBigUInt64LE(8), TAIL.readUInt16LE(16));
+  }
+
+  /** Scans the lines in memory [start, end) (end just past an LF); returns the number of events. */
+  scan(start: number, end: number, maxLineBytes: number): number {
+    return this.wasm.scan(start, end, maxLineBytes);
+  }
+
+  /** Caches name -> id for memory [start, end) with FNV-1a hash `hash`; false when the cache is full. */
+  learn(start: number, end: number, hash: number, id: number): boolean {
+    return this.wasm.learn(start, end, hash, id) !== 0;
+  }
+}
+
+const scanners = new WeakMap<object, LineScanner>();
+
+/**
+ * The fast path of the parsers that share one function table: its cache maps names to that table's
+ * ids, and one instance serves every range a thread parses (a new instance would relearn every name).
+ */
+export function scannerFor(functions: object): LineScanner {
+  let sc = scanners.get(functions);
+  if (!sc) scanners.set(functions, (sc = new LineScanner()));
+  return sc;
+}
