@@ -49,7 +49,7 @@ export class LineScanner {
   readonly fn: Int32Array;
   readonly offset: Int32Array;
   readonly addr: Float64Array;
-  /** [0] where the scan stopped (a memory offset), [1] why, [2] a new name's hash, [3] its start, [4] its end. */
+  /** [0] where the scan stopped (a memory offset), [1] why, [2] a new name's hash (the cache's), [3] its start, [4] its end. */
   readonly status: Int32Array;
   /** The whole memory, for handing a new name's bytes to the FunctionTable. */
   readonly bytes: Uint8Array;
@@ -78,7 +78,7 @@ export class LineScanner {
     return this.wasm.scan(start, end, maxLineBytes);
   }
 
-  /** Caches name -> id for memory [start, end) with FNV-1a hash `hash`; false when the cache is full. */
+  /** Caches name -> id for memory [start, end) with the hash the scan reported; false when the cache is full. */
   learn(start: number, end: number, hash: number, id: number): boolean {
     return this.wasm.learn(start, end, hash, id) !== 0;
   }

@@ -210,7 +210,7 @@ export class TraceParser {
         if (why === STOP_END || why === STOP_FULL) continue;
         if (why === STOP_NEW_NAME) {
           const hash = status[2]!, nameStart = status[3]!, nameEnd = status[4]!;
-          const id = this.functions.internHashed(sc.bytes, nameStart, nameEnd, hash);
+          const id = this.functions.intern(sc.bytes, nameStart, nameEnd);
           if (sc.learn(nameStart, nameEnd, hash, id)) continue;
         }
         // A line the fast path does not parse (or a name its cache has no room for): parsed here.
