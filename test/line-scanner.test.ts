@@ -24,8 +24,11 @@ interface Result {
   fastLines: number;
 }
 
-/** Parses `data` pushed in chunks of `chunk` bytes (0: at once), with or without the fast path. */
-function parse(data: Buffer, fastPath: boolean, chunk = 0, maxLineBytes?: number): Result {
+/**
+ * Parses `data` pushed in chunks of `chunk` bytes (0: at once), with or without the fast path; `inPlace`:
+ * each chunk is first put where a reader puts it (TraceParser.readBuffer, the fast path's own memory).
+ */
+function parse(data: Buffer, fastPath: boolean, chunk = 0, maxLineBytes?: number, inPlace = false): Result {
   const functions = new FunctionTable();
   const events: number[] = [];
   const malformed: [number, string, number][] = [];
@@ -36,16 +39,18 @@ function parse(data: Buffer, fastPath: boolean, chunk = 0, maxLineBytes?: number
     maxLineBytes,
     fastPath,
   );
+  const buffer = inPlace ? TraceParser.readBuffer(functions, chunk) : null;
   if (chunk <= 0) parser.push(data);
+  else if (buffer) for (let i = 0; i < data.length; i += chunk) parser.push(buffer.subarray(0, data.copy(buffer, 0, i, i + chunk)));
   else for (let i = 0; i < data.length; i += chunk) parser.push(Buffer.from(data.subarray(i, i + chunk)));
   parser.end();
   return { events, names: functions.names, counts: parser.counts, malformed, firstTime: parser.firstTime, lastTime: parser.lastTime, fastLines: parser.fastLines };
 }
 
 /** Returns the fast path's result (its fastLines says how many lines it took). */
-function expectSame(data: Buffer, chunk = 0, maxLineBytes?: number): Result {
+function expectSame(data: Buffer, chunk = 0, maxLineBytes?: number, inPlace = false): Result {
   const reference = parse(data, false, chunk, maxLineBytes);
-  const fast = parse(data, true, chunk, maxLineBytes);
+  const fast = parse(data, true, chunk, maxLineBytes, inPlace);
   expect(reference.fastLines).toBe(0);
   // One comparison for the whole stream (a mismatch shows the first differing index), then the rest.
   expect(fast.events.length).toBe(reference.events.length);
@@ -94,6 +99,9 @@ describe('the WebAssembly fast path parses as the TypeScript parser does', () =>
     expect(data.length).toBeGreaterThan(1 << 20);
     const whole = expectSame(data);
     expectSame(data, 256 << 10);
+    // As the readers read: into the fast path's memory, scanned where the chunk lies.
+    expect(expectSame(data, 256 << 10, undefined, true).fastLines).toBe(whole.fastLines);
+    expectSame(data, 4093, undefined, true);
     expect(whole.events.length / 4).toBeGreaterThan(190_000);
     // Every line of the benchmark's trace has one of the shapes the fast path takes.
     expect(whole.fastLines).toBe(whole.events.length / 4);
@@ -134,6 +142,8 @@ describe('the WebAssembly fast path parses as the TypeScript parser does', () =>
     expect(r.events.length / 4).toBeGreaterThan(1000);
     expectSame(data, 13);
     expectSame(data, 0, 40);
+    expectSame(data, 13, undefined, true);
+    expectSame(data, 4096, 40, true);
   });
 
   it('on a trace with more distinct names than its name cache holds (40,000), with ids in first-seen order', () => {

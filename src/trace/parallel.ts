@@ -17,7 +17,7 @@ import type { FunctionTable } from './functions.js';
 import type { ParseResponse } from './parse-worker.js';
 import type { MalformedCode } from './malformed.js';
 import { emptyCounts, TraceParser, type ParseCounts, type TraceVisitor } from './parser.js';
-import { CTL_CURSOR, CTL_STATES, RANGE_FREE, RANGE_MAIN, RangeReader } from './range.js';
+import { CTL_CURSOR, CTL_STATES, RANGE_FREE, RANGE_MAIN, RangeReader, READ_CHUNK } from './range.js';
 import { startWorkerGroup, stopWorkerGroup, type GroupSpec } from './worker-group.js';
 import { takeEarlyParse } from './early-start.js';
 import { isMerging } from './range-part.js';
@@ -91,7 +91,7 @@ export async function readParallel(path: string, functions: FunctionTable, visit
   let lastT = -Infinity;
 
   const fd = openSync(path, 'r');
-  const own = new RangeReader(fd);
+  const own = new RangeReader(fd, TraceParser.readBuffer(functions, READ_CHUNK));
   try {
     for (let index = 0; index < ranges; index++) {
       Atomics.store(control, CTL_CURSOR, index);

@@ -12,7 +12,7 @@ import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from '
 import { EventRecorder, type EventBatch } from './events.js';
 import { FunctionTable } from './functions.js';
 import { TraceParser, type TraceVisitor } from './parser.js';
-import { CTL_CURSOR, CTL_STATES, RANGE_FREE, RANGE_WORKER, RangeReader, type WorkerSetup } from './range.js';
+import { CTL_CURSOR, CTL_STATES, RANGE_FREE, RANGE_WORKER, RangeReader, READ_CHUNK, type WorkerSetup } from './range.js';
 import { rangeVisitorFactory } from './range-kinds.js';
 import type { RangeVisitor } from './range-part.js';
 
@@ -46,8 +46,8 @@ const setup = workerData as WorkerSetup;
 lowerOwnPriority();
 const control = new Int32Array(setup.control);
 const fd = openSync(setup.path, 'r');
-const reader = new RangeReader(fd);
 const functions = new FunctionTable();
+const reader = new RangeReader(fd, TraceParser.readBuffer(functions, READ_CHUNK));
 const recorder = new EventRecorder(0);
 /** The analyzer's range half when the main thread's analyzer merges parts (range-part.ts). */
 const rangeVisitor: RangeVisitor | null = setup.kind ? (await rangeVisitorFactory(setup.kind))(functions) : null;

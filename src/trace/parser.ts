@@ -160,6 +160,16 @@ export class TraceParser {
     }
   }
 
+  /**
+   * A buffer of `size` bytes for reading the next chunk of a trace that parsers over `functions` will
+   * parse: inside their fast path's memory when it fits, so that the chunk is scanned without a copy; it is
+   * reused by the next call, so a chunk must be pushed before the next read.
+   */
+  static readBuffer(functions: FunctionTable, size: number): Buffer {
+    const region = scannerFor(functions).readRegion;
+    return size <= region.length ? region.subarray(0, size) : Buffer.allocUnsafe(size);
+  }
+
   /** Ends the input: a last line without a newline is still a line. */
   end(): void {
     if (this.longHead) this.endLongLine();
@@ -186,37 +196,48 @@ export class TraceParser {
       while (s < end) s = this.parseLine(buf, s);
       return;
     }
+    if (buf.buffer === sc.bytes.buffer) {
+      // Read straight into the fast path's memory (readBuffer): scanned where it lies.
+      this.scanPiece(sc, buf, s, end, buf.byteOffset);
+      return;
+    }
     while (s < end) {
-      // A piece that fits the fast path's input region and ends with an LF.
+      // A piece that fits the fast path's copy region and ends with an LF.
       let pieceEnd = end;
-      if (end - s > sc.capacity) {
-        pieceEnd = buf.lastIndexOf(LF, s + sc.capacity - 1) + 1;
+      if (end - s > sc.copyBytes) {
+        pieceEnd = buf.lastIndexOf(LF, s + sc.copyBytes - 1) + 1;
         if (pieceEnd <= s) {
           s = this.parseLine(buf, s);
           continue;
         }
       }
-      sc.input.set(buf.subarray(s, pieceEnd));
-      // Offsets in the scanner's memory are offsets in buf plus `base`.
-      const base = sc.inputBase - s;
-      const memEnd = pieceEnd + base;
-      let m = sc.inputBase;
-      while (m < memEnd) {
-        const n = sc.scan(m, memEnd, this.maxLineBytes);
-        if (n > 0) this.deliver(sc, n);
-        const status = sc.status;
-        m = status[0]!;
-        const why = status[1]!;
-        if (why === STOP_END || why === STOP_FULL) continue;
-        if (why === STOP_NEW_NAME) {
-          const hash = status[2]!, nameStart = status[3]!, nameEnd = status[4]!;
-          const id = this.functions.intern(sc.bytes, nameStart, nameEnd);
-          if (sc.learn(nameStart, nameEnd, hash, id)) continue;
-        }
-        // A line the fast path does not parse (or a name its cache has no room for): parsed here.
-        m = this.parseLine(buf, m - base) + base;
-      }
+      sc.copyRegion.set(buf.subarray(s, pieceEnd));
+      this.scanPiece(sc, buf, s, pieceEnd, sc.inputBase - s);
       s = pieceEnd;
+    }
+  }
+
+  /**
+   * Parses the lines of buf[start, end) (ending with an LF), which are also in the fast path's memory at
+   * offsets `base` higher: the fast path scans them and stops at each line parseLine must parse.
+   */
+  private scanPiece(sc: LineScanner, buf: Buffer, start: number, end: number, base: number): void {
+    let m = start + base;
+    const memEnd = end + base;
+    while (m < memEnd) {
+      const n = sc.scan(m, memEnd, this.maxLineBytes);
+      if (n > 0) this.deliver(sc, n);
+      const status = sc.status;
+      m = status[0]!;
+      const why = status[1]!;
+      if (why === STOP_END || why === STOP_FULL) continue;
+      if (why === STOP_NEW_NAME) {
+        const hash = status[2]!, nameStart = status[3]!, nameEnd = status[4]!;
+        const id = this.functions.intern(sc.bytes, nameStart, nameEnd);
+        if (sc.learn(nameStart, nameEnd, hash, id)) continue;
+      }
+      // A line the fast path does not parse (or a name its cache has no room for): parsed here.
+      m = this.parseLine(buf, m - base) + base;
     }
   }
 

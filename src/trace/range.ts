@@ -42,9 +42,13 @@ export const READ_CHUNK = 256 << 10;
 
 /** Reads the lines of byte ranges of one open file, a chunk at a time, into one reused buffer. */
 export class RangeReader {
-  private readonly buf = Buffer.allocUnsafe(READ_CHUNK);
+  private readonly buf: Buffer;
 
-  constructor(private readonly fd: number) {}
+  /** `buffer`: where to read (READ_CHUNK bytes at least; TraceParser.readBuffer gives one the parser scans without a copy). */
+  constructor(private readonly fd: number, buffer?: Buffer) {
+    this.buf = buffer ?? Buffer.allocUnsafe(READ_CHUNK);
+    if (this.buf.length < READ_CHUNK) throw new Error(`RangeReader: a buffer of ${this.buf.length} bytes, not ${READ_CHUNK}`);
+  }
 
   /**
    * Feeds `onChunk` the bytes of the lines that start in [start, end), in order, the last one with its LF

@@ -118,7 +118,7 @@ export async function readTrace(
       });
       bytes = size;
     } else if (size >= 0) {
-      readFileSync(input, size, options.chunkSize ?? DEFAULT_CHUNK, feed);
+      readFileSync(input, size, TraceParser.readBuffer(functions, options.chunkSize ?? DEFAULT_CHUNK), feed);
     } else {
       // stdin has no size; a .gz file's is its compressed size, which is what the stream reports consumed.
       const total = input === '-' ? 0 : inputSize(input, 'trace file');
@@ -157,13 +157,13 @@ export async function readTrace(
  * Synchronous chunked reads: the fastest path for a plain file, and it needs no event loop turn per chunk.
  * The caller has already opened and sized it through inputSize(), which names a missing or unreadable file.
  */
-function readFileSync(path: string, size: number, chunkSize: number, feed: (c: Buffer, consumed: number, total: number) => void): void {
+/** Reads the file into `buf` (a chunk at a time, reused: each is fed before the next read). */
+function readFileSync(path: string, size: number, buf: Buffer, feed: (c: Buffer, consumed: number, total: number) => void): void {
   const fd = openSync(path, 'r');
   try {
-    const buf = Buffer.allocUnsafe(chunkSize);
     let consumed = 0;
     for (;;) {
-      const n = readSync(fd, buf, 0, chunkSize, null);
+      const n = readSync(fd, buf, 0, buf.length, null);
       if (n === 0) break;
       consumed += n;
       feed(buf.subarray(0, n), consumed, size);
