@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { writeIdentityPageTables } from '../capture/boot/page-tables.js';
 import { translate } from '../capture/boot/page-tables.js';
 import { HaltDetector, type HaltProbe } from '../capture/engines/kvm/debug/halt.js';
-import { classifyInsn, INSN_CLASSES } from '../capture/engines/kvm/debug/insn-class.js';
+import { classifyInsn, INSN_CLASSES, isPortIo } from '../capture/engines/kvm/debug/insn-class.js';
 import { translate64 } from '../capture/engines/kvm/debug/page-walk.js';
 import { StepWatchdog, toProfilePart, type RearmMode } from '../capture/engines/kvm/debug/step-watchdog.js';
 import { stepFallbackSummary } from '../capture/output/profile.js';
@@ -88,6 +88,24 @@ describe('classifyInsn (x86-64 opcode map, first bytes only)', () => {
   });
 });
 
+describe('isPortIo (the Stepper asks KVM for the registers only on the KVM_RUN that runs one)', () => {
+  it.each([
+    ['out %al,$0xe9', [0xe6, 0xe9], true],
+    ['out %al,(%dx)', [0xee], true],
+    ['out %ax,(%dx) (operand-size prefix)', [0x66, 0xef], true],
+    ['in (%dx),%al', [0xec], true],
+    ['in $0x64,%al', [0xe4, 0x64], true],
+    ['rep outsb', [0xf3, 0x6e], true],
+    ['insl (REX)', [0x40, 0x6d], true],
+    ['loop rel8 (E2, next to the I/O opcodes)', [0xe2, 0xfe], false],
+    ['call rel32 (E8)', [0xe8, 0, 0, 0, 0], false],
+    ['mov %rsp,%rbp', [0x48, 0x89, 0xe5], false],
+    ['unreadable', [], false],
+  ] as const)('%s: %s', (_name, bytes, io) => {
+    expect(isPortIo(bytes)).toBe(io);
+  });
+});
+
 /** A guest's code as data: address -> instruction bytes. */
 function code(map: Record<string, number[]>): (va: bigint) => number[] {
   return (va) => map['0x' + va.toString(16)] ?? [0x90];
@@ -160,15 +178,16 @@ describe.each([['the watchdog looks classes up', false], ['the run loop gives cl
     expect(actions).toEqual(['ok', 'rearm', 'ok']);
     expect(w.counts.lost).toBe(1);
     expect(w.counts.gaps).toEqual([{ kind: 'lost', expected: '0xffffffff81000001', found: '0xffffffff8100012d', at_step: 2 }]);
-    expect(stepFallbackSummary(toProfilePart(w.counts))).toBe('1 DEBUG exits missing: steps LOST (no trace line) from 0xffffffff81000001 (re-armed; gaps in profile.json kvm.step_watchdog)');
+    expect(stepFallbackSummary(toProfilePart(w.counts))).toBe('1 DEBUG exits missing: steps LOST (no trace line) from 0xffffffff81000001 (gaps in profile.json kvm.step_watchdog)');
   });
 
-  it('an I/O exit with RIP already past the OUT (the software-backed KVM here): the step after it must come at that RIP', () => {
+  it('an I/O exit with RIP already past the OUT (the software-backed KVM here): the step after it must come at that RIP, else it is counted lost', () => {
     // The demo guest's serial_putc: out %al,(%dx) at +0xe9 (1 byte), ret at +0xea; this KVM reports the OUT's
     // exit with RIP = +0xea and its next DEBUG exit after the ret: the ret got no trace line.
     const out = K + 0xe9n;
     const lost = feed('auto', {}, out, [{ io: out + 1n }, { debug: K + 0x127n }]);
-    expect(lost.actions).toEqual(['ok', 'rearm']);
+    // Counted, not re-armed: that DEBUG exit came, so single-step is on.
+    expect(lost.actions).toEqual(['ok', 'ok']);
     expect(lost.w.counts).toMatchObject({ lost: 1, late: 0 });
     expect(lost.w.counts.gaps).toEqual([{ kind: 'lost', expected: '0xffffffff810000ea', found: '0xffffffff81000127', at_step: 2 }]);
     // Where the DEBUG exit does come at that RIP, nothing was lost.

@@ -24,7 +24,7 @@
  */
 import { decodeExit, handleExit, type ExitContext, type StopReason } from './exits.js';
 import { HaltDetector } from './debug/halt.js';
-import { classifyInsn, INSN_CLASSES, MAX_INSN_BYTES } from './debug/insn-class.js';
+import { classifyInsn, INSN_CLASSES, isPortIo, MAX_INSN_BYTES } from './debug/insn-class.js';
 import { translate64 } from './debug/page-walk.js';
 import { StepWatchdog, type RearmMode, type StepWatchdogCounts } from './debug/step-watchdog.js';
 import { SoftwareTrap } from './debug/sw-trap.js';
@@ -310,9 +310,10 @@ function probeHalt(o: LoopOptions, halts: HaltDetector): ReturnType<HaltDetector
 }
 
 /**
- * RIP and RFLAGS after an exit: from the synced registers in kvm_run when enabled, else KVM_GET_REGS into
- * one buffer kept for the purpose. Step mode asks for RIP at every port-I/O exit (the watchdog), and
- * vcpu.getRegs() allocated and decoded all 18 registers each time (it showed in the step loop's profile).
+ * RIP and RFLAGS after an exit: from the synced registers in kvm_run when they were asked for that exit
+ * (kvm_run.kvm_valid_regs), else KVM_GET_REGS into one buffer kept for the purpose. Step mode asks for RIP
+ * at every port-I/O exit (the watchdog): the Stepper asks KVM for the copy only on the KVM_RUN that runs an
+ * IN/OUT, which saves a KVM_GET_REGS (~7 us here) per port-I/O exit without paying the copy on every step.
  */
 class RegsReader {
   private readonly buf = Buffer.alloc(REGS_SIZE);
@@ -322,11 +323,16 @@ class RegsReader {
   }
 
   rip(): bigint {
-    return this.sync ? this.vcpu.run.getBigUint64(RUN.syncRip, true) : this.read(RIP_OFFSET);
+    return this.synced() ? this.vcpu.run.getBigUint64(RUN.syncRip, true) : this.read(RIP_OFFSET);
   }
 
   rflags(): bigint {
-    return this.sync ? this.vcpu.run.getBigUint64(RUN.syncRflags, true) : this.read(RFLAGS_OFFSET);
+    return this.synced() ? this.vcpu.run.getBigUint64(RUN.syncRflags, true) : this.read(RFLAGS_OFFSET);
+  }
+
+  /** Whether KVM copied the GPRs at the last exit: run mode always; step mode around port I/O (Stepper). */
+  private synced(): boolean {
+    return this.sync || (this.vcpu.run.getUint32(RUN.validRegs, true) & K.KVM_SYNC_X86_REGS) !== 0;
   }
 
   private read(offset: number): bigint {
@@ -380,6 +386,9 @@ class Stepper {
     // Whatever ran before this call (another exit's handling, lost steps) may have switched page tables.
     cr3.invalidate();
     let prevFlags = 0;
+    // Whether kvm_run asks KVM to copy the GPRs at the next exit (RegsReader): only for a KVM_RUN that runs
+    // an IN/OUT, whose KVM_EXIT_IO the watchdog checks against RIP.
+    let syncing = run.getUint32(RUN_VALID_REGS, true) !== 0;
     for (;;) {
       if (steps >= maxSteps) return this.end(STEP_MAX, steps, exits);
       const err = vcpu.runOnce();
@@ -407,6 +416,10 @@ class Stepper {
         vcpu.setGuestDebug(this.stepFlags);
         cr3.invalidate(); // steps may have been lost
       }
+      if (((flags & FLAG_PORT_IO) !== 0) !== syncing) {
+        syncing = !syncing;
+        run.setUint32(RUN_VALID_REGS, syncing ? K.KVM_SYNC_X86_REGS : 0, true);
+      }
       prevFlags = flags;
     }
   }
@@ -419,6 +432,7 @@ class Stepper {
 }
 
 const RUN_EXIT_REASON = RUN.exitReason;
+const RUN_VALID_REGS = RUN.validRegs;
 const RUN_DEBUG_PC = RUN.debugPc;
 
 /** Byte offsets of rip and rflags in struct kvm_regs. */
@@ -427,8 +441,10 @@ const RFLAGS_OFFSET = REG_NAMES.indexOf('rflags') * 8;
 
 /** addressFlags(): the instruction is a HLT (its opcode byte: HLT takes no prefixes). */
 export const FLAG_HLT = 1;
+/** addressFlags(): the instruction accesses an I/O port (debug/insn-class.ts isPortIo). */
+export const FLAG_PORT_IO = 2;
 /** addressFlags() >> FLAG_CLASS_SHIFT: 1 + the instruction's index in INSN_CLASSES (debug/insn-class.ts). */
-export const FLAG_CLASS_SHIFT = 1;
+export const FLAG_CLASS_SHIFT = 2;
 
 /** INSN_CLASSES index of 'tf-clear': classes up to it (and 'emulated') make the Stepper read CR3 again. */
 const CLS_TF_CLEAR = INSN_CLASSES.indexOf('tf-clear');
@@ -465,12 +481,13 @@ function cr3CacheOf(vcpu: KvmVcpu): Cr3Cache {
 
 /**
  * What the step loop needs to know about the instruction at virtual `va`, read once per distinct address
- * (the trace writer keeps it in its address cache): FLAG_HLT, and its class for the step watchdog. Reads
+ * (the trace writer keeps it in its address cache): FLAG_HLT, FLAG_PORT_IO, and its class for the step watchdog. Reads
  * through the CR3 the Stepper keeps (Cr3Cache).
  */
 export function addressFlags(vcpu: KvmVcpu, mem: GuestMemory, va: bigint): number {
   const bytes = readGuestBytes(vcpu, mem, va, MAX_INSN_BYTES, cr3CacheOf(vcpu).get());
-  return (bytes[0] === HLT_OPCODE ? FLAG_HLT : 0) | ((INSN_CLASSES.indexOf(classifyInsn(bytes)) + 1) << FLAG_CLASS_SHIFT);
+  return (bytes[0] === HLT_OPCODE ? FLAG_HLT : 0) | (isPortIo(bytes) ? FLAG_PORT_IO : 0) |
+    ((INSN_CLASSES.indexOf(classifyInsn(bytes)) + 1) << FLAG_CLASS_SHIFT);
 }
 
 /** Guest-physical address of virtual `va` through the vCPU's current page tables, or undefined. */

@@ -68,3 +68,16 @@ export function classifyInsn(b: ArrayLike<number>): InsnClass {
   }
   return 'plain';
 }
+
+/**
+ * Whether the instruction at b[0] accesses an I/O port (IN/OUT with an immediate port or DX, INS/OUTS;
+ * Intel SDM vol. 2, opcodes E4-E7, EC-EF, 6C-6F): one the VMM usually completes after a KVM_EXIT_IO.
+ */
+export function isPortIo(b: ArrayLike<number>): boolean {
+  let i = 0;
+  while (i < b.length && i < MAX_INSN_BYTES && LEGACY_PREFIXES.has(b[i]!)) i++;
+  if (i < b.length && (b[i]! & 0xf0) === 0x40) i++; // REX
+  if (i >= b.length) return false;
+  const op = b[i]!;
+  return (op >= 0xe4 && op <= 0xe7) || (op >= 0xec && op <= 0xef) || (op >= 0x6c && op <= 0x6f);
+}
