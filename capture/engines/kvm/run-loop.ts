@@ -47,8 +47,11 @@ export const STOP_NONE = 0;
 export const STOP_TIMEOUT = 1;
 export const STOP_INTERRUPT = 2;
 
-/** Steps between progress updates in control[CTRL_STEPS]. */
-const PROGRESS_EVERY = 4096;
+/**
+ * Steps between progress updates in control[CTRL_STEPS]. Few enough that the first update runs before V8
+ * optimizes the step loop (at 4096 the first one threw the optimized loop away: a store it had never seen).
+ */
+const PROGRESS_EVERY = 256;
 const HLT_OPCODE = 0xf4;
 /** RFLAGS.IF: interrupts enabled. */
 const RFLAGS_IF = 0x200n;
@@ -225,7 +228,7 @@ export function runLoop(o: LoopOptions): LoopResult {
         if (watchdog!.onDebug(stepper!.hi, stepper!.lo, steps, (stepper!.flags >> FLAG_CLASS_SHIFT) - 1) === 'rearm') rearm();
         continue;
       }
-      err = stepper!.err; // STEP_EXIT: this KVM_RUN's outcome is handled below
+      err = stepper!.err < 0 ? vcpu.runFailed() : 0; // STEP_EXIT: this KVM_RUN's outcome is handled below
     } else {
       err = vcpu.runOnce();
       exits++;
@@ -356,7 +359,7 @@ const STEP_EXIT = 0, STEP_MAX = 1, STEP_UNTIL = 2, STEP_HLT = 3;
 class Stepper {
   steps = 0;
   exits = 0;
-  /** KVM_RUN's result at STEP_EXIT. */
+  /** KVM_RUN's own result at STEP_EXIT (KvmVcpu.runRaw: 0, or -1 with errno set). */
   err = 0;
   /** The last step's address halves and addressFlags() (STEP_UNTIL, STEP_HLT). */
   hi = 0;
@@ -391,7 +394,9 @@ class Stepper {
     let syncing = run.getUint32(RUN_VALID_REGS, true) !== 0;
     for (;;) {
       if (steps >= maxSteps) return this.end(STEP_MAX, steps, exits);
-      const err = vcpu.runOnce();
+      // KVM_RUN's -1 (a signal: the halt probe's kick) leaves by the path every other exit takes; runLoop
+      // reads errno (KvmVcpu.runFailed), with no libc call in between.
+      const err = vcpu.runRaw();
       exits++;
       if (err !== 0 || run.getUint32(RUN_EXIT_REASON, true) !== K.KVM_EXIT_DEBUG) {
         this.err = err;
@@ -492,7 +497,7 @@ export function addressFlags(vcpu: KvmVcpu, mem: GuestMemory, va: bigint): numbe
 
 /** Guest-physical address of virtual `va` through the vCPU's current page tables, or undefined. */
 export function physicalAddress(vcpu: KvmVcpu, mem: GuestMemory, va: bigint): number | undefined {
-  const pa = translate64(physReader(mem), vcpu.getSregs().readBigUInt64LE(SREGS.cr3), va);
+  const pa = translate64(regionViews(mem).reader, vcpu.getSregs().readBigUInt64LE(SREGS.cr3), va);
   return pa !== undefined && pa >= mem.gpa && pa < mem.gpa + mem.size ? pa : undefined;
 }
 
@@ -502,45 +507,86 @@ export function physicalAddress(vcpu: KvmVcpu, mem: GuestMemory, va: bigint): nu
  */
 export function readGuestBytes(vcpu: KvmVcpu, mem: GuestMemory, va: bigint, n: number, knownCr3?: bigint): number[] {
   const out: number[] = [];
-  const read = physReader(mem);
-  const view = memViews.get(mem)!; // physReader made it
+  const views = regionViews(mem);
   const cr3 = knownCr3 ?? vcpu.getSregs().readBigUInt64LE(SREGS.cr3);
   // One walk per page the bytes touch (two at most for an instruction), the rest in plain numbers: this
   // runs once per distinct address in step mode, early, before V8 has optimized it.
   let i = 0;
   while (i < n) {
-    const pa = translate64(read, cr3, va + BigInt(i));
+    const pa = translate64(views.reader, cr3, va + BigInt(i));
     if (pa === undefined) break;
     const inPage = Math.min(n - i, 4096 - (pa & 0xfff));
     for (let k = 0; k < inPage; k++) {
-      if (pa + k < mem.gpa || pa + k >= mem.gpa + mem.size) return out;
-      out.push(view.getUint8(pa + k - mem.gpa));
+      const b = views.u8(pa + k);
+      if (b < 0) return out;
+      out.push(b);
     }
     i += inPage;
   }
   return out;
 }
 
-/** Full-memory views for page walks, one per guest memory. */
-const memViews = new WeakMap<GuestMemory, DataView>();
+/** Region views of each guest memory, for page walks and code reads. */
+const memViews = new WeakMap<GuestMemory, RegionViews>();
+
+function regionViews(mem: GuestMemory): RegionViews {
+  let v = memViews.get(mem);
+  if (!v) memViews.set(mem, (v = new RegionViews(mem)));
+  return v;
+}
+
+/** Bytes of guest RAM per view. */
+const REGION_BYTES = 1 << 20;
+
+/**
+ * Guest RAM through views of 1 MiB regions, each made when first read: a view of all of it cost ~3 ms
+ * and a forced garbage collection (kvm.ts GuestMemory), and the first page walk of a step-mode capture
+ * made one, in the middle of the first steps (docs/performance.md, "Capture (KVM)").
+ */
+class RegionViews {
+  private readonly views: (DataView | undefined)[] = [];
+  /** A 64-bit little-endian reader (undefined outside RAM), for translate64. */
+  readonly reader = (pa: number): bigint | undefined => {
+    const mem = this.mem;
+    if (pa < mem.gpa || pa + 8 > mem.gpa + mem.size) return undefined;
+    const off = pa - mem.gpa;
+    if (off % REGION_BYTES > REGION_BYTES - 8) {
+      // Across two regions (page-table entries are 8-byte aligned and never are): byte by byte.
+      let v = 0n;
+      for (let k = 7; k >= 0; k--) v = (v << 8n) | BigInt(this.u8(pa + k));
+      return v;
+    }
+    return this.region(off).getBigUint64(off % REGION_BYTES, true);
+  };
+
+  constructor(private readonly mem: GuestMemory) {}
+
+  /** The byte at guest-physical `pa`, or -1 outside RAM. */
+  u8(pa: number): number {
+    const mem = this.mem;
+    if (pa < mem.gpa || pa >= mem.gpa + mem.size) return -1;
+    const off = pa - mem.gpa;
+    return this.region(off).getUint8(off % REGION_BYTES);
+  }
+
+  private region(off: number): DataView {
+    const r = Math.floor(off / REGION_BYTES);
+    let v = this.views[r];
+    if (!v) {
+      const start = r * REGION_BYTES;
+      const u = this.mem.view(this.mem.gpa + start, Math.min(REGION_BYTES, this.mem.size - start));
+      v = this.views[r] = new DataView(u.buffer, u.byteOffset, u.byteLength);
+    }
+    return v;
+  }
+}
 
 /**
  * The guest byte at virtual address `va` through the vCPU's current page tables (a full 4-level walk
  * over all guest RAM: debug/page-walk.ts), or -1 when unmapped.
  */
 export function byteAt(vcpu: KvmVcpu, mem: GuestMemory, va: bigint): number {
-  const pa = translate64(physReader(mem), vcpu.getSregs().readBigUInt64LE(SREGS.cr3), va);
+  const pa = translate64(regionViews(mem).reader, vcpu.getSregs().readBigUInt64LE(SREGS.cr3), va);
   return pa === undefined ? -1 : mem.byteAt(pa);
 }
 
-/** A 64-bit little-endian reader over all of `mem` (undefined outside it), for translate64. */
-function physReader(mem: GuestMemory): (pa: number) => bigint | undefined {
-  let dv = memViews.get(mem);
-  if (!dv) {
-    const v = mem.view(mem.gpa, mem.size);
-    dv = new DataView(v.buffer, v.byteOffset, v.byteLength);
-    memViews.set(mem, dv);
-  }
-  const view = dv;
-  return (pa) => (pa >= mem.gpa && pa + 8 <= mem.gpa + mem.size ? view.getBigUint64(pa - mem.gpa, true) : undefined);
-}
