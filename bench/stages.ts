@@ -1,7 +1,8 @@
 /**
  * Where an analyzer's time goes, stage by stage, in one thread: each stage adds one piece of work to the
  * one before it, over the same file, so the differences are the stages' costs. The machine's per-byte limit
- * is the first two rows (a plain read, and a JS loop that looks at every byte once).
+ * is the first two rows (a plain read, and a JS loop that looks at every byte once); then the parse by the
+ * TypeScript parser alone and by the reader's WebAssembly fast path (src/trace/wasm/line-scanner.ts).
  *
  *   node dist/bench/stages.js FILE [RUNS]   prints per stage the median CPU seconds (user + system) of this thread
  *
@@ -10,19 +11,17 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { FunctionTable } from '../src/trace/functions.js';
 import { TraceParser, type TraceVisitor } from '../src/trace/parser.js';
+import { READ_CHUNK } from '../src/trace/range.js';
 import { HotFunctions } from '../analyzers/hot-functions.js';
 import { FirstCalls } from '../analyzers/first-calls.js';
 import { Syscalls } from '../analyzers/syscalls.js';
 import { median } from './measure.js';
 
-const CHUNK = 1 << 22;
-
-function readAll(path: string, onChunk: (buf: Buffer) => void): void {
+function readAll(path: string, buf: Buffer, onChunk: (buf: Buffer) => void): void {
   const fd = openSync(path, 'r');
-  const buf = Buffer.allocUnsafe(CHUNK);
   try {
     for (;;) {
-      const n = readSync(fd, buf, 0, CHUNK, null);
+      const n = readSync(fd, buf, 0, buf.length, null);
       if (n === 0) break;
       onChunk(buf.subarray(0, n));
     }
@@ -31,44 +30,39 @@ function readAll(path: string, onChunk: (buf: Buffer) => void): void {
   }
 }
 
-/** A FunctionTable that skips the table lookup (every name is id 2): the parse without interning. */
-class NoLookup extends FunctionTable {
-  constructor() {
-    super();
-    this.idOf('x');
-  }
-  override internHashed(): number {
-    return 2;
-  }
-}
-
 const none: TraceVisitor = { event() {} };
 
-function parse(path: string, functions: FunctionTable, visitor: (f: FunctionTable) => TraceVisitor): number {
-  const parser = new TraceParser(functions, visitor(functions), () => {});
-  readAll(path, (b) => parser.push(b));
+/**
+ * Parses the file as the reader does: `fastPath` true, read straight into the fast path's memory
+ * (TraceParser.readBuffer); false, every line by the TypeScript parser.
+ */
+function parse(path: string, visitor: (f: FunctionTable) => TraceVisitor, fastPath = true): number {
+  const functions = new FunctionTable();
+  const parser = new TraceParser(functions, visitor(functions), () => {}, undefined, fastPath);
+  const buf = fastPath ? TraceParser.readBuffer(functions, READ_CHUNK) : Buffer.allocUnsafe(READ_CHUNK);
+  readAll(path, buf, (b) => parser.push(b));
   parser.end();
   return parser.counts.events;
 }
 
 export const STAGES: Record<string, (path: string) => number> = {
-  'read (readSync, 4 MiB blocks)': (path) => {
+  'read (readSync, 256 KiB chunks)': (path) => {
     let n = 0;
-    readAll(path, (b) => (n += b.length));
+    readAll(path, Buffer.allocUnsafe(READ_CHUNK), (b) => (n += b.length));
     return n;
   },
   'read + JS loop over every byte (count LF)': (path) => {
     let n = 0;
-    readAll(path, (b) => {
+    readAll(path, Buffer.allocUnsafe(READ_CHUNK), (b) => {
       for (let i = 0; i < b.length; i++) if (b[i] === 10) n++;
     });
     return n;
   },
-  'read + parse (scan, timestamp, name hash), no table lookup, no visitor': (path) => parse(path, new NoLookup(), () => none),
-  '+ intern (table lookup)': (path) => parse(path, new FunctionTable(), () => none),
-  '+ hot-functions visitor': (path) => parse(path, new FunctionTable(), () => new HotFunctions()),
-  '+ first-calls visitor': (path) => parse(path, new FunctionTable(), () => new FirstCalls()),
-  '+ syscalls visitor (calls dropped)': (path) => parse(path, new FunctionTable(), (f) => new Syscalls(f, () => {})),
+  'read + the TypeScript parser alone (scan, timestamp, name lookup), no visitor': (path) => parse(path, () => none, false),
+  'read + the WebAssembly fast path (scan, timestamp, name lookup), no visitor': (path) => parse(path, () => none),
+  '+ hot-functions visitor': (path) => parse(path, () => new HotFunctions()),
+  '+ first-calls visitor': (path) => parse(path, () => new FirstCalls()),
+  '+ syscalls visitor (calls dropped)': (path) => parse(path, (f) => new Syscalls(f, () => {})),
 };
 
 export function measureStages(path: string, runs: number): Record<string, number> {
