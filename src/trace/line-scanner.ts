@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { UserError } from '../errors.js';
 
 /** Why a scan stopped: it reached the end; a line it does not parse; a name it has not cached; its output is full. */
 export const STOP_END = 0, STOP_OTHER = 1, STOP_NEW_NAME = 2, STOP_FULL = 3;
@@ -23,14 +24,14 @@ let compiled: WebAssembly.Module | undefined;
 
 /**
  * The compiled module, compiled once per thread. Run from the sources (vitest), the build's copy is used.
- * @throws Error naming the file when the build has not made it
+ * @throws UserError naming the file when the build has not made it (an install without `npm run build`)
  */
 function wasmModule(): WebAssembly.Module {
   if (compiled) return compiled;
   const here = new URL('./wasm/line-scanner.wasm', import.meta.url);
   const built = new URL('../../dist/src/trace/wasm/line-scanner.wasm', import.meta.url);
   const file = [here, built].map((u) => fileURLToPath(u)).find((f) => existsSync(f));
-  if (!file) throw new Error(`${fileURLToPath(here)}: the trace reader's WebAssembly fast path is missing; run \`npm run build\``);
+  if (!file) throw new UserError(`${fileURLToPath(here)}: the trace reader's WebAssembly fast path is missing; run \`npm run build\``);
   compiled = new WebAssembly.Module(readFileSync(file));
   return compiled;
 }
