@@ -144,6 +144,21 @@ describeNeeds(missing, 'capture --guest demo (KVM)', () => {
       expect(lines[lines.length - 1]).toMatch(new RegExp(`^${lines.length - 1} `));
     });
 
+    it('--max-steps N stops at the instruction the last trace line announced, also when it is a port IN/OUT', () => {
+      // serial_putc polls the UART's status (IN) and writes the byte (OUT): the steps where the next
+      // instruction is one of them are where the step loop asks KVM for the registers of the next exit.
+      const lines = readFileSync(join(steps1.dir, 'trace.log'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+      const picks = lines.map((l, i) => [l, i] as const).filter(([l]) => l.includes(' serial_putc ')).slice(0, 8);
+      expect(picks.length).toBe(8);
+      for (const [line, i] of picks) {
+        const r = capture(`step-max-${i + 1}`, ['--mode', 'step', '--clock', 'steps', '--max-steps', String(i + 1)]);
+        expect(r.profile.exit.reason).toBe('max-steps');
+        const last = readFileSync(join(r.dir, 'trace.log'), 'utf8').trimEnd().split('\n').pop()!;
+        expect(last).toBe(line);
+        expect(r.profile.exit.symbol, `--max-steps ${i + 1}`).toBe(line.slice(line.indexOf(' ') + 1));
+      }
+    }, 120_000);
+
     it('accepts --block-irq (KVM_GUESTDBG_BLOCKIRQ): same steps for a guest that runs with interrupts off', () => {
       const blocked = capture('step-block-irq', ['--mode', 'step', '--clock', 'steps', '--block-irq', '--max-steps', '5000']);
       const events = (dir: string): string[] =>

@@ -370,7 +370,7 @@ export function stepFallbackSummary(c: KvmStepWatchdog): string | null {
   if (c.rearm_tf_clear) parts.push(`re-armed after ${c.rearm_tf_clear} instructions that load RFLAGS`);
   if (c.lost) {
     const at = [...new Set(c.gaps.filter((g) => g.startsWith('lost ')).map((g) => g.split(' ')[1]!))].slice(0, 3);
-    parts.push(`${c.lost} DEBUG exits missing: steps LOST (no trace line) from ${at.join(', ')}${c.lost > at.length ? ', ...' : ''} (gaps in profile.json kvm.step_watchdog)`);
+    parts.push(`${c.lost} DEBUG exits missing: steps LOST (no trace line) from ${at.join(', ')}${c.lost > at.length ? ', ...' : ''} (single-step set again where it may have stopped; gaps in profile.json kvm.step_watchdog)`);
   }
   if (c.late) parts.push(`${c.late} DEBUG exits more than one instruction on (late, or an interrupt/exception)`);
   return parts.length ? parts.join('; ') : null;

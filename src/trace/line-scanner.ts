@@ -1,9 +1,9 @@
 /**
  * The host side of the reader's WebAssembly fast path (wasm/line-scanner.ts, built by `npm run build` into
- * dist/src/trace/wasm/line-scanner.wasm): one instance per TraceParser, its memory's fixed regions as typed
- * arrays. What the fast path accepts, and why it exists, is in wasm/line-scanner.ts and docs/performance.md.
+ * dist/src/trace/wasm/line-scanner.wasm): one instance per FunctionTable (scannerFor), its memory's fixed
+ * regions as typed arrays. What the fast path accepts, and why it exists, is in wasm/line-scanner.ts and docs/performance.md.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../errors.js';
 
@@ -23,15 +23,19 @@ interface Exports {
 let compiled: WebAssembly.Module | undefined;
 
 /**
- * The compiled module, compiled once per thread. Run from the sources (vitest), the build's copy is used.
+ * The compiled module, compiled once per thread. Run from the sources (vitest), the build's copy is used,
+ * and refused when it is older than its source (a test would test the last build, not the code).
  * @throws UserError naming the file when the build has not made it (an install without `npm run build`)
  */
 function wasmModule(): WebAssembly.Module {
   if (compiled) return compiled;
-  const here = new URL('./wasm/line-scanner.wasm', import.meta.url);
-  const built = new URL('../../dist/src/trace/wasm/line-scanner.wasm', import.meta.url);
-  const file = [here, built].map((u) => fileURLToPath(u)).find((f) => existsSync(f));
-  if (!file) throw new UserError(`${fileURLToPath(here)}: the trace reader's WebAssembly fast path is missing; run \`npm run build\``);
+  const fromSources = import.meta.url.endsWith('.ts');
+  const file = fileURLToPath(new URL(fromSources ? '../../dist/src/trace/wasm/line-scanner.wasm' : './wasm/line-scanner.wasm', import.meta.url));
+  if (!existsSync(file)) throw new UserError(`${file}: the trace reader's WebAssembly fast path is missing; run \`npm run build\``);
+  if (fromSources) {
+    const source = fileURLToPath(new URL('./wasm/line-scanner.ts', import.meta.url));
+    if (statSync(source).mtimeMs > statSync(file).mtimeMs) throw new UserError(`${file}: older than ${source}; run \`npm run build\``);
+  }
   compiled = new WebAssembly.Module(readFileSync(file));
   return compiled;
 }

@@ -314,9 +314,10 @@ function probeHalt(o: LoopOptions, halts: HaltDetector): ReturnType<HaltDetector
 
 /**
  * RIP and RFLAGS after an exit: from the synced registers in kvm_run when they were asked for that exit
- * (kvm_run.kvm_valid_regs), else KVM_GET_REGS into one buffer kept for the purpose. Step mode asks for RIP
- * at every port-I/O exit (the watchdog): the Stepper asks KVM for the copy only on the KVM_RUN that runs an
- * IN/OUT, which saves a KVM_GET_REGS (~7 us here) per port-I/O exit without paying the copy on every step.
+ * (kvm_run.kvm_valid_regs, which callers change only right before a KVM_RUN), else KVM_GET_REGS into one
+ * buffer kept for the purpose. Step mode asks for RIP at every port-I/O exit (the watchdog): the Stepper asks
+ * KVM for the copy only on a KVM_RUN whose next instruction is an IN/OUT, which saves a KVM_GET_REGS (~7 us
+ * here) per port-I/O exit without paying the copy on every step.
  */
 class RegsReader {
   private readonly buf = Buffer.alloc(REGS_SIZE);
@@ -389,11 +390,18 @@ class Stepper {
     // Whatever ran before this call (another exit's handling, lost steps) may have switched page tables.
     cr3.invalidate();
     let prevFlags = 0;
-    // Whether kvm_run asks KVM to copy the GPRs at the next exit (RegsReader): only for a KVM_RUN that runs
-    // an IN/OUT, whose KVM_EXIT_IO the watchdog checks against RIP.
+    // Whether kvm_run asks KVM to copy the GPRs at the exit (RegsReader): for a KVM_RUN whose next
+    // instruction, as the last DEBUG exit announced it, is an IN/OUT, whose KVM_EXIT_IO the watchdog checks
+    // against RIP. The field changes only right before a KVM_RUN, so it always says whether the last exit's
+    // registers are in kvm_run (a stop before the next KVM_RUN, --max-steps, must not read a stale copy).
     let syncing = run.getUint32(RUN_VALID_REGS, true) !== 0;
+    let wantSync = false;
     for (;;) {
       if (steps >= maxSteps) return this.end(STEP_MAX, steps, exits);
+      if (wantSync !== syncing) {
+        syncing = wantSync;
+        run.setUint32(RUN_VALID_REGS, syncing ? K.KVM_SYNC_X86_REGS : 0, true);
+      }
       // KVM_RUN's -1 (a signal: the halt probe's kick) leaves by the path every other exit takes; runLoop
       // reads errno (KvmVcpu.runFailed), with no libc call in between.
       const err = vcpu.runRaw();
@@ -421,10 +429,7 @@ class Stepper {
         vcpu.setGuestDebug(this.stepFlags);
         cr3.invalidate(); // steps may have been lost
       }
-      if (((flags & FLAG_PORT_IO) !== 0) !== syncing) {
-        syncing = !syncing;
-        run.setUint32(RUN_VALID_REGS, syncing ? K.KVM_SYNC_X86_REGS : 0, true);
-      }
+      wantSync = (flags & FLAG_PORT_IO) !== 0;
       prevFlags = flags;
     }
   }
@@ -539,9 +544,9 @@ function regionViews(mem: GuestMemory): RegionViews {
 const REGION_BYTES = 1 << 20;
 
 /**
- * Guest RAM through views of 1 MiB regions, each made when first read: a view of all of it cost ~3 ms
+ * Guest RAM through views of 1 MiB regions, each made when first read: a view of all of it cost 0.3-3 ms
  * and a forced garbage collection (kvm.ts GuestMemory), and the first page walk of a step-mode capture
- * made one, in the middle of the first steps (docs/performance.md, "Capture (KVM)").
+ * made one, between its first two steps (docs/performance.md, "Capture (KVM)").
  */
 class RegionViews {
   private readonly views: (DataView | undefined)[] = [];

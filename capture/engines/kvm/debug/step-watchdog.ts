@@ -142,15 +142,18 @@ export class StepWatchdog {
       return 'rearm';
     }
     if (prevHi < 0) return 'ok';
+    let ran: InsnClass | 'io' | 'io-done' | null = last;
     if (last === 'io-done') {
       if (hi === prevHi && lo === prevLo) return 'ok';
-      // The instruction after the IN/OUT ran without a DEBUG exit: one step with no trace line. Counted,
-      // not re-armed: this DEBUG exit shows single-step is on (the software-backed KVM here loses that one
-      // step after every OUT it completes, 369 times per demo boot; a KVM_SET_GUEST_DEBUG each cost ~1%).
+      // The instruction after the IN/OUT ran without a DEBUG exit: one step with no trace line, counted.
+      // That instruction itself ran stepped (this DEBUG exit is its trap), so single-step is set again only
+      // if it is one that may clear TF, as after any step (the software-backed KVM here loses the step after
+      // every OUT it completes, 369 times per demo boot; a KVM_SET_GUEST_DEBUG each cost ~1% of the boot).
       this.gap('lost', toBig(prevHi, prevLo), toBig(hi, lo), steps);
-      return 'ok';
+      ran = this.classOf(prevHi, prevLo);
+      if (ran !== 'emulated' && ran !== 'tf-clear') return 'ok';
     }
-    const ran = last ?? (prevCls >= 0 ? INSN_CLASSES[prevCls]! : this.classOf(prevHi, prevLo));
+    ran ??= prevCls >= 0 ? INSN_CLASSES[prevCls]! : this.classOf(prevHi, prevLo);
     if (ran === 'emulated') {
       this.counts.rearm_emulated++;
       return 'rearm';
