@@ -15,6 +15,7 @@ interface Exports {
   INPUT: WebAssembly.Global; INPUT_BYTES: WebAssembly.Global; EVENTS: WebAssembly.Global;
   OUT_TIME: WebAssembly.Global; OUT_FN: WebAssembly.Global; OUT_OFFSET: WebAssembly.Global; OUT_ADDR: WebAssembly.Global;
   STATUS: WebAssembly.Global; MEMORY_BYTES: WebAssembly.Global;
+  STOP_END: WebAssembly.Global; STOP_OTHER: WebAssembly.Global; STOP_NEW_NAME: WebAssembly.Global; STOP_FULL: WebAssembly.Global;
   setTail(a: bigint, b: bigint, c: number): void;
   scan(start: number, end: number, maxLineBytes: number): number;
   learn(start: number, end: number, hash: number, id: number): number;
@@ -68,8 +69,12 @@ export class LineScanner {
     this.wasm = new WebAssembly.Instance(wasmModule(), {}).exports as unknown as Exports;
     const w = this.wasm;
     const buffer = w.memory.buffer;
-    if (buffer.byteLength < (w.MEMORY_BYTES.value as number)) throw new Error('line-scanner.wasm: its memory is smaller than its layout');
     const g = (x: WebAssembly.Global): number => x.value as number;
+    if (buffer.byteLength < g(w.MEMORY_BYTES)) throw new Error('line-scanner.wasm: its memory is smaller than its layout');
+    // The stop codes are written in both languages (here they are constants of the parser's loop): one check.
+    if (g(w.STOP_END) !== STOP_END || g(w.STOP_OTHER) !== STOP_OTHER || g(w.STOP_NEW_NAME) !== STOP_NEW_NAME || g(w.STOP_FULL) !== STOP_FULL) {
+      throw new Error('line-scanner.wasm: its stop codes are not the host\'s (src/trace/line-scanner.ts)');
+    }
     this.inputBase = g(w.INPUT);
     this.copyBytes = g(w.INPUT_BYTES) / 2;
     this.copyRegion = new Uint8Array(buffer, this.inputBase, this.copyBytes);

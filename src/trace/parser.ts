@@ -257,9 +257,9 @@ export class TraceParser {
         counts.firstEventLine = line;
         this.firstT = t;
       }
-      this.lastT = t;
       visitor.event(t, fn[k]!, offset[k]!, addr[k]!);
     }
+    this.lastT = lastT;
   }
 
   /**

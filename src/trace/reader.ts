@@ -156,8 +156,8 @@ export async function readTrace(
 /**
  * Synchronous chunked reads: the fastest path for a plain file, and it needs no event loop turn per chunk.
  * The caller has already opened and sized it through inputSize(), which names a missing or unreadable file.
+ * Every chunk is read into `buf` (reused: each is fed before the next read).
  */
-/** Reads the file into `buf` (a chunk at a time, reused: each is fed before the next read). */
 function readFileSync(path: string, size: number, buf: Buffer, feed: (c: Buffer, consumed: number, total: number) => void): void {
   const fd = openSync(path, 'r');
   try {

@@ -73,6 +73,12 @@ export function setTail(a: u64, b: u64, c: u32): void {
 const BLANK_OR_BELOW = i8x16.splat(32);
 const DEL_OR_ABOVE = i8x16.splat(<i8>127);
 
+/** Bit k set: the byte at p + k cannot be in a name (a blank or control byte, or 127 and above). */
+@inline function outsideName(p: u32): i32 {
+  const v = v128.load(p);
+  return i8x16.bitmask(v128.or(i8x16.le_u(v, BLANK_OR_BELOW), i8x16.ge_u(v, DEL_OR_ABOVE)));
+}
+
 /** The cache's hash of the bytes [p, end): 8 at a time (the last word masked), multiply-xor, folded to 32 bits. */
 @inline function nameHash(p: u32, end: u32): u32 {
   let h: u64 = <u64>(end - p) * 0x9e3779b97f4a7c15;
@@ -142,16 +148,15 @@ export function scan(s: u32, end: u32, maxLineBytes: u32): u32 {
     // The name: 16 bytes at a time to its first byte outside 33..126 (a blank, the LF, or a byte that
     // makes the line malformed), then hashed 8 bytes at a time (the cache's own hash, not the FunctionTable's).
     const nameStart = i;
-    let bits = i8x16.bitmask(v128.or(i8x16.le_u(v128.load(i), BLANK_OR_BELOW), i8x16.ge_u(v128.load(i), DEL_OR_ABOVE)));
+    let bits = outsideName(i);
     while (bits == 0) {
       i += 16;
-      bits = i8x16.bitmask(v128.or(i8x16.le_u(v128.load(i), BLANK_OR_BELOW), i8x16.ge_u(v128.load(i), DEL_OR_ABOVE)));
+      bits = outsideName(i);
     }
     i += ctz(bits);
     c = load<u8>(i);
     const nameEnd = i;
     if (nameEnd == nameStart) { why = STOP_OTHER; break; }
-    const h = nameHash(nameStart, nameEnd);
     let offset: i32 = 0;
     let alone = false;
     if (c == LF) {
@@ -184,6 +189,7 @@ export function scan(s: u32, end: u32, maxLineBytes: u32): u32 {
       fn = addr < USER_LIMIT ? USER : UNRESOLVED;
       offset = -1;
     } else {
+      const h = nameHash(nameStart, nameEnd);
       fn = find(nameStart, nameEnd - nameStart, h);
       if (fn < 0) {
         why = STOP_NEW_NAME;
