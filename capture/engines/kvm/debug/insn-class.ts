@@ -30,9 +30,7 @@ const LEGACY_PREFIXES = new Set([0x66, 0x67, 0xf2, 0xf3, 0x2e, 0x36, 0x3e, 0x26,
  * or prefix-only array is 'branch', the cautious answer that never triggers a false alarm).
  */
 export function classifyInsn(b: ArrayLike<number>): InsnClass {
-  let i = 0;
-  while (i < b.length && i < MAX_INSN_BYTES && LEGACY_PREFIXES.has(b[i]!)) i++;
-  if (i < b.length && (b[i]! & 0xf0) === 0x40) i++; // REX
+  const i = opcodeIndex(b);
   if (i >= b.length) return 'branch';
   const op = b[i]!;
   if (op === 0x0f) {
@@ -74,10 +72,16 @@ export function classifyInsn(b: ArrayLike<number>): InsnClass {
  * Intel SDM vol. 2, opcodes E4-E7, EC-EF, 6C-6F): one the VMM usually completes after a KVM_EXIT_IO.
  */
 export function isPortIo(b: ArrayLike<number>): boolean {
-  let i = 0;
-  while (i < b.length && i < MAX_INSN_BYTES && LEGACY_PREFIXES.has(b[i]!)) i++;
-  if (i < b.length && (b[i]! & 0xf0) === 0x40) i++; // REX
+  const i = opcodeIndex(b);
   if (i >= b.length) return false;
   const op = b[i]!;
   return (op >= 0xe4 && op <= 0xe7) || (op >= 0xec && op <= 0xef) || (op >= 0x6c && op <= 0x6f);
+}
+
+/** Where the opcode starts: after the legacy prefixes and a REX prefix (b.length when the bytes end first). */
+function opcodeIndex(b: ArrayLike<number>): number {
+  let i = 0;
+  while (i < b.length && i < MAX_INSN_BYTES && LEGACY_PREFIXES.has(b[i]!)) i++;
+  if (i < b.length && (b[i]! & 0xf0) === 0x40) i++; // REX
+  return i;
 }
