@@ -14,6 +14,7 @@
  */
 import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { UserError } from '../src/errors.js';
+import { writeUint } from '../src/output/digits.js';
 
 /** Bytes collected before a write(2). */
 export const FLUSH_BYTES = 64 * 1024;
@@ -130,8 +131,7 @@ export class TraceWriter {
       else {
         index = ~index;
         const tenths = Math.round(t * 10);
-        // In int32 while it fits (a boot of 214 s): int division by a constant is a multiply, where a
-        // double's % 10 is a call (fmod) per digit.
+        // In int32 while it fits (a boot of 214 s), as writeUint does (src/output/digits.ts).
         const whole = tenths <= 0x7fffffff ? ((tenths | 0) / 10) | 0 : Math.floor(tenths / 10);
         p = writeUint(buf, p, whole);
         buf[p++] = 0x2e; // '.'
@@ -215,31 +215,4 @@ export class TraceWriter {
     else this.others.set(otherKey, t);
     return t;
   }
-}
-
-/** Write the decimal digits of a non-negative integer at `p`; returns the position after them. */
-export function writeUint(buf: Uint8Array, p: number, v: number): number {
-  if (v < 10) {
-    buf[p] = 0x30 + v;
-    return p + 1;
-  }
-  if (v <= 0x7fffffff) {
-    // int32 arithmetic (see format()): digits counted, then written from the last.
-    let x = v | 0;
-    let end = p + 1;
-    for (let y = (x / 10) | 0; y > 0; y = (y / 10) | 0) end++;
-    for (let i = end - 1; i >= p; i--) {
-      const q = (x / 10) | 0;
-      buf[i] = 0x30 + (x - q * 10);
-      x = q;
-    }
-    return end;
-  }
-  let digits = 0;
-  for (let x = v; x >= 1; x = Math.floor(x / 10)) digits++;
-  for (let i = p + digits - 1; i >= p; i--) {
-    buf[i] = 0x30 + (v % 10);
-    v = Math.floor(v / 10);
-  }
-  return p + digits;
 }

@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TraceWriter, writeUint } from '../capture/trace-writer.js';
+import { TraceWriter } from '../capture/trace-writer.js';
+import { writeUint } from '../src/output/digits.js';
 import { mulberry32 } from '../src/random.js';
 
 describe('TraceWriter', () => {

@@ -14,6 +14,7 @@ import type { RecordingClock } from '../trace/recording/format.js';
 import { AddressNames, recordingPath, warnIfCut } from '../trace/recording/read.js';
 import { TextSink } from './sink.js';
 import { clockByKind, clockOf, type Clock } from '../output/clock.js';
+import { writeUint } from '../output/digits.js';
 
 const BLOCK = 1 << 20;
 
@@ -45,18 +46,6 @@ export function exportText(input: string, o: TextExportOptions): { lines: number
     const block = Buffer.allocUnsafe(BLOCK);
     let n = 0;
     const tails: (Buffer | undefined)[] = [];
-    const digits = (v: number): void => {
-      let start = n;
-      do {
-        block[n++] = 48 + (v % 10);
-        v = Math.floor(v / 10);
-      } while (v > 0);
-      for (let end = n - 1; start < end; start++, end--) {
-        const c = block[start]!;
-        block[start] = block[end]!;
-        block[end] = c;
-      }
-    };
     const records = decodeRecords(rec, (tNs, ic, address) => {
       const i = names.slot(address);
       if (names.folded[i]) return;
@@ -69,12 +58,12 @@ export function exportText(input: string, o: TextExportOptions): { lines: number
       if (clock === 'host') {
         const whole = Math.floor(tNs / 1000);
         const frac = tNs - whole * 1000;
-        digits(whole);
+        n = writeUint(block, n, whole);
         block[n++] = 46; // '.'
         block[n++] = 48 + Math.floor(frac / 100);
         block[n++] = 48 + (Math.floor(frac / 10) % 10);
         block[n++] = 48 + (frac % 10);
-      } else digits(ic);
+      } else n = writeUint(block, n, ic);
       n += tail.copy(block, n);
       lines++;
     }, (done, total, count) => progress.update(done, total, count));

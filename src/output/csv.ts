@@ -8,6 +8,7 @@
  * than parsing its trace; written as bytes into a block, a row costs a fraction of that and makes no garbage
  * (docs/performance.md).
  */
+import { writeUint } from './digits.js';
 
 /** Bytes collected before a block is handed on. */
 const BLOCK = 1 << 16;
@@ -93,7 +94,7 @@ export class CsvEncoder {
         const whole = Math.floor(n / 1000);
         let frac = n - whole * 1000;
         this.room(24);
-        this.digits(whole);
+        this.pos = writeUint(this.buf, this.pos, whole);
         if (frac > 0) {
           const buf = this.buf;
           buf[this.pos++] = 46; // '.'
@@ -112,22 +113,6 @@ export class CsvEncoder {
       }
     }
     this.ascii(`${v}`);
-  }
-
-  /** The decimal digits of a non-negative integer below 2^53 (room already made). */
-  private digits(v: number): void {
-    const buf = this.buf;
-    if (v < 10) {
-      buf[this.pos++] = 48 + v;
-      return;
-    }
-    let n = 0;
-    for (let x = v; x >= 1; x = Math.floor(x / 10)) n++;
-    for (let k = n - 1; k >= 0; k--) {
-      buf[this.pos + k] = 48 + (v % 10);
-      v = Math.floor(v / 10);
-    }
-    this.pos += n;
   }
 
   /** A string known to be ASCII and to need no quoting (numbers, booleans). */
