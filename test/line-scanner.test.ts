@@ -11,7 +11,8 @@ import { generateTrace } from '../bench/generate.js';
 import { FunctionTable } from '../src/trace/functions.js';
 import { TraceParser } from '../src/trace/parser.js';
 import { mulberry32 } from '../src/random.js';
-import { ROOT, testOutput } from './helpers.js';
+import { spawnSync } from 'node:child_process';
+import { ROOT, runCli, sample, testOutput } from './helpers.js';
 
 interface Result {
   events: number[];
@@ -152,5 +153,33 @@ describe('the WebAssembly fast path parses as the TypeScript parser does', () =>
     for (let i = 39_999; i >= 0; i -= 3) lines.push(`${40_000 + i} fn_${i} in section .text`);
     const r = expectSame(Buffer.from(lines.join('\n') + '\n'));
     expect(r.names.length).toBe(40_002);
+  });
+
+  it('on a CPU without SSE4.1 (V8 cannot compile its SIMD: `node --no-enable-sse4-1`) the reader parses every line in TypeScript, with the same output', () => {
+    const noSse41 = ['--no-enable-sse4-1'];
+    // Without the flag the fast path parses the lines; with it, none (and nothing fails).
+    const fastLinesOf = (flags: string[]): number => {
+      const script = `import { FunctionTable } from '${ROOT}/dist/src/trace/functions.js';
+        import { TraceParser } from '${ROOT}/dist/src/trace/parser.js';
+        import { readFileSync } from 'node:fs';
+        const p = new TraceParser(new FunctionTable(), { event() {} }, () => {});
+        p.push(readFileSync(process.argv[1])); p.end(); console.log(p.fastLines, p.counts.events);`;
+      const r = spawnSync(process.execPath, [...flags, '--input-type=module', '-e', script, sample('2016-init-module.log')], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      const [fast, events] = r.stdout.trim().split(' ').map(Number);
+      expect(events).toBeGreaterThan(0);
+      return fast!;
+    };
+    expect(fastLinesOf([])).toBeGreaterThan(0);
+    expect(fastLinesOf(noSse41)).toBe(0);
+    for (const command of ['hot-functions', 'first-calls', 'syscalls']) {
+      const file = sample(command === 'syscalls' ? 'syscalls.log' : '2016-trace-excerpts.log');
+      const fast = runCli([command, file, '--format', 'csv']);
+      const slow = spawnSync(process.execPath, [...noSse41, join(ROOT, 'dist', 'src', 'cli.js'), command, file, '--format', 'csv'], { encoding: 'utf8' });
+      expect(fast.status, fast.stderr).toBe(0);
+      expect(slow.status, slow.stderr).toBe(0);
+      expect(slow.stdout).toBe(fast.stdout);
+      expect(slow.stderr).toBe(fast.stderr);
+    }
   });
 });

@@ -21,15 +21,19 @@ interface Exports {
   learn(start: number, end: number, hash: number, id: number): number;
 }
 
-let compiled: WebAssembly.Module | undefined;
+/** The compiled module; null once it failed to compile here (see wasmModule). */
+let compiled: WebAssembly.Module | null | undefined;
 
 /**
- * The compiled module, compiled once per thread. Run from the sources (vitest), the build's copy is used,
- * and refused when it is older than its source (a test would test the last build, not the code).
+ * The compiled module, compiled once per thread, or null where this machine's V8 cannot run it: it uses
+ * WebAssembly SIMD, which V8 compiles only on a CPU with SSE4.1 (`node --no-enable-sse4-1` shows the
+ * failure: "Wasm SIMD unsupported"); the reader then parses every line in TypeScript. Run from the sources
+ * (vitest), the build's copy is used, and refused when it is older than its source (a test would test the
+ * last build, not the code).
  * @throws UserError naming the file when the build has not made it (an install without `npm run build`)
  */
-function wasmModule(): WebAssembly.Module {
-  if (compiled) return compiled;
+function wasmModule(): WebAssembly.Module | null {
+  if (compiled !== undefined) return compiled;
   const fromSources = import.meta.url.endsWith('.ts');
   const file = fileURLToPath(new URL(fromSources ? '../../dist/src/trace/wasm/line-scanner.wasm' : './wasm/line-scanner.wasm', import.meta.url));
   if (!existsSync(file)) throw new UserError(`${file}: the trace reader's WebAssembly fast path is missing; run \`npm run build\``);
@@ -37,7 +41,12 @@ function wasmModule(): WebAssembly.Module {
     const source = fileURLToPath(new URL('./wasm/line-scanner.ts', import.meta.url));
     if (statSync(source).mtimeMs > statSync(file).mtimeMs) throw new UserError(`${file}: older than ${source}; run \`npm run build\``);
   }
-  compiled = new WebAssembly.Module(readFileSync(file));
+  try {
+    compiled = new WebAssembly.Module(readFileSync(file));
+  } catch (err) {
+    if (!(err instanceof WebAssembly.CompileError)) throw err;
+    compiled = null;
+  }
   return compiled;
 }
 
@@ -65,8 +74,8 @@ export class LineScanner {
   /** The whole memory, for handing a new name's bytes to the FunctionTable. */
   readonly bytes: Uint8Array;
 
-  constructor() {
-    this.wasm = new WebAssembly.Instance(wasmModule(), {}).exports as unknown as Exports;
+  constructor(module: WebAssembly.Module) {
+    this.wasm = new WebAssembly.Instance(module, {}).exports as unknown as Exports;
     const w = this.wasm;
     const buffer = w.memory.buffer;
     const g = (x: WebAssembly.Global): number => x.value as number;
@@ -105,9 +114,14 @@ const scanners = new WeakMap<object, LineScanner>();
 /**
  * The fast path of the parsers that share one function table: its cache maps names to that table's
  * ids, and one instance serves every range a thread parses (a new instance would relearn every name).
+ * Null where the module cannot run (wasmModule).
  */
-export function scannerFor(functions: object): LineScanner {
+export function scannerFor(functions: object): LineScanner | null {
   let sc = scanners.get(functions);
-  if (!sc) scanners.set(functions, (sc = new LineScanner()));
+  if (!sc) {
+    const module = wasmModule();
+    if (!module) return null;
+    scanners.set(functions, (sc = new LineScanner(module)));
+  }
   return sc;
 }

@@ -81,7 +81,10 @@ export class TraceParser {
   private view: DataView = new DataView(new ArrayBuffer(0));
   /** Lines the fast path parsed (the rest went through parseLine). */
   fastLines = 0;
-  /** The WebAssembly fast path (shared by the parsers of one FunctionTable), or null to parse every line here. */
+  /**
+   * The WebAssembly fast path (shared by the parsers of one FunctionTable), or null to parse every line
+   * here: asked not to, or where the module cannot run (a CPU without SSE4.1: line-scanner.ts).
+   */
   private readonly scanner: LineScanner | null;
 
   /**
@@ -166,8 +169,8 @@ export class TraceParser {
    * reused by the next call, so a chunk must be pushed before the next read.
    */
   static readBuffer(functions: FunctionTable, size: number): Buffer {
-    const region = scannerFor(functions).readRegion;
-    return size <= region.length ? region.subarray(0, size) : Buffer.allocUnsafe(size);
+    const region = scannerFor(functions)?.readRegion;
+    return region && size <= region.length ? region.subarray(0, size) : Buffer.allocUnsafe(size);
   }
 
   /** Ends the input: a last line without a newline is still a line. */
