@@ -1,33 +1,63 @@
 /**
- * trace.log output for the single-step loop: one line per step in the trace format
- * (docs/trace-format.md):
- *   `12.5 start_kernel + 4 in section .text`     (--clock host: microseconds since VM creation, 1 decimal)
- *   `1234 work_small in section .text`             (--clock steps: the instruction index)
- *   `400012 400012`-style bare hex for addresses no symbol covers.
- * The symbolised tail of each address is encoded once and cached: a boot executes few distinct addresses
- * many times. A step only records its timestamp and its address's tail (an index found through a small
- * direct-mapped table); the lines are formatted BATCH events at a time, into one Buffer written with
- * fs.writeSync whenever FLUSH_BYTES have collected. So the step loop, whose caches KVM_RUN has just
- * evicted, touches a few bytes per step, and the formatting runs with its tables warm
- * (docs/performance.md, "Capture"). A crash loses at most the batch and the buffer; flush() and close()
- * write everything.
+ * The step loop's side of trace.log: one event per step, recorded in a few bytes. The symbolised tail of
+ * each address (" <symbol>\n") is encoded once and cached: a boot executes few distinct addresses many
+ * times. A step only records its timestamp and its address's tail index, found through a small
+ * direct-mapped table; every BATCH events, and before any comment, the events and the tails new since the
+ * last batch go to a TraceSink, which formats and writes them (trace-formatter.ts, the format's owner).
+ * So the step loop, whose caches KVM_RUN has just evicted, touches a few bytes per step
+ * (docs/performance.md, "Capture (KVM)").
+ *
+ * The sink is a TraceFormatter in the same thread (new TraceWriter(file, ...): the QEMU engine), or one in
+ * another thread (the KVM engine's vCPU worker shares a ring of batches with the capture's main thread:
+ * engines/kvm/trace-channel.ts). A crash loses at most the batch being recorded; close() hands over everything.
  */
-import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
-import { UserError } from '../src/errors.js';
-import { writeUint } from '../src/output/digits.js';
+import { MAX_LINE, TraceFormatter } from './trace-formatter.js';
 
-/** Bytes collected before a write(2). */
-export const FLUSH_BYTES = 64 * 1024;
-/** Events recorded before they are formatted. */
-const BATCH = 2048;
+const ENCODER = new TextEncoder();
+
+/** Events recorded before they go to the sink (the most in one batch). */
+export const BATCH = 2048;
+/** Events in the first batch (TraceWriter.limit). */
+const FIRST_BATCH = 64;
 /** Slots of the direct-mapped address cache (a power of two). */
 const SLOTS = 4096;
-/** Longest line accepted (a timestamp plus a symbol name with its section and module). */
-const MAX_LINE = 4096;
 /** Digits after the decimal point of a host-clock timestamp (0.1 us; one step costs ~7 us here). */
 export const HOST_CLOCK_DECIMALS = 1;
 
+/** Where recorded events go (trace-formatter.ts formats them). Calls come in the order of the file's lines. */
+export interface TraceSink {
+  /** The array the first batch's events are recorded in (BATCH pairs of doubles). */
+  first(): Float64Array;
+  /**
+   * `count` events in `events` (pairs of doubles: time, tail index or ~index for a host-clock time), after
+   * `tails`, the encoded tails of the addresses met since the last call, in index order. Returns the array
+   * the next batch is recorded in (it may be `events` again once the sink is done with it).
+   */
+  batch(tails: Uint8Array[], events: Float64Array, count: number): Float64Array;
+  /** Text to write as it is (comment lines), after every batch handed over so far. */
+  text(text: string): void;
+  /** Everything has been handed over. */
+  close(): void;
+}
+
+/** A TraceFormatter in this thread, as a sink: each batch is formatted at once, and its array used again. */
+export function formatterSink(f: TraceFormatter): TraceSink {
+  const events = new Float64Array(BATCH * 2);
+  return {
+    first: () => events,
+    batch: (tails, batch, count) => {
+      f.addTails(tails);
+      f.events(batch, count);
+      return batch;
+    },
+    text: (text) => f.text(text),
+    close: () => f.close(),
+  };
+}
+
+/** The symbolised name of an address, as trace.log shows it after the timestamp. */
 export type Describe = (addr: bigint) => string;
+
 /**
  * Asked once per distinct address: flags (a small non-negative int) that event() returns every time the
  * address is reached, so that a caller's per-address facts cost no lookup of their own (the KVM run loop
@@ -38,16 +68,14 @@ export type Classify = (addr: bigint) => number;
 interface Tail {
   /** High half of the address this entry is for (the map is keyed by the low half). */
   hi: number;
-  bytes: Buffer;
+  bytes: Uint8Array;
   flags: number;
   /** Its place in tailList. */
   index: number;
 }
 
 export class TraceWriter {
-  private readonly buf = Buffer.allocUnsafe(FLUSH_BYTES + MAX_LINE);
-  private pos = 0;
-  private readonly fd: number;
+  private readonly sink: TraceSink;
   /**
    * Encoded " <describe(addr)>\n" and the classify() answer per address. Keyed by the low 32 bits as an
    * int32 (a small integer to V8, so the lookup hashes no heap number); addresses that share a low half
@@ -64,26 +92,37 @@ export class TraceWriter {
    */
   private readonly cache = new Int32Array(SLOTS * 4).fill(-1);
   /**
-   * Events recorded and not yet formatted, two doubles each: the timestamp, and the tail index (~index: host
-   * clock, one decimal). One array, written in order, so a step touches one more cache line every 4 steps.
+   * Events recorded and not yet handed to the sink, two doubles each: the timestamp, and the tail index
+   * (~index: host clock, one decimal). One array, written in order, so a step touches one more cache line
+   * every 4 steps. The sink gives the array of each batch (in the KVM engine, a slot of a ring shared with
+   * the thread that formats them).
    */
-  private readonly pendingEvents = new Float64Array(BATCH * 2);
+  private pendingEvents: Float64Array;
   private pending = 0;
-  /** Lines formatted (flush() formats every line recorded). */
+  /**
+   * Events in the batch being recorded: FIRST_BATCH for the first, BATCH after. A first batch handed over
+   * within the first steps gives V8 type feedback for that path before it optimizes the step loop; at
+   * step 2,048 it threw the optimized loop away (node --trace-deopt, "Insufficient type feedback").
+   */
+  private limit = FIRST_BATCH;
+  /** tailList's length at the last batch: the tails after it go with the next one. */
+  private sentTails = 0;
+  /** Events recorded (close() hands every one to the sink). */
   lines = 0;
-  /** Bytes written to the file so far (flushed). */
-  bytes = 0;
 
-  /** Set once a write failed (disk full, I/O error): nothing more is written, close() only closes. */
-  private failed = false;
-
-  constructor(private readonly file: string, private readonly describe: Describe, private readonly classify?: Classify) {
-    this.fd = openSync(file, 'w');
+  /**
+   * `to`: the file to write (a TraceFormatter in this thread), or a sink. `describe` names an address;
+   * `classify` gives its flags (Classify).
+   */
+  constructor(to: string | TraceSink, private readonly describe: Describe, private readonly classify?: Classify) {
+    this.sink = typeof to === 'string' ? formatterSink(new TraceFormatter(to)) : to;
+    this.pendingEvents = this.sink.first();
   }
 
   /** `# text` comment lines (metadata at the top of the file). */
   comment(text: string): void {
-    for (const line of text.split('\n')) this.raw(`# ${line}\n`);
+    this.handOver(); // the lines recorded before this text come first
+    this.sink.text(text.split('\n').map((line) => `# ${line}\n`).join(''));
   }
 
   /**
@@ -111,92 +150,36 @@ export class TraceWriter {
     this.pendingEvents[2 * n] = t;
     this.pendingEvents[2 * n + 1] = decimals === 0 ? index : ~index;
     this.pending = n + 1;
-    if (n + 1 === BATCH) this.format();
+    if (n + 1 === this.limit) this.handOver();
     return cache[slot * 4 + 3]!;
   }
 
-  /** Formats the recorded events into the output buffer (writing it out whenever FLUSH_BYTES have collected). */
-  private format(): void {
+  /** Hands the recorded events, and the tails new since the last batch, to the sink. */
+  private handOver(): void {
     const count = this.pending;
-    this.pending = 0;
-    this.lines += count;
-    const buf = this.buf;
     const list = this.tailList;
-    for (let k = 0; k < count; k++) {
-      if (this.pos >= FLUSH_BYTES) this.flushBuffer();
-      const t = this.pendingEvents[2 * k]!;
-      let index = this.pendingEvents[2 * k + 1]! | 0;
-      let p = this.pos;
-      if (index >= 0) p = writeUint(buf, p, t);
-      else {
-        index = ~index;
-        const tenths = Math.round(t * 10);
-        // In int32 while it fits (a boot of 214 s), as writeUint does (src/output/digits.ts).
-        const whole = tenths <= 0x7fffffff ? ((tenths | 0) / 10) | 0 : Math.floor(tenths / 10);
-        p = writeUint(buf, p, whole);
-        buf[p++] = 0x2e; // '.'
-        buf[p++] = 0x30 + (tenths - whole * 10);
-      }
-      const bytes = list[index]!.bytes;
-      // TypedArray.set stays in V8; Buffer.copy would cross into C++ for every line.
-      buf.set(bytes, p);
-      this.pos = p + bytes.length;
-    }
+    if (count === 0 && this.sentTails === list.length) return;
+    const tails: Uint8Array[] = [];
+    for (let i = this.sentTails; i < list.length; i++) tails.push(list[i]!.bytes);
+    this.sentTails = list.length;
+    this.pending = 0;
+    this.limit = BATCH;
+    this.lines += count;
+    this.pendingEvents = this.sink.batch(tails, this.pendingEvents, count);
   }
 
-  /** Formats the recorded events and writes all buffered lines (see flushBuffer() for write errors). */
+  /** Hands everything over (the sink writes it). */
   flush(): void {
-    this.format();
-    this.flushBuffer();
+    this.handOver();
   }
 
-  /**
-   * Writes the buffered lines. On a write error (ENOSPC on a full disk, EIO, EFBIG) the file is cut back to
-   * its last complete line, so it stays readable to there and never ends in half a line, and a UserError
-   * names the file, the error and how many lines it keeps.
-   */
-  private flushBuffer(): void {
-    if (this.failed) return;
-    let off = 0;
-    try {
-      while (off < this.pos) off += writeSync(this.fd, this.buf, off, this.pos - off);
-    } catch (err) {
-      this.failed = true;
-      const lastNl = this.buf.lastIndexOf(0x0a, off - 1);
-      const keep = this.bytes + (lastNl >= 0 && off > 0 ? lastNl + 1 : 0);
-      let kept = 'all lines before this block';
-      try {
-        ftruncateSync(this.fd, keep);
-        kept = `${keep} bytes of whole lines`;
-      } catch {
-        /* the cut is best effort; the file then ends in the partial line */
-      }
-      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      throw new UserError(`${this.file}: cannot write the trace (${code}); it keeps ${kept}`);
-    }
-    this.bytes += this.pos;
-    this.pos = 0;
-  }
-
+  /** Hands everything over and closes the sink. */
   close(): void {
     try {
-      this.flush();
+      this.handOver();
     } finally {
-      closeSync(this.fd);
+      this.sink.close();
     }
-  }
-
-  private raw(text: string): void {
-    this.format(); // the lines recorded before this text come first
-    if (this.pos + Buffer.byteLength(text) > FLUSH_BYTES) this.flush();
-    if (Buffer.byteLength(text) > this.buf.length) {
-      this.flush();
-      if (this.failed) return;
-      writeSync(this.fd, text);
-      this.bytes += Buffer.byteLength(text);
-      return;
-    }
-    this.pos += this.buf.write(text, this.pos, 'utf8');
   }
 
   private miss(hi: number, lo: number): Tail {
@@ -209,7 +192,9 @@ export class TraceWriter {
     const addr = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
     let text = ' ' + this.describe(addr) + '\n';
     if (text.length > MAX_LINE - 32) text = text.slice(0, MAX_LINE - 33) + '\n';
-    const t: Tail = { hi, bytes: Buffer.from(text, 'utf8'), flags: this.classify ? this.classify(addr) : 0, index: this.tailList.length };
+    // Each tail its own exact ArrayBuffer (not a slice of Buffer's pool), so that posting it to another thread
+    // copies its bytes only.
+    const t: Tail = { hi, bytes: ENCODER.encode(text), flags: this.classify ? this.classify(addr) : 0, index: this.tailList.length };
     this.tailList.push(t);
     if (first === undefined) this.tails.set(lo | 0, t);
     else this.others.set(otherKey, t);

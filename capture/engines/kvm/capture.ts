@@ -1,13 +1,14 @@
 /**
  * The KVM engine: boots a kernel on /dev/kvm with this VMM and records it (run and step mode). The VM and
  * its vCPU loop live in a worker thread (vcpu-worker.ts); this side keeps the clock and the stop requests
- * (timeout, the request's abort signal). To stop the guest it stores a code in the shared control array,
+ * (timeout, the request's abort signal), and in step mode writes trace.log from the events the worker
+ * records (trace-channel.ts). To stop the guest it stores a code in the shared control array,
  * sets kvm_run.immediate_exit (closing the race with a KVM_RUN that is about to start) and sends SIGUSR2
  * to the vCPU thread (interrupting one already running), so a capture ends even when the guest spins
  * without a single exit.
  */
 import { accessSync, constants, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import koffi from 'koffi';
 import { messageOf, UserError } from '../../../src/errors.js';
@@ -28,8 +29,9 @@ import { markersToUs, type CaptureEngine, type EngineOutcome, type EngineRequest
 import { DEFAULT_TIMEOUT_S } from '../defaults.js';
 import { recordCapture, type CaptureRun } from '../record.js';
 import { HALT_PROBE_MS } from './debug/halt.js';
-import { CTRL_PROBE, CTRL_SLOTS, CTRL_STEPS, CTRL_STOP, STOP_INTERRUPT, STOP_TIMEOUT } from './run-loop.js';
-import type { WorkerMessage, WorkerRequest, WorkerResult } from './worker-protocol.js';
+import { CTRL_PROBE, CTRL_SLOTS, CTRL_STEPS, CTRL_STOP, STOP_INTERRUPT, STOP_OUTPUT, STOP_TIMEOUT } from './run-loop.js';
+import { createTraceChannel, TraceReceiver } from './trace-channel.js';
+import { TRACE_FILE, type WorkerMessage, type WorkerRequest, type WorkerResult } from './worker-protocol.js';
 
 /**
  * Phases in the order they are listed; `total` covers them all, from reading the kernel file to the
@@ -43,6 +45,8 @@ const KICK_SIGNAL = 12; // SIGUSR2
 /** How often a stop request is repeated while the worker has not answered, and when to give up. */
 const KICK_EVERY_MS = 100;
 const GIVE_UP_MS = 10_000;
+/** How often the main thread writes the trace batches the vCPU worker has recorded (trace-channel.ts). */
+const TRACE_DRAIN_MS = 10;
 
 /** The KVM engine (this VMM on /dev/kvm): run and step mode. */
 export const kvmEngine: CaptureEngine = {
@@ -140,6 +144,7 @@ async function runKvm(o: EngineRequest): Promise<EngineOutcome> {
     outDir,
     echo: o.echo,
     control,
+    ...(mode === 'step' ? { trace: createTraceChannel() } : {}),
     ...(traceFrom !== undefined ? { traceFrom } : {}),
     ...(traceUntil !== undefined ? { traceUntil } : {}),
     ...(untilMarker !== undefined ? { untilMarker } : {}),
@@ -206,6 +211,15 @@ function lookupTable(kernelPath: string, systemMap: string | undefined): SymbolT
 
 function runWorker(req: WorkerRequest, ctrl: Int32Array, timeoutS: number, showProgress: boolean, signal: AbortSignal): Promise<WorkerResult> {
   return new Promise<WorkerResult>((resolvePromise, reject) => {
+    // Step mode: this thread writes trace.log from the worker's batches; a write error stops the vCPU and
+    // is what the capture fails with.
+    let trace: TraceReceiver | undefined;
+    try {
+      trace = req.trace ? new TraceReceiver(join(req.outDir, TRACE_FILE), req.trace, () => requestStop(STOP_OUTPUT)) : undefined;
+    } catch (err) {
+      reject(err);
+      return;
+    }
     const worker = new Worker(new URL('./vcpu-worker.js', import.meta.url), { workerData: req });
     const progress = new Progress('capture', showProgress && req.mode === 'step', 'steps');
     let ready: { tid: number; run: Uint8Array; runAddr: number; runSize: number } | undefined;
@@ -223,6 +237,8 @@ function runWorker(req: WorkerRequest, ctrl: Int32Array, timeoutS: number, showP
       settled = true;
       for (const t of timers) clearInterval(t);
       progress.done();
+      // The worker published its last batch before its last message (or died): everything published is written now.
+      trace?.close();
       signal.removeEventListener('abort', onAbort);
       // Leave the SIGUSR2 handler a moment: a kick may still be in flight.
       setTimeout(() => process.off('SIGUSR2', onKick), 200).unref();
@@ -245,6 +261,12 @@ function runWorker(req: WorkerRequest, ctrl: Int32Array, timeoutS: number, showP
 
     if (signal.aborted) requestStop(STOP_INTERRUPT);
     timers.push(setTimeout(() => requestStop(STOP_TIMEOUT), timeoutS * 1000));
+    // trace.log: the batches the worker has published, written every TRACE_DRAIN_MS (a batch is ~15 ms of
+    // stepping here; the ring holds ~1 s).
+    if (trace) {
+      const t = trace;
+      timers.push(setInterval(() => t.drain(), TRACE_DRAIN_MS));
+    }
     // Halt probes: with the in-kernel irqchip a guest HLT never exits, so the loop is asked now and then
     // whether the vCPU sits halted with interrupts off (run-loop.ts, debug/halt.ts).
     timers.push(
@@ -270,10 +292,12 @@ function runWorker(req: WorkerRequest, ctrl: Int32Array, timeoutS: number, showP
       if (m.type === 'ready') {
         ready = { tid: m.tid, run: new Uint8Array(koffi.view(m.runAddr, m.runSize) as ArrayBuffer), runAddr: m.runAddr, runSize: m.runSize };
         if (stopCode !== 0) kick();
+      } else if (m.type === 'trace-text') {
+        trace!.text(m);
       } else if (m.type === 'done') {
-        finish(() => resolvePromise(m.result));
+        finish(() => (trace?.error ? reject(trace.error) : resolvePromise(m.result)));
       } else {
-        finish(() => reject(m.user ? new UserError(m.message) : new Error(m.message)));
+        finish(() => reject(trace?.error ?? (m.user ? new UserError(m.message) : new Error(m.message))));
       }
     });
     worker.on('error', (err) => finish(() => reject(err)));

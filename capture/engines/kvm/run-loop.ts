@@ -46,6 +46,8 @@ export const CTRL_SLOTS = 3;
 export const STOP_NONE = 0;
 export const STOP_TIMEOUT = 1;
 export const STOP_INTERRUPT = 2;
+/** The main thread could not write trace.log (a full disk): the capture fails with that error. */
+export const STOP_OUTPUT = 3;
 
 /**
  * Steps between progress updates in control[CTRL_STEPS]. Few enough that the first update runs before V8
@@ -292,6 +294,7 @@ export function runLoop(o: LoopOptions): LoopResult {
 
 function requestedStop(code: number, stop: (r: StopReason, d: string, rip?: bigint) => LoopResult, o: LoopOptions, halts: HaltDetector): LoopResult {
   if (code === STOP_INTERRUPT) return stop('interrupted', 'interrupted (SIGINT)');
+  if (code === STOP_OUTPUT) return stop('interrupted', 'stopped: trace.log could not be written');
   // A guest halted with interrupts off that the probes missed (a timeout shorter than a probe period):
   // name it, as it would never have woken.
   const v = probeHalt(o, halts);

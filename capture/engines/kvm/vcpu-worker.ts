@@ -1,10 +1,11 @@
 /**
- * The capture's vCPU thread (a worker_thread): builds the VM, runs the loop, writes trace.log and
- * console.log, and reports back. Running here leaves the main thread free to keep time and to catch
- * Ctrl-C, and to kick this thread out of KVM_RUN when the guest spins without exits (capture.ts).
+ * The capture's vCPU thread (a worker_thread): builds the VM, runs the loop, writes console.log, records
+ * trace.log's events, and reports back. Running here leaves the main thread free to keep time, to catch
+ * Ctrl-C, to kick this thread out of KVM_RUN when the guest spins without exits, and to format and write
+ * trace.log (capture.ts, trace-channel.ts).
  *
- * Messages to the main thread: {type: 'ready', tid, runAddr, runSize} once KVM_RUN can be kicked,
- * then {type: 'done', result} or {type: 'error', message, user}.
+ * Messages to the main thread: {type: 'ready', tid, runAddr, runSize} once KVM_RUN can be kicked; in step
+ * mode trace batches and text (trace-channel.ts); then {type: 'done', result} or {type: 'error', message, user}.
  */
 import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,9 +30,10 @@ import {
 } from '../../layout.js';
 import { addressFlags, runLoop } from './run-loop.js';
 import { TraceWriter } from '../../trace-writer.js';
+import { ringSink } from './trace-channel.js';
 import { buildVm } from './vm.js';
 import { selectSymbols, traceHeaderLines, type SymbolChoice } from '../step-trace.js';
-import { CONSOLE_FILE, TRACE_FILE, type WorkerMessage, type WorkerRequest, type WorkerResult } from './worker-protocol.js';
+import { CONSOLE_FILE, type WorkerMessage, type WorkerRequest, type WorkerResult } from './worker-protocol.js';
 
 function post(m: WorkerMessage): void {
   parentPort!.postMessage(m);
@@ -85,7 +87,8 @@ function main(req: WorkerRequest): WorkerResult {
 
     let trace: TraceWriter | undefined;
     if (req.mode === 'step') {
-      trace = new TraceWriter(join(req.outDir, TRACE_FILE), describe, (addr) => addressFlags(vcpu, built.mem, addr));
+      // The main thread formats and writes trace.log (trace-channel.ts): this thread only records.
+      trace = new TraceWriter(ringSink(req.trace!, post), describe, (addr) => addressFlags(vcpu, built.mem, addr));
       const entry = BigInt(built.image.entry);
       trace.comment(
         traceHeaderLines({

@@ -1,7 +1,12 @@
-/** What capture.ts and its vCPU worker (vcpu-worker.ts) send each other, and the files the worker writes (named in capture/output/folder.ts). */
+/**
+ * What capture.ts and its vCPU worker (vcpu-worker.ts) send each other, and the files (named in
+ * capture/output/folder.ts): the worker writes console.log; in step mode it records trace.log's events and
+ * the main thread formats and writes them (trace-channel.ts).
+ */
 import type { StopReason } from './exits.js';
 import type { StepWatchdogCounts, RearmMode } from './debug/step-watchdog.js';
 import type { Clock, Mode, TraceFromTrap } from './run-loop.js';
+import type { TraceChannel, TraceTextMessage } from './trace-channel.js';
 
 export interface WorkerRequest {
   kernelPath: string;
@@ -16,6 +21,8 @@ export interface WorkerRequest {
   outDir: string;
   echo: boolean;
   control: SharedArrayBuffer;
+  /** Step mode: where the worker records trace.log's events for the main thread (trace-channel.ts). */
+  trace?: TraceChannel;
   /** Step mode: run to a hardware breakpoint at this linear address first (run-loop.ts). */
   traceFrom?: bigint;
   /** Step mode: stop when this address is reached. */
@@ -52,6 +59,7 @@ export interface WorkerResult {
 
 export type WorkerMessage =
   | { type: 'ready'; tid: number; runAddr: number; runSize: number }
+  | TraceTextMessage
   | { type: 'done'; result: WorkerResult }
   | { type: 'error'; message: string; user: boolean };
 
