@@ -36,6 +36,8 @@ export interface TraceSink {
   batch(tails: Uint8Array[], events: Float64Array, count: number): Float64Array;
   /** Text to write as it is (comment lines), after every batch handed over so far. */
   text(text: string): void;
+  /** Writes what it holds to the file, where it writes in this thread (a no-op for one in another thread). */
+  flush(): void;
   /** Everything has been handed over. */
   close(): void;
 }
@@ -51,6 +53,7 @@ export function formatterSink(f: TraceFormatter): TraceSink {
       return batch;
     },
     text: (text) => f.text(text),
+    flush: () => f.flushBuffer(),
     close: () => f.close(),
   };
 }
@@ -168,9 +171,10 @@ export class TraceWriter {
     this.pendingEvents = this.sink.batch(tails, this.pendingEvents, count);
   }
 
-  /** Hands everything over (the sink writes it). */
+  /** Hands everything over and has the sink write what it holds (in this thread: to the file now). */
   flush(): void {
     this.handOver();
+    this.sink.flush();
   }
 
   /** Hands everything over and closes the sink. */

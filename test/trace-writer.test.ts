@@ -45,4 +45,23 @@ describe('TraceWriter', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('flush() puts every line recorded so far in the file, before close (the QEMU engine flushes before ending QEMU)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'boot-trace-writer-'));
+    try {
+      const file = join(dir, 'trace.log');
+      const w = new TraceWriter(file, (a) => a.toString(16));
+      w.comment('mode: step');
+      for (let k = 0; k < 100; k++) w.event(k, 0, 0, 0x1000 + (k % 7));
+      w.flush();
+      const lines = readFileSync(file, 'latin1').split('\n');
+      expect(lines.length).toBe(102);
+      expect(lines[0]).toBe('# mode: step');
+      expect(lines[100]).toBe(`99 ${(0x1000 + (99 % 7)).toString(16)}`);
+      w.close();
+      expect(readFileSync(file, 'latin1').split('\n').length).toBe(102);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -122,6 +122,9 @@ export function ringSink(ch: TraceChannel, postText: (m: TraceTextMessage) => vo
     text(text) {
       postText({ type: 'trace-text', text, after: head });
     },
+    flush() {
+      // The main thread writes every batch published (TraceReceiver.drain).
+    },
     close() {
       // The main thread writes the rest and closes the file once the worker has finished (TraceReceiver).
     },
