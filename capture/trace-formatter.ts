@@ -27,7 +27,7 @@ export class TraceFormatter {
   /** Encoded tails by index, as the recorder numbered them. */
   private readonly tails: Uint8Array[] = [];
   /** Bytes written to the file so far. */
-  bytes = 0;
+  written = 0;
   /** Set once a write failed (disk full, I/O error): nothing more is written, close() only closes. */
   failed = false;
   private closed = false;
@@ -73,15 +73,19 @@ export class TraceFormatter {
 
   /** Text as it is (comment lines), after the lines before it. Throws UserError on a write error. */
   text(text: string): void {
-    const n = Buffer.byteLength(text);
-    if (this.pos + n > FLUSH_BYTES) this.flushBuffer();
-    if (n > this.buf.length) {
-      if (this.failed) return;
-      writeSync(this.fd, text);
-      this.bytes += n;
+    this.bytes(Buffer.from(text, 'utf8'));
+  }
+
+  /** Bytes as they are (encoded comment lines), after the lines before them. Throws UserError on a write error. */
+  bytes(bytes: Uint8Array): void {
+    if (this.pos + bytes.length > FLUSH_BYTES) this.flushBuffer();
+    if (bytes.length > FLUSH_BYTES) {
+      // Longer than the buffer holds beside a pending line: in pieces through it.
+      for (let off = 0; off < bytes.length; off += FLUSH_BYTES) this.bytes(bytes.subarray(off, off + FLUSH_BYTES));
       return;
     }
-    this.pos += this.buf.write(text, this.pos, 'utf8');
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
   }
 
   /**
@@ -90,14 +94,17 @@ export class TraceFormatter {
    * names the file, the error and how many lines it keeps.
    */
   flushBuffer(): void {
-    if (this.failed) return;
+    if (this.failed) {
+      this.pos = 0; // nothing more reaches the file
+      return;
+    }
     let off = 0;
     try {
       while (off < this.pos) off += writeSync(this.fd, this.buf, off, this.pos - off);
     } catch (err) {
       this.failed = true;
       const lastNl = this.buf.lastIndexOf(0x0a, off - 1);
-      const keep = this.bytes + (lastNl >= 0 && off > 0 ? lastNl + 1 : 0);
+      const keep = this.written + (lastNl >= 0 && off > 0 ? lastNl + 1 : 0);
       let kept = 'all lines before this block';
       try {
         ftruncateSync(this.fd, keep);
@@ -108,7 +115,7 @@ export class TraceFormatter {
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       throw new UserError(`${this.file}: cannot write the trace (${code}); it keeps ${kept}`);
     }
-    this.bytes += this.pos;
+    this.written += this.pos;
     this.pos = 0;
   }
 

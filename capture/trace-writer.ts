@@ -9,7 +9,8 @@
  *
  * The sink is a TraceFormatter in the same thread (new TraceWriter(file, ...): the QEMU engine), or one in
  * another thread (the KVM engine's vCPU worker shares a ring of batches with the capture's main thread:
- * engines/kvm/trace-channel.ts). A crash loses at most the batch being recorded; close() hands over everything.
+ * engines/kvm/trace-channel.ts). A crash loses the batch being recorded and what the sink has not written yet
+ * (trace-formatter.ts: its buffer; trace-channel.ts: the batches not yet drained); close() hands over everything.
  */
 import { MAX_LINE, TraceFormatter } from './trace-formatter.js';
 
@@ -34,8 +35,8 @@ export interface TraceSink {
    * the next batch is recorded in (it may be `events` again once the sink is done with it).
    */
   batch(tails: Uint8Array[], events: Float64Array, count: number): Float64Array;
-  /** Text to write as it is (comment lines), after every batch handed over so far. */
-  text(text: string): void;
+  /** Text to write as it is (comment lines), after every batch handed over so far. Returns the array the next batch is recorded in. */
+  text(text: string): Float64Array;
   /** Writes what it holds to the file, where it writes in this thread (a no-op for one in another thread). */
   flush(): void;
   /** Everything has been handed over. */
@@ -52,7 +53,10 @@ export function formatterSink(f: TraceFormatter): TraceSink {
       f.events(batch, count);
       return batch;
     },
-    text: (text) => f.text(text),
+    text: (text) => {
+      f.text(text);
+      return events;
+    },
     flush: () => f.flushBuffer(),
     close: () => f.close(),
   };
@@ -125,7 +129,7 @@ export class TraceWriter {
   /** `# text` comment lines (metadata at the top of the file). */
   comment(text: string): void {
     this.handOver(); // the lines recorded before this text come first
-    this.sink.text(text.split('\n').map((line) => `# ${line}\n`).join(''));
+    this.pendingEvents = this.sink.text(text.split('\n').map((line) => `# ${line}\n`).join(''));
   }
 
   /**

@@ -1,9 +1,10 @@
 /**
  * trace.log across threads (capture/engines/kvm/trace-channel.ts): a worker records step events into the
  * shared ring as the KVM engine's vCPU thread does, the main thread formats and writes them, and the file
- * must be byte for byte what a TraceWriter writes in one thread: over several turns of the ring, with a
- * comment between batches, more address tails than the arena's first size, and a main thread that drains
- * late, so the worker has to wait for a free slot. Runs the compiled worker side, as the capture does.
+ * must be byte for byte what a TraceWriter writes in one thread: over several turns of the ring, with
+ * comments before and between batches (one longer than a slot), more address tails than the arena's first
+ * size, a main thread that drains from the start and one that drains late, so the worker has to wait for a
+ * free slot. Runs the compiled worker side, as the capture does.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,7 +31,7 @@ const RECORD = `
   function record(w) {
     w.comment('engine: test\\nsecond line');
     for (let k = 0; k < ${EVENTS}; k++) {
-      if (k === ${COMMENT_AT}) w.comment('in the middle');
+      if (k === ${COMMENT_AT}) w.comment('in the middle\\n' + 'x'.repeat(40000));
       const a = next();
       if (k % 3 === 0) w.event(k * 7.25, 1, 0xffffffff, 0x81000000 + a * 4);
       else w.event(k, 0, 0, 0x400000 + a);
@@ -39,53 +40,82 @@ const RECORD = `
   }
 `;
 
-it('writes what a TraceWriter writes in one thread, across ring turns, a late drain and a comment between batches', async () => {
+/** Records RECORD's events in a worker through the ring and writes them here; drains every 2 ms from `drainAfterMs`. */
+async function throughRing(out: string, drainAfterMs: number): Promise<{ early: { published: number; written: number }; written: number }> {
+  const ch = channel.createTraceChannel();
+  let failures = 0;
+  const receiver = new channel.TraceReceiver(out, ch, () => failures++);
+  const worker = new Worker(
+    `const { workerData, parentPort } = require('node:worker_threads');
+     (async () => {
+       const { ringSink } = await import(workerData.root + '/dist/capture/engines/kvm/trace-channel.js');
+       const { TraceWriter } = await import(workerData.root + '/dist/capture/trace-writer.js');
+       ${RECORD}
+       record(new TraceWriter(ringSink(workerData.ch), describe));
+       parentPort.postMessage('done');
+     })();`,
+    { eval: true, workerData: { root: ROOT, ch } },
+  );
+  const done = new Promise<void>((resolve, reject) => {
+    worker.on('message', () => resolve());
+    worker.on('error', reject);
+  });
+  await new Promise((r) => setTimeout(r, drainAfterMs));
+  const early = channel.channelCounts(ch);
+  const timer = setInterval(() => receiver.drain(), 2);
+  await done;
+  clearInterval(timer);
+  receiver.close();
+  expect(receiver.error).toBeUndefined();
+  expect(failures).toBe(0);
+  return { early, written: channel.channelCounts(ch).written };
+}
+
+it('writes what a TraceWriter writes in one thread: drained from the start, and drained late with the ring full', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'boot-trace-channel-'));
   try {
     const reference = join(dir, 'reference.log');
     new Function('TraceWriter', 'file', `${RECORD}; record(new TraceWriter(file, describe));`)(TraceWriter, reference);
-
-    const ch = channel.createTraceChannel();
-    const out = join(dir, 'trace.log');
-    let failures = 0;
-    const receiver = new channel.TraceReceiver(out, ch, () => failures++);
-    const worker = new Worker(
-      `const { workerData, parentPort } = require('node:worker_threads');
-       (async () => {
-         const { ringSink } = await import(workerData.root + '/dist/capture/engines/kvm/trace-channel.js');
-         const { TraceWriter } = await import(workerData.root + '/dist/capture/trace-writer.js');
-         ${RECORD}
-         record(new TraceWriter(ringSink(workerData.ch, (m) => parentPort.postMessage(m)), describe));
-         parentPort.postMessage({ type: 'done' });
-       })();`,
-      { eval: true, workerData: { root: ROOT, ch } },
-    );
-    const done = new Promise<void>((resolve, reject) => {
-      worker.on('message', (m: { type: string }) => {
-        if (m.type === 'trace-text') receiver.text(m as Parameters<typeof receiver.text>[0]);
-        else if (m.type === 'done') resolve();
-      });
-      worker.on('error', reject);
-    });
-    // Nothing is drained for a while (but the batches before the comment in the middle, which its message
-    // writes): the worker fills the ring and waits for a free slot.
-    await new Promise((r) => setTimeout(r, 1500));
-    const early = channel.channelCounts(ch);
-    expect(early.published - early.written).toBe(channel.RING_BATCHES);
-    const timer = setInterval(() => receiver.drain(), 2);
-    await done;
-    clearInterval(timer);
-    receiver.close();
-    expect(receiver.error).toBeUndefined();
-    expect(failures).toBe(0);
-    // Batches: the first (64 events), those up to the comment in the middle (which ends one early), the rest.
-    expect(channel.channelCounts(ch).written).toBe(Math.ceil((EVENTS - COMMENT_AT) / BATCH) + 1 + Math.ceil((COMMENT_AT - 64) / BATCH));
-    const got = readFileSync(out);
     const want = readFileSync(reference);
-    expect(got.length).toBe(want.length);
-    expect(got.equals(want)).toBe(true);
-    expect(want.toString('latin1').split('\n').length).toBe(EVENTS + 4);
+    expect(want.toString('latin1').split('\n').length).toBe(EVENTS + 5);
+
+    const soon = await throughRing(join(dir, 'soon.log'), 0);
+    expect(readFileSync(join(dir, 'soon.log')).equals(want)).toBe(true);
+
+    // Nothing is drained for 1.5 s: the worker fills the ring and waits for a free slot.
+    const late = await throughRing(join(dir, 'late.log'), 1500);
+    expect(late.early).toEqual({ published: channel.RING_BATCHES, written: 0 });
+    expect(readFileSync(join(dir, 'late.log')).equals(want)).toBe(true);
+    // Slots: the header, the first batch (64 events), those up to the middle comment (which ends one early),
+    // the comment (two slots: longer than one), the rest.
+    const slotBytes = BATCH * 16;
+    const middle = Buffer.byteLength('# in the middle\n# ' + 'x'.repeat(40000) + '\n');
+    expect(late.written).toBe(1 + 1 + Math.ceil((COMMENT_AT - 64) / BATCH) + Math.ceil(middle / slotBytes) + Math.ceil((EVENTS - COMMENT_AT) / BATCH));
+    expect(soon.written).toBe(late.written);
   } finally {
     if (!process.env.KEEP) rmSync(dir, { recursive: true, force: true });
   }
 }, 60_000);
+
+it('keeps an error that is not the disk\'s as it was thrown (an internal error), stops once, and goes on emptying the ring', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'boot-trace-channel-'));
+  try {
+    const ch = channel.createTraceChannel();
+    let failures = 0;
+    const receiver = new channel.TraceReceiver(join(dir, 'trace.log'), ch, () => failures++);
+    // A worker's sink that publishes two batches whose events name an address tail it never sent.
+    const sink = channel.ringSink(ch);
+    const events = sink.first();
+    events[0] = 1;
+    events[1] = 7;
+    sink.batch([], sink.batch([], events, 1), 1);
+    receiver.drain();
+    expect(receiver.error).toBeInstanceOf(Error);
+    expect(receiver.error!.constructor.name).not.toBe('UserError');
+    expect(failures).toBe(1);
+    expect(channel.channelCounts(ch)).toEqual({ published: 2, written: 2 });
+    receiver.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,6 +1,6 @@
 /**
  * Decimal digits of integers written straight into byte buffers: the step loop's trace.log lines
- * (capture/trace-writer.ts), the recording's text export (src/export/text.ts) and the CSV encoder
+ * (capture/trace-formatter.ts), the recording's text export (src/export/text.ts) and the CSV encoder
  * (src/output/csv.ts) all write millions of them, and a string per number was what cost there.
  */
 

@@ -213,13 +213,7 @@ function runWorker(req: WorkerRequest, ctrl: Int32Array, timeoutS: number, showP
   return new Promise<WorkerResult>((resolvePromise, reject) => {
     // Step mode: this thread writes trace.log from the worker's batches; a write error stops the vCPU and
     // is what the capture fails with.
-    let trace: TraceReceiver | undefined;
-    try {
-      trace = req.trace ? new TraceReceiver(join(req.outDir, TRACE_FILE), req.trace, () => requestStop(STOP_OUTPUT)) : undefined;
-    } catch (err) {
-      reject(err);
-      return;
-    }
+    const trace = req.trace ? new TraceReceiver(join(req.outDir, TRACE_FILE), req.trace, () => requestStop(STOP_OUTPUT)) : undefined;
     const worker = new Worker(new URL('./vcpu-worker.js', import.meta.url), { workerData: req });
     const progress = new Progress('capture', showProgress && req.mode === 'step', 'steps');
     let ready: { tid: number; run: Uint8Array; runAddr: number; runSize: number } | undefined;
@@ -237,7 +231,8 @@ function runWorker(req: WorkerRequest, ctrl: Int32Array, timeoutS: number, showP
       settled = true;
       for (const t of timers) clearInterval(t);
       progress.done();
-      // The worker published its last batch before its last message (or died): everything published is written now.
+      // The worker publishes its last batch before its last message: everything it recorded is written now
+      // (after a give-up, what it had published; a terminated worker publishes no more).
       trace?.close();
       signal.removeEventListener('abort', onAbort);
       // Leave the SIGUSR2 handler a moment: a kick may still be in flight.
@@ -263,10 +258,7 @@ function runWorker(req: WorkerRequest, ctrl: Int32Array, timeoutS: number, showP
     timers.push(setTimeout(() => requestStop(STOP_TIMEOUT), timeoutS * 1000));
     // trace.log: the batches the worker has published, written every TRACE_DRAIN_MS (a batch is ~15 ms of
     // stepping here; the ring holds ~1 s).
-    if (trace) {
-      const t = trace;
-      timers.push(setInterval(() => t.drain(), TRACE_DRAIN_MS));
-    }
+    if (trace) timers.push(setInterval(() => trace.drain(), TRACE_DRAIN_MS));
     // Halt probes: with the in-kernel irqchip a guest HLT never exits, so the loop is asked now and then
     // whether the vCPU sits halted with interrupts off (run-loop.ts, debug/halt.ts).
     timers.push(
@@ -292,8 +284,6 @@ function runWorker(req: WorkerRequest, ctrl: Int32Array, timeoutS: number, showP
       if (m.type === 'ready') {
         ready = { tid: m.tid, run: new Uint8Array(koffi.view(m.runAddr, m.runSize) as ArrayBuffer), runAddr: m.runAddr, runSize: m.runSize };
         if (stopCode !== 0) kick();
-      } else if (m.type === 'trace-text') {
-        trace!.text(m);
       } else if (m.type === 'done') {
         finish(() => (trace?.error ? reject(trace.error) : resolvePromise(m.result)));
       } else {

@@ -3,23 +3,29 @@
  * batches in shared memory, and the capture's main thread formats and writes them (trace-formatter.ts).
  * Formatting 2,048 lines took ~110 us and a 64 KiB write more; in the vCPU thread that was a stall every
  * 2,048 steps, counted in the time of whatever instruction was being stepped. Posting each batch as a
- * message instead cost the vCPU thread 100-300 us per batch for the first dozen (docs/performance.md,
- * "Capture (KVM)"); the ring costs it two atomic stores per batch.
+ * message instead cost the vCPU thread 110-320 us per batch for the first dozen (docs/performance.md,
+ * "Capture (KVM)"); the ring costs it a few atomic loads and stores per batch.
  *
  * Shared state (TraceChannel): the ring (RING_BATCHES slots of BATCH events, two doubles each) with each
- * slot's event count; the encoded address tails, appended to a growable byte arena with each tail's end
- * offset in a growable table; and the counters in `state`: batches published (HEAD), batches written
- * (TAIL), tails published (TAILS). The worker writes a slot, its count and any new tails, then publishes
- * HEAD; the main thread formats slots up to HEAD and publishes TAIL. A worker that finds the ring full
- * waits for TAIL to move, so a main thread that gets no CPU bounds memory instead of queueing a boot's worth.
- * Comment lines go as messages carrying the HEAD they follow (TraceTextMessage).
+ * slot's count; the encoded address tails, appended to a growable byte arena with each tail's end offset in
+ * a growable table; and the counters in `state`: batches published (HEAD), batches written (TAIL), tails
+ * published (TAILS). The worker writes a slot, its count and any new tails, then publishes HEAD; the main
+ * thread formats slots up to HEAD and publishes TAIL. A slot whose count is negative, -(n + 1), holds n bytes
+ * of text (comment lines) instead of events, so text keeps its place among the batches. A worker that finds the ring
+ * full waits for TAIL to move, so a main thread that gets no CPU bounds memory instead of queueing a boot's
+ * worth (and what a killed process loses: the batches not yet written, ~10 ms of stepping unless the main
+ * thread was held up, at most the ring).
  */
 import { UserError, messageOf } from '../../../src/errors.js';
 import { TraceFormatter } from '../../trace-formatter.js';
 import { BATCH, type TraceSink } from '../../trace-writer.js';
 
+const ENCODER = new TextEncoder();
+
 /** Slots in the ring: 64 batches of 2,048 events, 2 MiB, ~1 s of stepping here. */
 export const RING_BATCHES = 64;
+/** Bytes in one slot of the ring: BATCH events of two doubles. */
+const SLOT_BYTES = BATCH * 2 * 8;
 /** Most bytes of encoded tails, and most tails (virtual reservations: only what is used is allocated). */
 const MAX_TAIL_BYTES = 1 << 30;
 const MAX_TAILS = 1 << 24;
@@ -41,13 +47,6 @@ export interface TraceChannel {
   tailEnds: SharedArrayBuffer;
 }
 
-/** Text for trace.log (its comment lines), to be written after the first `after` batches. */
-export interface TraceTextMessage {
-  type: 'trace-text';
-  text: string;
-  after: number;
-}
-
 interface GrowableSharedArrayBuffer extends SharedArrayBuffer {
   grow(newLength: number): void;
 }
@@ -59,14 +58,14 @@ const growable = (max: number): GrowableSharedArrayBuffer =>
 export function createTraceChannel(): TraceChannel {
   return {
     state: new SharedArrayBuffer(4 * STATE_SLOTS),
-    ring: new SharedArrayBuffer(RING_BATCHES * BATCH * 2 * 8),
+    ring: new SharedArrayBuffer(RING_BATCHES * SLOT_BYTES),
     counts: new SharedArrayBuffer(4 * RING_BATCHES),
     tailBytes: growable(MAX_TAIL_BYTES),
     tailEnds: growable(4 * MAX_TAILS),
   };
 }
 
-/** Batches the worker has published and the main thread has written so far (for progress and tests). */
+/** Batches the worker has published and the main thread has written so far (test/trace-channel.test.ts). */
 export function channelCounts(ch: TraceChannel): { published: number; written: number } {
   const state = new Int32Array(ch.state);
   return { published: Atomics.load(state, HEAD), written: Atomics.load(state, TAIL) };
@@ -74,15 +73,15 @@ export function channelCounts(ch: TraceChannel): { published: number; written: n
 
 /** Slot `i` of the ring, as the Float64Array a batch is recorded in. */
 function slot(ring: SharedArrayBuffer, i: number): Float64Array {
-  return new Float64Array(ring, i * BATCH * 2 * 8, BATCH * 2);
+  return new Float64Array(ring, i * SLOT_BYTES, BATCH * 2);
 }
 
 /**
- * The worker's sink. `postText` sends a TraceTextMessage to the main thread. A full ring is waited on even
- * after a stop request: the main thread empties it after a stop or a write error too, and gives up on a
- * worker that does not finish (capture.ts). Throws UserError past MAX_TAILS or MAX_TAIL_BYTES.
+ * The worker's sink. A full ring is waited on even after a stop request: the main thread empties it after a
+ * stop or a write error too, and gives up on a worker that does not finish (capture.ts). Throws UserError
+ * past MAX_TAILS or MAX_TAIL_BYTES.
  */
-export function ringSink(ch: TraceChannel, postText: (m: TraceTextMessage) => void): TraceSink {
+export function ringSink(ch: TraceChannel): TraceSink {
   const state = new Int32Array(ch.state);
   const counts = new Int32Array(ch.counts);
   const tailBytes = ch.tailBytes as GrowableSharedArrayBuffer;
@@ -106,21 +105,34 @@ export function ringSink(ch: TraceChannel, postText: (m: TraceTextMessage) => vo
       ends[tails++] = tailPos;
     }
   };
+  /** Publishes slot head's count (and every tail appended) and waits until the next slot is free. */
+  const publish = (count: number): Float64Array => {
+    counts[head % RING_BATCHES] = count;
+    Atomics.store(state, TAILS, tails);
+    Atomics.store(state, HEAD, ++head);
+    // The next slot is free once the main thread has written the batch RING_BATCHES back.
+    for (let written = Atomics.load(state, TAIL); head - written >= RING_BATCHES; written = Atomics.load(state, TAIL)) {
+      Atomics.wait(state, TAIL, written, WAIT_MS);
+    }
+    return slots[head % RING_BATCHES]!;
+  };
   return {
     first: () => slots[0]!,
     batch(newTails, _events, count) {
       if (newTails.length > 0) appendTails(newTails);
-      counts[head % RING_BATCHES] = count;
-      Atomics.store(state, TAILS, tails);
-      Atomics.store(state, HEAD, ++head);
-      // The next slot is free once the main thread has written the batch RING_BATCHES back.
-      for (let written = Atomics.load(state, TAIL); head - written >= RING_BATCHES; written = Atomics.load(state, TAIL)) {
-        Atomics.wait(state, TAIL, written, WAIT_MS);
-      }
-      return slots[head % RING_BATCHES]!;
+      return publish(count);
     },
     text(text) {
-      postText({ type: 'trace-text', text, after: head });
+      // In slots of their own, after the batches before it: the caller has handed over its events, so the
+      // current slot holds none.
+      const bytes = ENCODER.encode(text);
+      let next = slots[head % RING_BATCHES]!;
+      for (let off = 0; off < bytes.length; off += SLOT_BYTES) {
+        const part = bytes.subarray(off, off + SLOT_BYTES);
+        new Uint8Array(next.buffer, next.byteOffset, SLOT_BYTES).set(part);
+        next = publish(-part.length - 1);
+      }
+      return next;
     },
     flush() {
       // The main thread writes every batch published (TraceReceiver.drain).
@@ -133,64 +145,75 @@ export function ringSink(ch: TraceChannel, postText: (m: TraceTextMessage) => vo
 
 /**
  * The main thread's end: formats and writes the batches the worker publishes to `file`. Call drain() now and
- * then (capture.ts: every few ms) and at the end. A write error (a full disk) is kept, not thrown: `onError`
- * is called once (the capture stops the vCPU), `error` is what the capture then fails with, and the ring
- * goes on being emptied so the worker never waits for ever.
+ * then (capture.ts: every few ms) and at the end; each drain that wrote lines hands them to the file, so a
+ * killed process keeps what was drained. The file is created at the first batch (a capture that fails before
+ * recording anything leaves none). An error is kept, not thrown: `onError` is called once (the capture stops
+ * the vCPU), `error` is what the capture then fails with, and the ring goes on being emptied so the worker
+ * never waits for ever. A write error (a full disk) is a UserError naming the file; anything else is kept as
+ * it was thrown (an internal error, not a disk's).
  */
 export class TraceReceiver {
-  private readonly formatter: TraceFormatter;
+  private formatter: TraceFormatter | undefined;
   private readonly state: Int32Array;
   private readonly counts: Int32Array;
   private written = 0;
   private tails = 0;
-  /** The first write error (UserError naming the file), once there was one. */
-  error: UserError | undefined;
+  /** The first error, once there was one. */
+  error: Error | undefined;
 
-  /** Creates `file`; throws UserError when it cannot. */
-  constructor(file: string, private readonly ch: TraceChannel, private readonly onError: () => void) {
-    try {
-      this.formatter = new TraceFormatter(file);
-    } catch (err) {
-      throw new UserError(`${file}: cannot write the trace (${messageOf(err)})`);
-    }
+  constructor(private readonly file: string, private readonly ch: TraceChannel, private readonly onError: () => void) {
     this.state = new Int32Array(ch.state);
     this.counts = new Int32Array(ch.counts);
   }
 
-  /** Writes the batches published so far (or up to `upTo`). */
-  drain(upTo = Atomics.load(this.state, HEAD)): void {
+  /** Writes the batches published so far. */
+  drain(): void {
+    const upTo = Atomics.load(this.state, HEAD);
+    if (this.written === upTo) return;
     while (this.written < upTo) {
       const i = this.written % RING_BATCHES;
       try {
-        if (!this.error) {
-          this.takeTails(Atomics.load(this.state, TAILS));
-          this.formatter.events(slot(this.ch.ring, i), this.counts[i]!);
-        }
+        if (!this.error) this.take(i);
       } catch (err) {
         this.fail(err);
       }
       Atomics.store(this.state, TAIL, ++this.written);
       Atomics.notify(this.state, TAIL);
     }
-  }
-
-  /** A comment from the worker, after the batches it follows. */
-  text(m: TraceTextMessage): void {
-    this.drain(m.after);
     try {
-      if (!this.error) this.formatter.text(m.text);
+      if (!this.error) this.formatter?.flushBuffer();
     } catch (err) {
       this.fail(err);
     }
   }
 
-  /** Writes every batch published, then what is buffered, and closes the file; a write error is kept in `error`. */
+  /** Writes every batch published and closes the file; an error is kept in `error`. */
   close(): void {
     this.drain();
     try {
-      this.formatter.close();
+      this.formatter?.close();
     } catch (err) {
       this.fail(err);
+    }
+  }
+
+  /** Slot i: its events, or its text (a negative count). */
+  private take(i: number): void {
+    const f = (this.formatter ??= this.open());
+    const count = this.counts[i]!;
+    if (count < 0) {
+      f.bytes(new Uint8Array(this.ch.ring, i * SLOT_BYTES, -count - 1).slice());
+      return;
+    }
+    this.takeTails(Atomics.load(this.state, TAILS));
+    f.events(slot(this.ch.ring, i), count);
+  }
+
+  private open(): TraceFormatter {
+    try {
+      return new TraceFormatter(this.file);
+    } catch (err) {
+      throw new UserError(`${this.file}: cannot write the trace (${messageOf(err)})`);
     }
   }
 
@@ -202,12 +225,12 @@ export class TraceReceiver {
     const list: Uint8Array[] = [];
     for (let k = this.tails; k < n; k++) list.push(bytes.slice(k === 0 ? 0 : ends[k - 1]!, ends[k]!));
     this.tails = n;
-    this.formatter.addTails(list);
+    this.formatter!.addTails(list);
   }
 
   private fail(err: unknown): void {
     if (this.error) return;
-    this.error = err instanceof UserError ? err : new UserError(`${this.formatter.file}: cannot write the trace (${messageOf(err)})`);
+    this.error = err instanceof Error ? err : new Error(String(err));
     this.onError();
   }
 }

@@ -4,8 +4,9 @@
  * Ctrl-C, to kick this thread out of KVM_RUN when the guest spins without exits, and to format and write
  * trace.log (capture.ts, trace-channel.ts).
  *
- * Messages to the main thread: {type: 'ready', tid, runAddr, runSize} once KVM_RUN can be kicked; in step
- * mode trace batches and text (trace-channel.ts); then {type: 'done', result} or {type: 'error', message, user}.
+ * Messages to the main thread: {type: 'ready', tid, runAddr, runSize} once KVM_RUN can be kicked, then
+ * {type: 'done', result} or {type: 'error', message, user}; trace.log's events go through shared memory
+ * (trace-channel.ts).
  */
 import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
@@ -88,7 +89,7 @@ function main(req: WorkerRequest): WorkerResult {
     let trace: TraceWriter | undefined;
     if (req.mode === 'step') {
       // The main thread formats and writes trace.log (trace-channel.ts): this thread only records.
-      trace = new TraceWriter(ringSink(req.trace!, post), describe, (addr) => addressFlags(vcpu, built.mem, addr));
+      trace = new TraceWriter(ringSink(req.trace!), describe, (addr) => addressFlags(vcpu, built.mem, addr));
       const entry = BigInt(built.image.entry);
       trace.comment(
         traceHeaderLines({

@@ -6,7 +6,7 @@
 import type { StopReason } from './exits.js';
 import type { StepWatchdogCounts, RearmMode } from './debug/step-watchdog.js';
 import type { Clock, Mode, TraceFromTrap } from './run-loop.js';
-import type { TraceChannel, TraceTextMessage } from './trace-channel.js';
+import type { TraceChannel } from './trace-channel.js';
 
 export interface WorkerRequest {
   kernelPath: string;
@@ -59,7 +59,6 @@ export interface WorkerResult {
 
 export type WorkerMessage =
   | { type: 'ready'; tid: number; runAddr: number; runSize: number }
-  | TraceTextMessage
   | { type: 'done'; result: WorkerResult }
   | { type: 'error'; message: string; user: boolean };
 
