@@ -289,7 +289,7 @@ describe('SoftwareTrap (--trace-from where the DR0 breakpoint never fires)', () 
 });
 
 describe('translate64 (4-level page walk over all guest memory)', () => {
-  it('agrees with a straightforward walk from the SDM over random tables (NX, PAT and ignored bits set, 4 KiB, 2 MiB and 1 GiB pages)', () => {
+  it('agrees with a plain BigInt walk over random tables (NX, PAT and ignored bits set, 4 KiB, 2 MiB and 1 GiB pages, canonical addresses)', () => {
     const size = 8 << 20;
     const mem = new Uint8Array(size);
     const dv = new DataView(mem.buffer);
@@ -318,7 +318,9 @@ describe('translate64 (4-level page walk over all guest memory)', () => {
     let found = 0;
     for (let k = 0; k < 20000; k++) {
       const cr3 = BigInt(Math.floor(random() * (size >> 12))) << 12n | BigInt(r32() & 0xfff);
-      const va = (BigInt(r32()) << 32n) | BigInt(r32());
+      // Canonical: bits 48..63 copy bit 47, as every address a vCPU runs at.
+      const low48 = ((BigInt(r32()) << 32n) | BigInt(r32())) & 0xffffffffffffn;
+      const va = (low48 & 0x800000000000n) !== 0n ? low48 | 0xffff000000000000n : low48;
       const want = reference(cr3, va);
       expect(translate64(read, cr3, va)).toBe(want);
       if (want !== undefined) found++;

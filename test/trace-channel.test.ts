@@ -6,7 +6,7 @@
  * size, a main thread that drains from the start and one that drains late, so the worker has to wait for a
  * free slot. Runs the compiled worker side, as the capture does.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -40,11 +40,17 @@ const RECORD = `
   }
 `;
 
-/** Records RECORD's events in a worker through the ring and writes them here; drains every 2 ms from `drainAfterMs`. */
-async function throughRing(out: string, drainAfterMs: number): Promise<{ early: { published: number; written: number }; written: number }> {
+/**
+ * Records RECORD's events in a worker through the ring and writes them to `out` here. `late`: nothing is drained
+ * until the worker has filled the ring and waits. Before close(), a last drain must have put everything in the
+ * file (each drain writes it out). Returns the counts seen while the ring was full (late) and at the end.
+ */
+async function throughRing(out: string, late: boolean): Promise<{ full?: { published: number; written: number }; written: number; beforeClose: Buffer }> {
   const ch = channel.createTraceChannel();
   let failures = 0;
   const receiver = new channel.TraceReceiver(out, ch, () => failures++);
+  receiver.drain();
+  expect(existsSync(out), 'no file before the first batch').toBe(false);
   const worker = new Worker(
     `const { workerData, parentPort } = require('node:worker_threads');
      (async () => {
@@ -60,15 +66,23 @@ async function throughRing(out: string, drainAfterMs: number): Promise<{ early: 
     worker.on('message', () => resolve());
     worker.on('error', reject);
   });
-  await new Promise((r) => setTimeout(r, drainAfterMs));
-  const early = channel.channelCounts(ch);
+  let full: { published: number; written: number } | undefined;
+  if (late) {
+    // Wait (however slow the machine) until the ring is full, then see that the worker publishes nothing more.
+    const until = Date.now() + 30_000;
+    while (channel.channelCounts(ch).published < channel.RING_BATCHES && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 300));
+    full = channel.channelCounts(ch);
+  }
   const timer = setInterval(() => receiver.drain(), 2);
   await done;
   clearInterval(timer);
+  receiver.drain();
+  const beforeClose = readFileSync(out);
   receiver.close();
   expect(receiver.error).toBeUndefined();
   expect(failures).toBe(0);
-  return { early, written: channel.channelCounts(ch).written };
+  return { ...(full ? { full } : {}), written: channel.channelCounts(ch).written, beforeClose };
 }
 
 it('writes what a TraceWriter writes in one thread: drained from the start, and drained late with the ring full', async () => {
@@ -79,12 +93,12 @@ it('writes what a TraceWriter writes in one thread: drained from the start, and 
     const want = readFileSync(reference);
     expect(want.toString('latin1').split('\n').length).toBe(EVENTS + 5);
 
-    const soon = await throughRing(join(dir, 'soon.log'), 0);
+    const soon = await throughRing(join(dir, 'soon.log'), false);
     expect(readFileSync(join(dir, 'soon.log')).equals(want)).toBe(true);
+    expect(soon.beforeClose.equals(want), 'a drain writes what it formatted to the file').toBe(true);
 
-    // Nothing is drained for 1.5 s: the worker fills the ring and waits for a free slot.
-    const late = await throughRing(join(dir, 'late.log'), 1500);
-    expect(late.early).toEqual({ published: channel.RING_BATCHES, written: 0 });
+    const late = await throughRing(join(dir, 'late.log'), true);
+    expect(late.full).toEqual({ published: channel.RING_BATCHES, written: 0 });
     expect(readFileSync(join(dir, 'late.log')).equals(want)).toBe(true);
     // Slots: the header, the first batch (64 events), those up to the middle comment (which ends one early),
     // the comment (two slots: longer than one), the rest.

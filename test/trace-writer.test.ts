@@ -64,4 +64,17 @@ describe('TraceWriter', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('hands its first 64 events over as a batch, then 2,048 at a time, and the rest at close', () => {
+    const counts: number[] = [];
+    const events = new Float64Array(2048 * 2);
+    const w = new TraceWriter(
+      { first: () => events, batch: (_t, e, c) => (counts.push(c), e), text: () => events, flush: () => undefined, close: () => undefined },
+      (a) => a.toString(16),
+    );
+    for (let k = 0; k < 5000; k++) w.event(k, 0, 0, 0x1000);
+    w.close();
+    expect(counts).toEqual([64, 2048, 2048, 5000 - 64 - 2 * 2048]);
+  });
 });
+

@@ -13,8 +13,8 @@
  * thread formats slots up to HEAD and publishes TAIL. A slot whose count is negative, -(n + 1), holds n bytes
  * of text (comment lines) instead of events, so text keeps its place among the batches. A worker that finds the ring
  * full waits for TAIL to move, so a main thread that gets no CPU bounds memory instead of queueing a boot's
- * worth (and what a killed process loses: the batches not yet written, ~10 ms of stepping unless the main
- * thread was held up, at most the ring).
+ * worth (and what a killed process loses: the batch being recorded, up to 2,048 steps, and the batches not yet
+ * drained, ~10 ms of stepping unless the main thread was held up, at most the ring).
  */
 import { UserError, messageOf } from '../../../src/errors.js';
 import { TraceFormatter } from '../../trace-formatter.js';
