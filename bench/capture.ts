@@ -40,7 +40,7 @@ export function dumpState(dir: string, kernel: string): void {
     writeFileSync(join(dir, 'mem.bin'), b.mem.view(0, b.mem.size));
     writeFileSync(join(dir, 'sregs.bin'), b.vcpu.getSregs());
     writeFileSync(join(dir, 'regs.bin'), encodeRegs(b.vcpu.getRegs()));
-    const cpuid = filterCpuid(b.system.supportedCpuid());
+    const cpuid = filterCpuid(b.system.supportedCpuid(), { tscKhz: b.vcpu.getTscKhz() });
     const c = Buffer.alloc(CPUID2_HEADER + cpuid.length * CPUID_ENTRY_SIZE);
     c.writeUInt32LE(cpuid.length, 0);
     cpuid.forEach((e, i) => {

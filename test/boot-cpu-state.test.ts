@@ -132,6 +132,15 @@ describe('filterCpuid', () => {
     for (const e of out) for (const r of [e.eax, e.ebx, e.ecx, e.edx]) expect(r).toBeGreaterThanOrEqual(0);
   });
 
+  it('leaf 0x16: a zero base frequency becomes the TSC frequency KVM gives (MHz); a host figure stays', () => {
+    const zero: CpuidEntry = { function: 0x16, index: 0, flags: 0, eax: 0, ebx: 0, ecx: 0, edx: 0 };
+    expect(filterCpuid([zero], { tscKhz: 2596100 })[0]).toEqual({ ...zero, eax: 2596 });
+    expect(filterCpuid([zero], { tscKhz: null })[0]).toEqual(zero);
+    expect(filterCpuid([zero])[0]).toEqual(zero);
+    const intel: CpuidEntry = { ...zero, eax: 2100, ebx: 3700, ecx: 100 };
+    expect(filterCpuid([intel], { tscKhz: 2096000 })[0]).toEqual(intel);
+  });
+
   it('XSAVE-dependent features and the XSAVE leaf are gone; topology says one CPU', () => {
     expect((leaf(7).ebx >>> 5) & 1).toBe(0); // AVX2
     expect((leaf(7).ebx >>> 16) & 1).toBe(0); // AVX512F

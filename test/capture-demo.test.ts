@@ -105,6 +105,20 @@ describeNeeds(missing, 'capture --guest demo (KVM)', () => {
       expect(consoleText(host.dir)).toContain('boot-trace demo guest');
     });
 
+    it('the guest\'s BOOT_TIME clock keeps time with the host\'s (the VMM gives the TSC frequency in CPUID leaf 0x16)', () => {
+      // From init_entry to ready the guest times itself by its TSC; the host stamped the same two console
+      // lines. On an AMD host, with leaf 0x16 left 0, the guest counted 1 GHz and ran ~2.6x fast here.
+      const hostUs = (stage: string): number => {
+        const line = readFileSync(join(host.dir, 'console.log'), 'utf8').split('\n').find((l) => l.includes(`BOOT_TIME:${stage}:`));
+        return Number(line!.slice(0, line!.indexOf(' ')));
+      };
+      const guest = host.profile.guest_markers_us.ready! - host.profile.guest_markers_us.init_entry!;
+      const wall = hostUs('ready') - hostUs('init_entry');
+      expect(wall).toBeGreaterThan(100_000); // stepped: hundreds of ms
+      expect(guest / wall).toBeGreaterThan(0.9);
+      expect(guest / wall).toBeLessThan(1.1);
+    });
+
     it('counts exactly the instructions of each work function (hot-functions lines)', () => {
       const c = demoConstants();
       const rows = cliJson<{ function: string; lines: number }[]>(['hot-functions', join(steps1.dir, 'trace.log'), '--top', '0']);

@@ -40,8 +40,18 @@ const L7_EDX_XSAVE_DEPENDENT = (1 << 2) | (1 << 3) | (1 << 8) | (1 << 22) | (1 <
 // Leaf 7 subleaf 1 EAX: AVX-VNNI(4), AVX512_BF16(5).
 const L7_1_EAX_XSAVE_DEPENDENT = (1 << 4) | (1 << 5);
 
-/** Return an edited copy of `entries` (the input is not changed). Every edit says why. */
-export function filterCpuid(entries: readonly CpuidEntry[]): CpuidEntry[] {
+/** What filterCpuid knows of the vCPU beyond the table. */
+export interface CpuidFacts {
+  /** The vCPU's TSC frequency in kHz (KVM_GET_TSC_KHZ); null or absent when unknown. */
+  tscKhz?: number | null;
+}
+
+/**
+ * Return an edited copy of `entries` (the input is not changed). Every edit says why. Throws nothing.
+ * Leaf 0x16 (processor frequency, Intel SDM vol. 2A, CPUID) is Intel's; KVM's table carries it zeroed on
+ * AMD hosts, and Linux reads it on Intel only (arch/x86/kernel/tsc.c cpu_khz_from_cpuid).
+ */
+export function filterCpuid(entries: readonly CpuidEntry[], facts: CpuidFacts = {}): CpuidEntry[] {
   return entries.map((orig) => {
     const e = { ...orig };
     switch (e.function) {
@@ -85,6 +95,12 @@ export function filterCpuid(entries: readonly CpuidEntry[]): CpuidEntry[] {
       case 0xd:
         // XSAVE state enumeration means nothing without XSAVE; all zero says "no XSAVE features".
         e.eax = e.ebx = e.ecx = e.edx = 0;
+        break;
+      case 0x16:
+        // Base frequency in MHz (EAX), where the host's table leaves it 0 (unknown): the TSC's, as KVM runs it.
+        // A guest that times itself by the TSC (the demo guest's BOOT_TIME markers) then reads the same
+        // frequency whatever the host CPU's vendor; with 0 it could only guess.
+        if (e.eax === 0 && facts.tscKhz) e.eax = Math.round(facts.tscKhz / 1000);
         break;
     }
     // Keep every register an unsigned 32-bit value (the bit operations above yield signed ones).

@@ -34,6 +34,8 @@ export const KVM_SET_GUEST_DEBUG = 0x4048ae9b;
 /** _IOR(KVMIO, 0x98, struct kvm_mp_state) and _IOW(KVMIO, 0x99, ...): one __u32 mp_state. */
 export const KVM_GET_MP_STATE = 0x8004ae98;
 export const KVM_SET_MP_STATE = 0x4004ae99;
+/** _IO(KVMIO, 0xa3): the vCPU's TSC frequency in kHz, as the ioctl's return value (KVM_CAP_GET_TSC_KHZ). */
+export const KVM_GET_TSC_KHZ = 0xaea3;
 
 /** kvm_mp_state.mp_state values used here: running, or halted in HLT waiting for an interrupt. */
 export const KVM_MP_STATE_RUNNABLE = 0;

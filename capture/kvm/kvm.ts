@@ -270,6 +270,15 @@ export class KvmVcpu {
    * to user space), else RUNNABLE. null when this KVM refuses the ioctl (then callers fall back to
    * looking for the HLT instruction). Only valid between KVM_RUNs on the vCPU thread.
    */
+  /**
+   * The vCPU's TSC frequency in kHz (KVM_GET_TSC_KHZ), or null where KVM cannot say (the ioctl fails, e.g. a
+   * kernel without KVM_CAP_GET_TSC_KHZ, or returns 0).
+   */
+  getTscKhz(): number | null {
+    const khz = libc.ioctlInt(this.fd, K.KVM_GET_TSC_KHZ, 0);
+    return khz > 0 ? khz : null;
+  }
+
   getMpState(): number | null {
     const b = Buffer.alloc(4);
     if (libc.ioctlPtr(this.fd, K.KVM_GET_MP_STATE, b) < 0) return null;

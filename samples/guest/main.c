@@ -9,7 +9,8 @@
  * same instructions (the VMM's `--clock steps` traces are byte-identical).
  *
  * BOOT_TIME:<stage>:<ns> values are nanoseconds since the guest's first C code (tsc_init): TSC ticks
- * since then, scaled by the TSC frequency from CPUID leaf 0x16 (base MHz); where that leaf is missing or 0
+ * since then, scaled by the TSC frequency from CPUID leaf 0x16 (base MHz; the KVM engine's VMM fills it from
+ * KVM_GET_TSC_KHZ where the host leaves it 0); where that leaf is missing or 0 (QEMU's default CPU models)
  * the ticks are printed as if the TSC ran at 1 GHz. (The VMM writes 0 to IA32_TSC at boot, but the
  * software-backed KVM here ignores it, so the guest keeps its own origin.)
  */

@@ -187,7 +187,7 @@ export function attachBootParams(
 export function attachVcpu(system: KvmSystem, vm: KvmVm, image: KernelImage, cr3: number): KvmVcpu {
   const vcpu = vm.createVcpu(0);
   try {
-    vcpu.setCpuid2(filterCpuid(system.supportedCpuid()));
+    vcpu.setCpuid2(filterCpuid(system.supportedCpuid(), { tscKhz: vcpu.getTscKhz() }));
     vcpu.setMsrs(bootMsrs());
     vcpu.setFpu(FPU_FCW_RESET, MXCSR_RESET);
 
