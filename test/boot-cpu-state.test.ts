@@ -141,16 +141,6 @@ describe('filterCpuid', () => {
     expect(filterCpuid([intel], { tscKhz: 2096000 })[0]).toEqual(intel);
   });
 
-  it('leaf 0x16 is added, and the max basic leaf raised to it, where the host table stops below it', () => {
-    const old = filterCpuid(host.map((e) => (e.function === 0 ? { ...e, eax: 0xd } : e)), { tscKhz: 1999999 });
-    expect(old.find((e) => e.function === 0)!.eax).toBe(0x16);
-    expect(old.filter((e) => e.function === 0x16)).toEqual([{ function: 0x16, index: 0, flags: 0, eax: 2000, ebx: 0, ecx: 0, edx: 0 }]);
-    expect(old.length).toBe(host.length + 1);
-    // With leaf 0x16 in the table, or no TSC figure, nothing is added.
-    expect(filterCpuid(host).length).toBe(host.length);
-    expect(filterCpuid(host, { tscKhz: null }).length).toBe(host.length);
-  });
-
   it('XSAVE-dependent features and the XSAVE leaf are gone; topology says one CPU', () => {
     expect((leaf(7).ebx >>> 5) & 1).toBe(0); // AVX2
     expect((leaf(7).ebx >>> 16) & 1).toBe(0); // AVX512F

@@ -52,7 +52,7 @@ export interface CpuidFacts {
  * AMD hosts, and Linux reads it on Intel only (arch/x86/kernel/tsc.c cpu_khz_from_cpuid).
  */
 export function filterCpuid(entries: readonly CpuidEntry[], facts: CpuidFacts = {}): CpuidEntry[] {
-  const out = entries.map((orig) => {
+  return entries.map((orig) => {
     const e = { ...orig };
     switch (e.function) {
       case 0x1:
@@ -110,15 +110,4 @@ export function filterCpuid(entries: readonly CpuidEntry[], facts: CpuidFacts = 
     e.edx >>>= 0;
     return e;
   });
-  // A host whose table stops below leaf 0x16 (max basic leaf < 0x16) gets the leaf too, so that the guest
-  // finds the TSC frequency whatever the host CPU (the VMM pins it); leaf 0's EAX (the max basic leaf) then
-  // covers it, and the leaves in between read as zero ("not enumerated").
-  if (facts.tscKhz && !out.some((e) => e.function === 0x16)) {
-    const leaf0 = out.find((e) => e.function === 0);
-    if (leaf0) {
-      leaf0.eax = Math.max(leaf0.eax, 0x16);
-      out.push({ function: 0x16, index: 0, flags: 0, eax: Math.round(facts.tscKhz / 1000), ebx: 0, ecx: 0, edx: 0 });
-    }
-  }
-  return out;
 }
