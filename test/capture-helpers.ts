@@ -1,4 +1,5 @@
 /** Shared by the capture tests: is /dev/kvm usable, a tiny hand-made ELF guest, the demo guest's constants. */
+import { KvmSystem } from '../capture/kvm/kvm.js';
 import { closeSync, constants, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './helpers.js';
@@ -10,6 +11,21 @@ export function kvmMissing(): string | null {
     return null;
   } catch (err) {
     return `/dev/kvm not usable (${(err as NodeJS.ErrnoException).code})`;
+  }
+}
+
+/**
+ * Why the demo guest cannot be told its TSC frequency here, or null: the host's KVM_GET_SUPPORTED_CPUID table has
+ * no leaf 0x16 (the VMM fills the leaf, never adds it: docs/kvm-facts.md), e.g. nested kvm_amd.
+ */
+export function tscLeafMissing(): string | null {
+  const kvm = kvmMissing();
+  if (kvm) return kvm;
+  const system = KvmSystem.open();
+  try {
+    return system.supportedCpuid().some((e) => e.function === 0x16) ? null : "this host's KVM CPUID table has no leaf 0x16 (the guest cannot be told its TSC frequency)";
+  } finally {
+    system.close();
   }
 }
 
