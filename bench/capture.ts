@@ -107,10 +107,8 @@ export async function run(): Promise<string> {
     // after them (C, A, C, B, C, D, C), and each loop's ratio is to the mean of the two C runs around it:
     // the host's speed drifts (the C loop's own rate moved up to 4% between two adjacent runs), and a C run
     // three places away measured that drift as much as the loop itself.
-    const cRates: number[] = [];
-    const tsRates: number[] = [];
-    const tsStepsRates: number[] = [];
-    const nodeRates: number[] = [];
+    /** Each measured loop's rates (steps/s), round by round. */
+    const rates = { node: [] as number[], host: [] as number[], steps: [] as number[] };
     const ratios = { node: [] as number[], host: [] as number[], steps: [] as number[] };
     // The same runs against the C run just before and just after alone: a loop that left the host slower (its
     // VM's teardown, its writes) would show as a higher ratio to the C run after it than to the one before.
@@ -122,7 +120,6 @@ export async function run(): Promise<string> {
     let tsSteps = 0;
     const runC = (): number => {
       const c = cLoop(bin, work);
-      cRates.push(c.rate);
       cRounds.at(-1)!.push(c.rate);
       cSteps = c.steps;
       return c.rate;
@@ -133,15 +130,13 @@ export async function run(): Promise<string> {
         run: async () => {
           const r = nodeStepLoop(kernel);
           if (r.exit !== 'reset') throw new Error(`step-loop-node ended with ${r.exit}, not reset`);
-          nodeRates.push(r.steps / r.seconds);
           return r.steps / r.seconds;
         },
       },
       {
         key: 'host',
         run: async () => {
-          const p = await captureRun({ guest: 'demo', mode: 'step' }, join(work, `step-host-${tsRates.length}`));
-          tsRates.push(p.step!.steps_per_second);
+          const p = await captureRun({ guest: 'demo', mode: 'step' }, join(work, `step-host-${rates.host.length}`));
           tsSteps = p.step!.steps;
           return p.step!.steps_per_second;
         },
@@ -149,8 +144,7 @@ export async function run(): Promise<string> {
       {
         key: 'steps',
         run: async () => {
-          const p = await captureRun({ guest: 'demo', mode: 'step', clock: 'steps' }, join(work, `step-steps-${tsStepsRates.length}`));
-          tsStepsRates.push(p.step!.steps_per_second);
+          const p = await captureRun({ guest: 'demo', mode: 'step', clock: 'steps' }, join(work, `step-steps-${rates.steps.length}`));
           return p.step!.steps_per_second;
         },
       },
@@ -162,6 +156,7 @@ export async function run(): Promise<string> {
         const loop = loops[(i + k) % loops.length]!;
         const rate = await loop.run();
         const after = runC();
+        rates[loop.key].push(rate);
         ratios[loop.key].push(rate / ((before + after) / 2));
         vsBefore[loop.key].push(rate / before);
         vsAfter[loop.key].push(rate / after);
@@ -181,14 +176,15 @@ export async function run(): Promise<string> {
         setupBz.push(p.phases_us.total! - p.phases_us.boot_wait!);
       }
     }
+    const cRates = cRounds.flat();
     const ms = (us: number): string => (us / 1000).toFixed(1);
     const n = (v: number): string => v.toLocaleString('en-US');
     const pct = (a: number, b: number): string => `${((100 * a) / b).toFixed(1)}%`;
     const pctOf = (v: number): string => `${(100 * v).toFixed(1)}%`;
     // "vs C" at the median: the loop's median rate against the C loop's; at the best: the loop's best ratio to
     // the C runs around it (the best of C's 4 x RUNS runs against the best of a loop's RUNS would favour C).
-    const row = (name: string, steps: number, rates: number[], perRound: number[]): string =>
-      `| ${name} | ${n(steps)} | ${n(median(rates))} | ${pct(median(rates), median(cRates))} | ${n(best(rates))} | ${pctOf(best(perRound))} |`;
+    const row = (name: string, steps: number, loopRates: number[], perRound: number[]): string =>
+      `| ${name} | ${n(steps)} | ${n(median(loopRates))} | ${pct(median(loopRates), median(cRates))} | ${n(best(loopRates))} | ${pctOf(best(perRound))} |`;
     return [
       '## Capture (KVM)',
       '',
@@ -203,11 +199,11 @@ export async function run(): Promise<string> {
       '| loop | steps | steps/s (median) | vs C (medians) | steps/s (best) | vs C (best round) |',
       '|---|---:|---:|---:|---:|---:|',
       `| C single-step loop (baseline) | ${n(cSteps)} | ${n(median(cRates))} | 100.0% | ${n(best(cRates))} | 100.0% |`,
-      row('the same loop in TypeScript over koffi (`bench/step-loop-node.ts`, nothing per step but counting)', cSteps, nodeRates.map(Math.round), ratios.node),
-      row('`capture --mode step` (--clock host)', tsSteps, tsRates, ratios.host),
-      row('`capture --mode step --clock steps`', tsSteps, tsStepsRates, ratios.steps),
+      row('the same loop in TypeScript over koffi (`bench/step-loop-node.ts`, nothing per step but counting)', cSteps, rates.node.map(Math.round), ratios.node),
+      row('`capture --mode step` (--clock host)', tsSteps, rates.host, ratios.host),
+      row('`capture --mode step --clock steps`', tsSteps, rates.steps, ratios.steps),
       '',
-      `All runs (steps/s): C, round by round, ${cRounds.map((r) => r.map(n).join(', ')).join(' / ')}; TypeScript loop ${nodeRates.map((r) => n(Math.round(r))).join(', ')}; host clock ${tsRates.map(n).join(', ')}; steps clock ${tsStepsRates.map(n).join(', ')}.`,
+      `All runs (steps/s): C, round by round, ${cRounds.map((r) => r.map(n).join(', ')).join(' / ')}; TypeScript loop ${rates.node.map((r) => n(Math.round(r))).join(', ')}; host clock ${rates.host.map(n).join(', ')}; steps clock ${rates.steps.map(n).join(', ')}.`,
       '',
       'Each round runs the C loop before, between and after the other three (C, A, C, B, C, D, C; A, B, D rotated from',
       'round to round); each run\'s ratio is to the mean of the C runs on either side of it, as the host\'s speed drifts.',

@@ -27,9 +27,9 @@ export class TraceFormatter {
   /** Encoded tails by index, as the recorder numbered them. */
   private readonly tails: Uint8Array[] = [];
   /** Bytes written to the file so far. */
-  written = 0;
+  private written = 0;
   /** Set once a write failed (disk full, I/O error): nothing more is written, close() only closes. */
-  failed = false;
+  private failed = false;
   private closed = false;
 
   /** Creates (truncates) `file`. Throws the fs error when it cannot be opened. */

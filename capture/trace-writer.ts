@@ -14,8 +14,6 @@
  */
 import { MAX_LINE, TraceFormatter } from './trace-formatter.js';
 
-const ENCODER = new TextEncoder();
-
 /** Events recorded before they go to the sink (the most in one batch). */
 export const BATCH = 2048;
 /** Events in the first batch (TraceWriter.limit). */
@@ -200,9 +198,7 @@ export class TraceWriter {
     const addr = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
     let text = ' ' + this.describe(addr) + '\n';
     if (text.length > MAX_LINE - 32) text = text.slice(0, MAX_LINE - 33) + '\n';
-    // Each tail its own exact ArrayBuffer (not a slice of Buffer's pool), so that posting it to another thread
-    // copies its bytes only.
-    const t: Tail = { hi, bytes: ENCODER.encode(text), flags: this.classify ? this.classify(addr) : 0, index: this.tailList.length };
+    const t: Tail = { hi, bytes: Buffer.from(text, 'utf8'), flags: this.classify ? this.classify(addr) : 0, index: this.tailList.length };
     this.tailList.push(t);
     if (first === undefined) this.tails.set(lo | 0, t);
     else this.others.set(otherKey, t);

@@ -266,11 +266,6 @@ export class KvmVcpu {
   }
 
   /**
-   * KVM_GET_MP_STATE: KVM_MP_STATE_HALTED while the vCPU sits in HLT (in-kernel irqchip: HLT never exits
-   * to user space), else RUNNABLE. null when this KVM refuses the ioctl (then callers fall back to
-   * looking for the HLT instruction). Only valid between KVM_RUNs on the vCPU thread.
-   */
-  /**
    * The vCPU's TSC frequency in kHz (KVM_GET_TSC_KHZ), or null where KVM cannot say (the ioctl fails, e.g. a
    * kernel without KVM_CAP_GET_TSC_KHZ, or returns 0).
    */
@@ -279,6 +274,11 @@ export class KvmVcpu {
     return khz > 0 ? khz : null;
   }
 
+  /**
+   * KVM_GET_MP_STATE: KVM_MP_STATE_HALTED while the vCPU sits in HLT (in-kernel irqchip: HLT never exits
+   * to user space), else RUNNABLE. null when this KVM refuses the ioctl (then callers fall back to
+   * looking for the HLT instruction). Only valid between KVM_RUNs on the vCPU thread.
+   */
   getMpState(): number | null {
     const b = Buffer.alloc(4);
     if (libc.ioctlPtr(this.fd, K.KVM_GET_MP_STATE, b) < 0) return null;
